@@ -1,0 +1,204 @@
+"""The musical attributes a prompt can ask for, and the closed sets they take values from.
+
+Consumed by captions (features, parse), tokenization (condition tokens), generation
+(constraints) and evaluation (adherence). Names follow MidiCaps: GM instrument names,
+tempo words with MidiCaps' bin edges, keys as "C major" / "A minor".
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tunesmith.errors import PromptError
+
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MODES = ("major", "minor")
+KEYS = tuple(f"{pc} {mode}" for mode in MODES for pc in PITCH_CLASSES)
+
+# MidiCaps tempo words; a tempo t falls in bin i where TEMPO_EDGES[i-1] <= t < TEMPO_EDGES[i].
+TEMPO_EDGES = (40, 60, 70, 90, 110, 140, 160, 210)
+TEMPO_WORDS = (
+    "Grave", "Largo", "Adagio", "Andante", "Moderato", "Allegro", "Vivace", "Presto", "Prestissimo"
+)
+TEMPO_RANGE = (20.0, 300.0)
+
+TIME_SIGNATURES = ("4/4", "3/4", "2/4", "6/8", "12/8", "9/8", "3/8", "6/4", "5/4", "2/2", "7/8")
+
+GENRES = (
+    "pop", "rock", "classical", "folk", "jazz", "blues", "funk", "latin", "hiphop", "soul",
+    "country", "electronic", "reggae", "ambient", "world", "soundtrack",
+)
+MOODS = (
+    "happy", "sad", "calm", "energetic", "dark", "romantic", "epic", "playful", "melancholic",
+    "peaceful",
+)
+MAX_BARS = 128
+BAR_BINS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+MAX_INSTRUMENTS = 8
+
+# General MIDI program names in the MidiCaps spelling; program 128 stands for the drum kit.
+GM_NAMES = (
+    "Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
+    "Electric Piano", "Electric Piano 2", "Harpsichord", "Clavinet",
+    "Celesta", "Glockenspiel", "Music Box", "Vibraphone",
+    "Marimba", "Xylophone", "Tubular Bells", "Dulcimer",
+    "Drawbar Organ", "Percussive Organ", "Rock Organ", "Church Organ",
+    "Reed Organ", "Accordion", "Harmonica", "Tango Accordion",
+    "Acoustic Guitar", "Steel String Guitar", "Jazz Guitar", "Clean Electric Guitar",
+    "Muted Electric Guitar", "Overdriven Guitar", "Distortion Guitar", "Guitar Harmonics",
+    "Acoustic Bass", "Electric Bass", "Picked Bass", "Fretless Bass",
+    "Slap Bass", "Slap Bass 2", "Synth Bass", "Synth Bass 2",
+    "Violin", "Viola", "Cello", "Contrabass",
+    "Tremolo Strings", "Pizzicato Strings", "Harp", "Timpani",
+    "String Ensemble", "String Ensemble 2", "Synth Strings", "Synth Strings 2",
+    "Choir Aahs", "Voice Oohs", "Synth Voice", "Orchestra Hit",
+    "Trumpet", "Trombone", "Tuba", "Muted Trumpet",
+    "French Horn", "Brass Section", "Synth Brass", "Synth Brass 2",
+    "Soprano Saxophone", "Alto Saxophone", "Tenor Saxophone", "Baritone Saxophone",
+    "Oboe", "English Horn", "Bassoon", "Clarinet",
+    "Piccolo", "Flute", "Recorder", "Pan Flute",
+    "Blown Bottle", "Shakuhachi", "Whistle", "Ocarina",
+    "Square Lead", "Sawtooth Lead", "Calliope Lead", "Chiff Lead",
+    "Charang Lead", "Voice Lead", "Fifths Lead", "Bass and Lead",
+    "New Age Pad", "Warm Pad", "Polysynth Pad", "Choir Pad",
+    "Bowed Pad", "Metallic Pad", "Halo Pad", "Sweep Pad",
+    "Rain", "Soundtrack", "Crystal", "Atmosphere",
+    "Brightness", "Goblins", "Echoes", "Sci-fi",
+    "Sitar", "Banjo", "Shamisen", "Koto",
+    "Kalimba", "Bagpipe", "Fiddle", "Shanai",
+    "Tinkle Bell", "Agogo", "Steel Drums", "Woodblock",
+    "Taiko Drum", "Melodic Tom", "Synth Drum", "Reverse Cymbal",
+    "Guitar Fret Noise", "Breath Noise", "Seashore", "Bird Tweet",
+    "Telephone Ring", "Helicopter", "Applause", "Gunshot",
+)
+DRUMS = 128
+INSTRUMENT_NAMES = GM_NAMES + ("Drums",)
+GM_FAMILIES = (
+    "piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
+    "reed", "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive",
+    "sound effects",
+)
+
+
+def family(program: int) -> str:
+    """GM family of a program (0..127), or "drums" for DRUMS."""
+    return "drums" if program == DRUMS else GM_FAMILIES[program // 8]
+
+
+def instrument_name(program: int) -> str:
+    if not 0 <= program <= DRUMS:
+        raise PromptError(f"instrument program {program} is out of range: allowed 0..127, or 128 for drums")
+    return INSTRUMENT_NAMES[program]
+
+
+def tempo_word(bpm: float) -> str:
+    """MidiCaps tempo word of a tempo in beats per minute."""
+    return TEMPO_WORDS[tempo_bin(bpm)]
+
+
+def tempo_bin(bpm: float) -> int:
+    return bisect.bisect_right(TEMPO_EDGES, bpm)
+
+
+def tempo_of_word(word: str) -> float:
+    """A representative tempo (the bin's middle) for a tempo word."""
+    i = TEMPO_WORDS.index(word)
+    lo = TEMPO_EDGES[i - 1] if i > 0 else 30
+    hi = TEMPO_EDGES[i] if i < len(TEMPO_EDGES) else 240
+    return (lo + hi) / 2
+
+
+def bar_bin(bars: int) -> int:
+    """The smallest BAR_BINS value that holds `bars` bars."""
+    i = bisect.bisect_left(BAR_BINS, bars)
+    return BAR_BINS[min(i, len(BAR_BINS) - 1)]
+
+
+def relative_key(key: str) -> str:
+    """The relative major/minor of a key ("A minor" <-> "C major")."""
+    pc, mode = key.split(" ")
+    i = PITCH_CLASSES.index(pc)
+    if mode == "major":
+        return f"{PITCH_CLASSES[(i + 9) % 12]} minor"
+    return f"{PITCH_CLASSES[(i + 3) % 12]} major"
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """Explicit targets of a piece: what a prompt asks for, or what a score has.
+
+    Every field may be None (unset: the prompt did not say). `instruments` holds GM
+    programs with DRUMS (128) for the drum kit; `seconds` and `bars` are both lengths,
+    the generator converts one into the other through the tempo and time signature.
+    """
+
+    key: str | None = None
+    tempo: float | None = None
+    time_signature: str | None = None
+    instruments: tuple[int, ...] | None = None
+    genre: str | None = None
+    mood: str | None = None
+    bars: int | None = None
+    seconds: float | None = None
+    chords: tuple[str, ...] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tempo_word"] = tempo_word(self.tempo) if self.tempo is not None else None
+        d["instrument_names"] = (
+            [instrument_name(p) for p in self.instruments] if self.instruments else None
+        )
+        return d
+
+    def merged(self, override: Attributes) -> Attributes:
+        """These attributes with every field that `override` sets replaced."""
+        fields = {k: v for k, v in asdict(override).items() if v is not None}
+        base = asdict(self)
+        base.update(fields)
+        base["instruments"] = tuple(base["instruments"]) if base["instruments"] else None
+        base["chords"] = tuple(base["chords"]) if base["chords"] else None
+        if "bars" in fields and "seconds" not in fields:
+            base["seconds"] = None
+        if "seconds" in fields and "bars" not in fields:
+            base["bars"] = None
+        return Attributes(**base)
+
+
+def validate(a: Attributes) -> None:
+    """Raise PromptError naming the first value that is out of its allowed set."""
+    if a.key is not None and a.key not in KEYS:
+        raise PromptError(f"key {a.key!r} is unknown: allowed e.g. 'C major', 'F# minor'")
+    if a.tempo is not None and not TEMPO_RANGE[0] <= a.tempo <= TEMPO_RANGE[1]:
+        raise PromptError(
+            f"tempo {a.tempo:g} bpm is out of range: allowed {TEMPO_RANGE[0]:g}..{TEMPO_RANGE[1]:g}"
+        )
+    if a.time_signature is not None and a.time_signature not in TIME_SIGNATURES:
+        raise PromptError(
+            f"time signature {a.time_signature!r} is not supported: allowed {', '.join(TIME_SIGNATURES)}"
+        )
+    if a.instruments is not None:
+        _validate_instruments(a.instruments)
+    if a.genre is not None and a.genre not in GENRES:
+        raise PromptError(f"genre {a.genre!r} is unknown: allowed {', '.join(GENRES)}")
+    if a.mood is not None and a.mood not in MOODS:
+        raise PromptError(f"mood {a.mood!r} is unknown: allowed {', '.join(MOODS)}")
+    if a.bars is not None and not 1 <= a.bars <= MAX_BARS:
+        raise PromptError(f"length {a.bars} bars is out of range: allowed 1..{MAX_BARS}")
+    if a.seconds is not None and not 1 <= a.seconds <= 600:
+        raise PromptError(f"length {a.seconds:g} s is out of range: allowed 1..600 seconds")
+
+
+def _validate_instruments(programs: tuple[int, ...]) -> None:
+    if len(programs) == 0:
+        raise PromptError("instrument list is empty: name at least one instrument, or leave it unset")
+    if len(set(programs)) > MAX_INSTRUMENTS:
+        raise PromptError(
+            f"{len(set(programs))} instruments requested: allowed at most {MAX_INSTRUMENTS}"
+        )
+    for p in programs:
+        instrument_name(p)

@@ -1,0 +1,134 @@
+"""Chord recognition on symbolic notes: pitched tracks -> per-beat chord names -> progression.
+
+Template matching of chroma vectors (Fujishima 1999, "Realtime chord recognition"),
+applied per beat to duration-weighted pitch classes, as MidiCaps' captions describe
+chords of each beat. Hand-written because no well-kept library does symbolic chord
+labelling from a symusic Score (music21's chordify is far too slow for a dataset).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from symusic import Score
+
+from tunesmith.attributes import PITCH_CLASSES
+
+# (suffix, intervals above the root). Order is the tie-break: simpler chords first.
+CHORD_TYPES: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("", (0, 4, 7)),
+    ("m", (0, 3, 7)),
+    ("7", (0, 4, 7, 10)),
+    ("maj7", (0, 4, 7, 11)),
+    ("m7", (0, 3, 7, 10)),
+    ("6", (0, 4, 7, 9)),
+    ("dim", (0, 3, 6)),
+    ("aug", (0, 4, 8)),
+    ("sus4", (0, 5, 7)),
+    ("sus2", (0, 2, 7)),
+)
+MIN_SCORE = 0.8  # cosine similarity below which a beat has no clear chord (e.g. a lone melody)
+BASS_BONUS = 0.05  # a root in the bass breaks ties such as C6 vs Am7 (same pitch classes)
+MAX_PROGRESSION = 4
+
+
+def _templates() -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Unit-norm binary templates (T, 12), their names and root pitch classes."""
+    rows, names, roots = [], [], []
+    for suffix, intervals in CHORD_TYPES:
+        for root in range(12):
+            row = np.zeros(12)
+            row[[(root + i) % 12 for i in intervals]] = 1.0
+            rows.append(row / np.linalg.norm(row))
+            names.append(PITCH_CLASSES[root] + suffix)
+            roots.append(root)
+    return np.stack(rows), names, np.array(roots)
+
+
+TEMPLATES, TEMPLATE_NAMES, TEMPLATE_ROOTS = _templates()
+
+
+def beat_ticks(score: Score) -> int:
+    """Ticks per beat of the first time signature (a dotted quarter in 6/8, 9/8, 12/8)."""
+    tpq = score.ticks_per_quarter
+    if not score.time_signatures:
+        return tpq
+    ts = score.time_signatures[0]
+    beat = tpq * 4 // max(ts.denominator, 1)
+    compound = ts.denominator == 8 and ts.numerator % 3 == 0 and ts.numerator > 3
+    return max(beat * 3 if compound else beat, 1)
+
+
+def beat_chroma(score: Score, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Duration-weighted pitch-class energy per window (W, 12) and lowest pitch per window."""
+    n_windows = max(score.end() // window + 1, 1)
+    chroma = np.zeros((n_windows, 12))
+    lowest = np.full(n_windows, 128)
+    for track in score.tracks:
+        if track.is_drum or len(track.notes) == 0:
+            continue
+        arr = track.notes.numpy()
+        start = arr["time"].astype(np.int64)
+        end = start + np.maximum(arr["duration"].astype(np.int64), 1)
+        pitch = arr["pitch"].astype(np.int64)
+        first, last = start // window, (end - 1) // window
+        # Walk the k-th window each note touches; most notes touch one or two.
+        for k in range(int((last - first).max()) + 1):
+            w = first + k
+            ok = w <= last
+            overlap = np.minimum(end[ok], (w[ok] + 1) * window) - np.maximum(start[ok], w[ok] * window)
+            np.add.at(chroma, (w[ok], pitch[ok] % 12), overlap)
+            np.minimum.at(lowest, w[ok], pitch[ok])
+    return chroma, lowest
+
+
+def label(chroma: np.ndarray, lowest: np.ndarray) -> list[str | None]:
+    """Best template name per window, or None when no template fits well enough."""
+    norms = np.linalg.norm(chroma, axis=1, keepdims=True)
+    unit = np.divide(chroma, norms, out=np.zeros_like(chroma), where=norms > 0)
+    scores = unit @ TEMPLATES.T  # (W, T)
+    bass_pc = np.where(lowest < 128, lowest % 12, -1)
+    scores = scores + BASS_BONUS * (TEMPLATE_ROOTS[None, :] == bass_pc[:, None])
+    best = scores.argmax(axis=1)
+    # Subtract the bonus again so that the threshold is on the pure similarity.
+    pure = (unit @ TEMPLATES.T)[np.arange(len(best)), best]
+    return [TEMPLATE_NAMES[b] if s >= MIN_SCORE else None for b, s in zip(best, pure, strict=True)]
+
+
+def collapse(labels: Sequence[str | None]) -> list[str]:
+    """Drop unlabelled windows and merge repeats: [C, C, None, F, F, C] -> [C, F, C]."""
+    out: list[str] = []
+    for name in labels:
+        if name is not None and (not out or out[-1] != name):
+            out.append(name)
+    return out
+
+
+def most_common_progression(chords: Sequence[str], max_len: int = MAX_PROGRESSION) -> tuple[str, ...]:
+    """The most frequent run of up to `max_len` consecutive, pairwise distinct chords.
+
+    Longer runs win when they recur at least twice; ties go to the earliest run. When
+    nothing recurs, the opening run of distinct chords stands for the piece.
+    """
+    for n in range(max_len, 1, -1):
+        runs = [tuple(chords[i:i + n]) for i in range(len(chords) - n + 1)]
+        counts = Counter(r for r in runs if len(set(r)) == n)
+        if counts and max(counts.values()) >= 2:
+            top = max(counts.values())
+            return next(r for r in runs if counts.get(r) == top)
+    opening: list[str] = []
+    for name in chords:
+        if name in opening or len(opening) == max_len:
+            break
+        opening.append(name)
+    return tuple(opening)
+
+
+def progression(score: Score) -> tuple[str, ...]:
+    """The most common chord progression of a score's pitched tracks (empty if none)."""
+    if score.end() <= 0:
+        return ()
+    chroma, lowest = beat_chroma(score, beat_ticks(score))
+    return most_common_progression(collapse(label(chroma, lowest)))

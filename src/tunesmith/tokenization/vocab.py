@@ -1,0 +1,81 @@
+"""Conditioning, control and infilling tokens that extend miditok's REMI+ vocabulary.
+
+They are miditok special tokens, so they sit at fixed ids at the start of the vocabulary
+from day one (a later checkpoint never sees ids shift). Global attributes follow MIDI-LLM /
+text2midi; per-bar controls and single-section infilling markers follow MIDI-RWKV.
+"""
+
+from __future__ import annotations
+
+from tunesmith.attributes import (
+    BAR_BINS,
+    DRUMS,
+    GENRES,
+    KEYS,
+    MOODS,
+    TEMPO_WORDS,
+    TIME_SIGNATURES,
+    Attributes,
+    bar_bin,
+    tempo_word,
+)
+
+BASE_SPECIALS = ("PAD", "BOS", "EOS", "CondEnd")
+# Infilling: FillBar marks a bar of the context whose notes of the chosen track were moved
+# out; FillStart <Program> <bars...> FillEnd holds them at the end, after the context.
+FILL_TOKENS = ("FillBar", "FillStart", "FillEnd")
+DENSITY_MAX = 18  # Density_18 means 18 or more onsets in the bar
+POLY_MAX = 6
+DURATION_CLASSES = ("Whole", "Half", "Quarter", "Eighth", "Sixteenth")
+
+
+def key_token(key: str) -> str:
+    pc, mode = key.split(" ")
+    return f"Key_{pc}{'maj' if mode == 'major' else 'min'}"
+
+
+def inst_token(program: int) -> str:
+    return "Inst_drums" if program == DRUMS else f"Inst_{program}"
+
+
+def condition_tokens() -> list[str]:
+    toks = [key_token(k) for k in KEYS]
+    toks += [f"TimeSigCond_{ts}" for ts in TIME_SIGNATURES]
+    toks += [f"TempoCond_{w}" for w in TEMPO_WORDS]
+    toks += [f"Genre_{g}" for g in GENRES]
+    toks += [f"Mood_{m}" for m in MOODS]
+    toks += [f"Bars_{b}" for b in BAR_BINS]
+    toks += [inst_token(p) for p in range(DRUMS + 1)]
+    return toks
+
+
+def control_tokens() -> list[str]:
+    toks = [f"Density_{i}" for i in range(DENSITY_MAX + 1)]
+    toks += [f"PolyMin_{i}" for i in range(POLY_MAX + 1)]  # 0 only for an empty bar
+    toks += [f"PolyMax_{i}" for i in range(POLY_MAX + 1)]
+    toks += [f"Dur{name}_{flag}" for name in DURATION_CLASSES for flag in (0, 1)]
+    return toks
+
+
+def special_tokens() -> list[str]:
+    return [*BASE_SPECIALS, *FILL_TOKENS, *condition_tokens(), *control_tokens()]
+
+
+def header_tokens(attrs: Attributes) -> list[str]:
+    """The condition tokens of a set of attributes, in the fixed order the model sees them."""
+    toks: list[str] = []
+    if attrs.key:
+        toks.append(key_token(attrs.key))
+    if attrs.time_signature:
+        toks.append(f"TimeSigCond_{attrs.time_signature}")
+    if attrs.tempo is not None:
+        toks.append(f"TempoCond_{tempo_word(attrs.tempo)}")
+    if attrs.genre:
+        toks.append(f"Genre_{attrs.genre}")
+    if attrs.mood:
+        toks.append(f"Mood_{attrs.mood}")
+    if attrs.bars is not None:
+        toks.append(f"Bars_{bar_bin(attrs.bars)}")
+    if attrs.instruments:
+        toks += [inst_token(p) for p in sorted(set(attrs.instruments))]
+    return toks
