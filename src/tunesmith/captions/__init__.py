@@ -1,1 +1,7 @@
-"""tmp"""
+"""Captions stage: music features -> MidiCaps-style caption, free text -> explicit targets."""
+
+from tunesmith.captions.caption import caption
+from tunesmith.captions.features import Features, features
+from tunesmith.captions.parse import parse
+
+__all__ = ["Features", "caption", "features", "parse"]

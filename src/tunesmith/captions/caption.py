@@ -13,27 +13,24 @@ import numpy as np
 
 from tunesmith.attributes import DRUMS, family
 from tunesmith.captions.features import Features
+from tunesmith.captions.lexicon import SPOKEN_NAMES
 
 NOUNS = ("song", "piece", "track", "composition", "tune")
 GENRE_WORDS = {"hiphop": "hip hop"}
-# GM effect names that read as ordinary words ("Rain") are named with their family,
-# so that the parser does not take "atmosphere" in a prompt for an instrument.
-EFFECT_SUFFIX = " synth effect"
-AMBIGUOUS_EFFECTS = frozenset(range(96, 104))
 
 OPENINGS = (
     "{A} {desc} {noun} featuring {instr}.",
     "This {desc} {noun} features {instr}.",
     "Here is {a} {desc} {noun} performed by {instr}.",
-    "The {noun} is {a} {desc} piece for {instr}.",
+    "The {noun} is {a} {desc} arrangement for {instr}.",
     "{A} {desc} {noun} with {instr}.",
     "{Plain} play{s} this {desc} {noun}.",
 )
 TEMPO = (
-    "It is played at the pace of {bpm} beats per minute, a {word} tempo.",
+    "It is played at the pace of {bpm} beats per minute, {a_word} tempo.",
     "The tempo is {word}, at {bpm} bpm.",
     "It moves at {bpm} beats per minute ({word}).",
-    "The {noun} keeps a {word} pace of {bpm} bpm.",
+    "The {noun} keeps {a_word} pace of {bpm} bpm.",
 )
 KEY = (
     "The {noun} is in {key}.",
@@ -43,7 +40,7 @@ KEY = (
 )
 TEMPO_KEY = (
     "It is played at {bpm} beats per minute in the key of {key}.",
-    "Set in {key}, it moves at a {word} {bpm} bpm.",
+    "Set in {key}, it moves at {bpm} bpm, {a_word} pace.",
 )
 METER = (
     "The time signature is {ts}.",
@@ -75,11 +72,17 @@ def _join(items: Sequence[str]) -> str:
 
 
 def instrument_phrase(program: int, name: str) -> str:
-    """'a piano', 'an electric bass', 'drums', 'an atmosphere synth effect'."""
+    """'a piano', 'an electric bass', 'drums', 'an atmosphere synth effect'.
+
+    GM names that read as ordinary words ("Rain") take their spoken form, which is
+    what the parser recognises."""
     if program == DRUMS:
         return "drums"
-    text = name.lower() + (EFFECT_SUFFIX if program in AMBIGUOUS_EFFECTS else "")
-    return ("an " if text[0] in "aeiou" else "a ") + text
+    return _article(SPOKEN_NAMES.get(program, name.lower()))
+
+
+def _article(text: str) -> str:
+    return ("an " if text[:1].lower() in ("a", "e", "i", "o", "u") else "a ") + text
 
 
 def _instruments(f: Features, rng: np.random.Generator) -> str:
@@ -118,14 +121,15 @@ def sentences(f: Features, rng: np.random.Generator) -> list[str]:
     instr = _instruments(f, rng)
     plural = len(f.programs) != 1 or DRUMS in f.programs
     desc = _description(f)
-    a = "an" if desc[0] in "aeiou" else "a"
+    a = _article(desc).split(" ")[0]
     plain = _join([instrument_phrase(p, n) for p, n in zip(f.programs, f.instruments, strict=True)])
     plain = plain or "no instruments"
     opening = _pick(rng, OPENINGS).format(
         desc=desc, noun=noun, instr=instr, a=a, A=a.capitalize(),
         Plain=plain[:1].upper() + plain[1:], s="" if plural else "s",
     )
-    values = {"bpm": round(f.tempo), "word": f.tempo_word, "key": f.key, "noun": noun,
+    values = {"bpm": round(f.tempo), "word": f.tempo_word, "a_word": _article(f.tempo_word),
+              "key": f.key, "noun": noun,
               "ts": f.time_signature, "chords": _join(list(f.chords)),
               "length": _length(f.duration_s, f.bars), "dword": f.duration_word}
     body: list[str] = []

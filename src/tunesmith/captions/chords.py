@@ -78,9 +78,10 @@ def beat_chroma(score: Score, window: int) -> tuple[np.ndarray, np.ndarray]:
         for k in range(int((last - first).max()) + 1):
             w = first + k
             ok = w <= last
-            overlap = np.minimum(end[ok], (w[ok] + 1) * window) - np.maximum(start[ok], w[ok] * window)
-            np.add.at(chroma, (w[ok], pitch[ok] % 12), overlap)
-            np.minimum.at(lowest, w[ok], pitch[ok])
+            w_ok, s_ok, e_ok = w[ok], start[ok], end[ok]
+            overlap = np.minimum(e_ok, (w_ok + 1) * window) - np.maximum(s_ok, w_ok * window)
+            np.add.at(chroma, (w_ok, pitch[ok] % 12), overlap)
+            np.minimum.at(lowest, w_ok, pitch[ok])
     return chroma, lowest
 
 
@@ -106,7 +107,9 @@ def collapse(labels: Sequence[str | None]) -> list[str]:
     return out
 
 
-def most_common_progression(chords: Sequence[str], max_len: int = MAX_PROGRESSION) -> tuple[str, ...]:
+def most_common_progression(
+    chords: Sequence[str], max_len: int = MAX_PROGRESSION
+) -> tuple[str, ...]:
     """The most frequent run of up to `max_len` consecutive, pairwise distinct chords.
 
     Longer runs win when they recur at least twice; ties go to the earliest run. When

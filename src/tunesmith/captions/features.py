@@ -89,15 +89,17 @@ class Features:
         can be used as a conditioning example.
         """
         lo, hi = A.TEMPO_RANGE
+        meter = self.time_signature if self.time_signature in A.TIME_SIGNATURES else None
+        seconds = min(max(self.duration_s, 1.0), 600.0) if self.duration_s > 0 else None
         return A.Attributes(
             key=self.key,
             tempo=round(min(max(self.tempo, lo), hi), 2),
-            time_signature=self.time_signature if self.time_signature in A.TIME_SIGNATURES else None,
+            time_signature=meter,
             instruments=self.programs[: A.MAX_INSTRUMENTS] or None,
             genre=self.genre,
             mood=self.mood,
             bars=min(self.bars, A.MAX_BARS) if self.bars > 0 else None,
-            seconds=round(min(max(self.duration_s, 1.0), 600.0), 2) if self.duration_s > 0 else None,
+            seconds=round(seconds, 2) if seconds is not None else None,
             chords=self.chords or None,
         )
 

@@ -1,0 +1,131 @@
+"""Orchestration augmentation: the same notes played by other General MIDI instruments.
+
+Consumes a symusic Score and a numpy Generator, produces new Scores whose pitched tracks
+are re-voiced with instruments whose playable range holds the part (a part may move by
+one octave to fit), with track programs and names updated so that a caption computed from
+the result says truthfully what plays. Drum tracks are left alone. Pure functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from symusic import Score
+
+from tunesmith.attributes import INSTRUMENT_NAMES
+
+# Playable (sounding) range, lowest and highest MIDI pitch, of common GM instruments.
+RANGES: dict[int, tuple[int, int]] = {
+    0: (21, 108), 4: (28, 103), 6: (29, 89), 11: (53, 89), 12: (45, 96),  # keys, mallets
+    16: (36, 96), 19: (24, 96), 21: (53, 93), 22: (60, 96),  # organs, accordion, harmonica
+    24: (40, 83), 25: (40, 86), 26: (40, 86), 27: (40, 88),  # guitars
+    32: (28, 60), 33: (28, 67), 35: (28, 67), 38: (24, 72),  # basses
+    40: (55, 103), 41: (48, 91), 42: (36, 76), 43: (28, 60), 46: (24, 103), 48: (28, 103),
+    52: (40, 84),  # choir
+    56: (52, 84), 57: (34, 75), 58: (28, 58), 60: (34, 77), 61: (36, 84),  # brass
+    64: (56, 88), 65: (49, 81), 66: (44, 76), 67: (36, 69),  # saxophones
+    68: (58, 91), 69: (52, 84), 70: (34, 75), 71: (50, 94),  # double reeds, clarinet
+    72: (74, 108), 73: (60, 96), 74: (60, 91), 75: (60, 96), 78: (74, 98), 79: (60, 84),
+    80: (36, 96), 81: (36, 96), 89: (36, 96),  # synth leads, pad
+    105: (48, 81), 109: (67, 81), 110: (55, 103),  # banjo, bagpipe, fiddle
+}
+# Ensembles for several parts, roles from the top voice to the bass.
+ENSEMBLES: dict[str, tuple[int, ...]] = {
+    "string quartet": (40, 40, 41, 42),
+    "strings with double bass": (40, 41, 42, 43),
+    "brass": (56, 56, 60, 57),
+    "brass with tuba": (56, 60, 57, 58),
+    "woodwinds": (73, 68, 71, 70),
+    "saxophones": (64, 65, 66, 67),
+    "violin and piano": (40, 0),
+    "flute and guitar": (73, 24),
+    "saxophone and electric piano": (65, 4),
+    "lead synth and pad": (81, 89),
+    "jazz guitar and bass": (26, 33),
+    "piano": (0,), "organ": (19,), "harpsichord": (6,), "choir": (52,), "harp": (46,),
+    "string ensemble": (48,), "electric piano": (4,), "marimba": (12,),
+}
+# Instruments for a single melody (a fiddle tune, a folk song).
+SOLOISTS = (110, 40, 73, 21, 0, 71, 68, 22, 24, 56, 65, 75, 105, 11, 74, 79, 81, 109)
+
+
+@dataclass(frozen=True)
+class Orchestration:
+    """A re-voicing: per pitched track (in score order), its new program and octave shift."""
+
+    name: str
+    programs: tuple[int, ...]
+    shifts: tuple[int, ...]
+
+
+def octave_shift(low: int, high: int, program: int) -> int | None:
+    """Semitones (0, +12 or -12, in that order of preference) that put low..high inside
+    the instrument's range, or None if no shift of at most an octave does."""
+    lo, hi = RANGES[program]
+    for shift in (0, 12, -12):
+        if lo <= low + shift and high + shift <= hi:
+            return shift
+    return None
+
+
+def roles(n_parts: int, n_roles: int) -> list[int]:
+    """Role of each part, parts ordered top to bottom: the top part takes the first role,
+    the bottom part the last, inner parts share the inner roles evenly."""
+    if n_parts == 1 or n_roles == 1:
+        return [0] * n_parts
+    out = [0] + [0] * (n_parts - 2) + [n_roles - 1]
+    for i in range(1, n_parts - 1):
+        out[i] = n_roles - 1 if n_roles <= 2 else 1 + round((i - 1) * (n_roles - 3) / max(n_parts - 3, 1))
+    return out
+
+
+def pitched_tracks(score: Score) -> list[int]:
+    return [i for i, t in enumerate(score.tracks) if not t.is_drum and len(t.notes)]
+
+
+def orchestrations(score: Score) -> list[Orchestration]:
+    """Every ensemble (several parts) or soloist (one part) that can play the score, each
+    giving a program set other than the score's own."""
+    tracks = pitched_tracks(score)
+    if not tracks:
+        return []
+    pitches = [score.tracks[i].notes.numpy()["pitch"] for i in tracks]
+    spans = [(int(p.min()), int(p.max())) for p in pitches]
+    order = sorted(range(len(tracks)), key=lambda k: -float(pitches[k].mean()))  # top first
+    current = tuple(int(score.tracks[i].program) for i in tracks)
+    choices = (
+        {INSTRUMENT_NAMES[p].lower(): (p,) for p in SOLOISTS} if len(tracks) == 1 else ENSEMBLES
+    )
+    out, seen = [], {current}
+    for name, ensemble in choices.items():
+        programs = [0] * len(tracks)
+        for rank, role in zip(order, roles(len(tracks), len(ensemble)), strict=True):
+            programs[rank] = ensemble[role]
+        shifts = [octave_shift(lo, hi, p) for (lo, hi), p in zip(spans, programs, strict=True)]
+        if any(s is None for s in shifts) or tuple(programs) in seen:
+            continue
+        seen.add(tuple(programs))
+        out.append(Orchestration(name, tuple(programs), tuple(int(s or 0) for s in shifts)))
+    return out
+
+
+def apply(score: Score, orch: Orchestration) -> Score:
+    """A copy of `score` with its pitched tracks re-voiced by `orch`."""
+    out = score.copy()
+    for i, program, shift in zip(pitched_tracks(out), orch.programs, orch.shifts, strict=True):
+        track = out.tracks[i]
+        if shift:
+            track.shift_pitch(shift, inplace=True)
+        track.program = program
+        track.name = INSTRUMENT_NAMES[program]
+    return out
+
+
+def orchestrate(score: Score, rng: np.random.Generator, copies: int = 1) -> list[Score]:
+    """Up to `copies` re-voicings of `score`, distinct, drawn at random from those that fit."""
+    options = orchestrations(score)
+    if not options or copies <= 0:
+        return []
+    picks = rng.choice(len(options), size=min(copies, len(options)), replace=False)
+    return [apply(score, options[int(k)]) for k in picks]

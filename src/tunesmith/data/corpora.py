@@ -1,0 +1,292 @@
+"""Corpus readers: each turns a spec `NAME[:PATH]` into a stream of `Piece`s.
+
+Consumes the music21 corpus, folders of MIDI files, MidiCaps JSONL (Melechovsky et al.,
+2024) over Lakh MIDI, POP909 (Wang et al., 2020) and the Groove MIDI dataset (Gillick et
+al., 2019); produces Pieces (id, corpus, score, labels, source). A bad file never stops a
+reader: it is left out and recorded in the reader's `skipped` list as (id, reason).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from symusic import Score
+
+from tunesmith import attributes as A
+from tunesmith.data import music21_corpus as m21
+from tunesmith.errors import ConfigError, MidiError
+from tunesmith.midi.io import load_score
+
+MIDI_SUFFIXES = (".mid", ".midi")
+# Groove MIDI top-level styles -> our genres.
+GROOVE_GENRES = {
+    "afrobeat": "world", "afrocuban": "latin", "blues": "blues", "country": "country",
+    "dance": "electronic", "funk": "funk", "gospel": "soul", "highlife": "world",
+    "hiphop": "hiphop", "jazz": "jazz", "latin": "latin", "middleeastern": "world",
+    "neworleans": "jazz", "pop": "pop", "punk": "rock", "reggae": "reggae", "rock": "rock",
+    "soul": "soul",
+}
+SPLIT_NAMES = {"train": "train", "validation": "valid", "valid": "valid", "test": "test"}
+NATURALS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One work of a corpus. `midi` is a MIDI file holding exactly `score`, if there is one."""
+
+    id: str
+    corpus: str
+    score: Score
+    labels: dict[str, Any]
+    source: str
+    midi: str = ""
+
+
+@dataclass
+class Reader:
+    """A corpus: iterate it for its Pieces; `len()` is the number of candidate items (an
+    upper bound on the Pieces, for progress bars); `skipped` fills while iterating."""
+
+    spec: str
+    name: str
+    items: list[Any]
+    load: Any  # Callable[[list[Any], list[tuple[str, str]]], Iterator[Piece]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Piece]:
+        self.skipped.clear()
+        return self.load(self.items, self.skipped)
+
+
+def open_corpus(spec: str, cache_dir: Path | None = None, workers: int = 1) -> Reader:
+    """The reader of a spec: music21[:COLL,...], folder:PATH, midicaps:JSONL[:LAKH_ROOT],
+    pop909:PATH or groove:PATH. `cache_dir` and `workers` serve the music21 conversion."""
+    name, _, arg = spec.partition(":")
+    if name == "music21":
+        wanted = [c for c in arg.split(",") if c] or None
+        load = partial(_read_music21, cache_dir=cache_dir or _default_cache(), workers=workers)
+        return Reader(spec, name, m21.list_jobs(wanted), load)
+    if name not in ("folder", "midicaps", "pop909", "groove"):
+        raise ConfigError(
+            f"corpus {name!r} in spec {spec!r} is unknown: allowed music21, folder, midicaps, "
+            "pop909, groove"
+        )
+    if not arg:
+        raise ConfigError(f"corpus spec {spec!r} needs a path: write {name}:PATH")
+    if name == "midicaps":
+        jsonl, _, root = arg.partition(":")
+        return Reader(spec, name, _midicaps_items(Path(jsonl), root), _read_midicaps)
+    path = _existing(Path(arg), spec)
+    items = {"folder": _folder_items, "pop909": _pop909_items, "groove": _groove_items}[name](path)
+    load = {"folder": _read_folder, "pop909": _read_pop909, "groove": _read_groove}[name]
+    return Reader(spec, name, items, load)
+
+
+def _default_cache() -> Path:
+    return Path.home() / ".cache" / "tunesmith" / "corpora"
+
+
+def _existing(path: Path, spec: str) -> Path:
+    if not path.exists():
+        raise ConfigError(f"corpus spec {spec!r}: {path} does not exist")
+    return path
+
+
+def _load(path: Path, piece_id: str, skipped: list[tuple[str, str]]) -> Score | None:
+    try:
+        return load_score(path)
+    except MidiError as exc:
+        skipped.append((piece_id, str(exc)))
+        return None
+
+
+# --- music21 ----------------------------------------------------------------------------
+def _read_music21(
+    jobs: list[m21.Job], skipped: list[tuple[str, str]], cache_dir: Path, workers: int
+) -> Iterator[Piece]:
+    convert = partial(m21.convert_job, cache_dir=cache_dir)
+    ready = partial(_cached, cache_dir=cache_dir)
+    for job, results in zip(jobs, m21.ordered_map(convert, jobs, workers, ready), strict=False):
+        genre = "folk" if job.collection in m21.FOLK else "classical"
+        for r in results:
+            piece_id = f"music21/{job.rel}#{r['index']}"
+            if r["error"]:
+                skipped.append((piece_id, r["error"]))
+                continue
+            score = _load(Path(r["midi"]), piece_id, skipped)
+            if score is None:
+                continue
+            labels = {"genre": genre, "collection": job.collection}
+            if r["title"]:
+                labels["title"] = r["title"]
+            yield Piece(piece_id, "music21", score, labels, job.path, r["midi"])
+
+
+def _cached(job: m21.Job, cache_dir: Path) -> bool:
+    return m21.cache_paths(cache_dir, job)[1].exists()
+
+
+# --- folder -----------------------------------------------------------------------------
+def _folder_items(root: Path) -> list[tuple[Path, str]]:
+    if not root.is_dir():
+        raise ConfigError(f"corpus folder {root} is not a folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    return [(p, f"folder/{root.name}/{p.relative_to(root).as_posix()}") for p in files]
+
+
+def _read_folder(items: list[tuple[Path, str]], skipped: list[tuple[str, str]]) -> Iterator[Piece]:
+    for path, piece_id in items:
+        score = _load(path, piece_id, skipped)
+        if score is not None:
+            yield Piece(piece_id, "folder", score, {}, str(path), str(path))
+
+
+# --- MidiCaps ---------------------------------------------------------------------------
+def _midicaps_items(jsonl: Path, root: str) -> list[tuple[Path, dict[str, Any]]]:
+    if not jsonl.is_file():
+        raise ConfigError(f"MidiCaps file {jsonl} does not exist")
+    base = Path(root) if root else jsonl.parent
+    items = []
+    for n, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{jsonl}:{n}: not a JSON row ({exc.msg})") from exc
+            items.append((base / str(row.get("location", "")), row))
+    return items
+
+
+def midicaps_labels(row: dict[str, Any]) -> dict[str, Any]:
+    """Labels of a MidiCaps row: genre/mood lists -> their first value we know."""
+    labels: dict[str, Any] = {
+        "genre": first_valid(row.get("genre"), A.GENRES),
+        "mood": first_valid(row.get("mood"), A.MOODS),
+        "key": key_name(str(row["key"])) if row.get("key") else None,
+        "bpm": float(row["tempo"]) if row.get("tempo") else None,
+        "time_signature": row.get("time_signature"),
+        "instrument_summary": row.get("instrument_summary"),
+        "chord_summary": row.get("chord_summary"),
+        "caption": row.get("caption"),
+    }
+    if "test_set" in row:
+        labels["split"] = "test" if row["test_set"] else "train"
+    return {k: v for k, v in labels.items() if v is not None}
+
+
+def _read_midicaps(
+    items: list[tuple[Path, dict[str, Any]]], skipped: list[tuple[str, str]]
+) -> Iterator[Piece]:
+    seen: set[str] = set()
+    for path, row in items:
+        piece_id = f"midicaps/{Path(str(row.get('location', ''))).with_suffix('').as_posix()}"
+        if piece_id in seen:
+            skipped.append((piece_id, "duplicate row"))
+            continue
+        seen.add(piece_id)
+        score = _load(path, piece_id, skipped)
+        if score is not None:
+            yield Piece(piece_id, "midicaps", score, midicaps_labels(row), str(path), str(path))
+
+
+# --- POP909 -----------------------------------------------------------------------------
+def _pop909_items(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    labels_file = root / "labels.jsonl"
+    if not labels_file.is_file():
+        raise ConfigError(f"POP909 folder {root} has no labels.jsonl")
+    items = []
+    for line in labels_file.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            song = str(row["id"])
+            items.append((root / song / f"{song}.mid", row))
+    return items
+
+
+def _read_pop909(
+    items: list[tuple[Path, dict[str, Any]]], skipped: list[tuple[str, str]]
+) -> Iterator[Piece]:
+    for path, row in items:
+        piece_id = f"pop909/{row['id']}"
+        score = _load(path, piece_id, skipped)
+        if score is None:
+            continue
+        labels: dict[str, Any] = {"genre": "pop"}
+        keys = [k for k in (key_name(str(k)) for k in row.get("keys") or []) if k]
+        if keys:
+            labels["key"] = keys[0]  # the opening key; later ones are modulations
+        if row.get("bpm"):
+            labels["bpm"] = float(row["bpm"])
+        yield Piece(piece_id, "pop909", score, labels, str(path), str(path))
+
+
+# --- Groove MIDI ------------------------------------------------------------------------
+def _groove_items(root: Path) -> list[tuple[Path, dict[str, str]]]:
+    info = root / "info.csv"
+    if not info.is_file():
+        raise ConfigError(f"Groove folder {root} has no info.csv")
+    with info.open(newline="", encoding="utf-8") as f:
+        return [(root / row["midi_filename"], row) for row in csv.DictReader(f)]
+
+
+def groove_labels(row: dict[str, str]) -> dict[str, Any]:
+    style = row.get("style", "")
+    labels: dict[str, Any] = {"style": style, "beat_type": row.get("beat_type")}
+    genre = GROOVE_GENRES.get(style.split("/")[0])
+    if genre:
+        labels["genre"] = genre
+    if row.get("bpm"):
+        labels["bpm"] = float(row["bpm"])
+    if row.get("time_signature"):
+        labels["time_signature"] = row["time_signature"].replace("-", "/")
+    if row.get("split") in SPLIT_NAMES:
+        labels["split"] = SPLIT_NAMES[row["split"]]
+    return {k: v for k, v in labels.items() if v}
+
+
+def _read_groove(
+    items: list[tuple[Path, dict[str, str]]], skipped: list[tuple[str, str]]
+) -> Iterator[Piece]:
+    for path, row in items:
+        piece_id = f"groove/{Path(row['midi_filename']).with_suffix('').as_posix()}"
+        score = _load(path, piece_id, skipped)
+        if score is None:
+            continue
+        for track in score.tracks:  # a drum kit throughout, whatever the channel says
+            track.is_drum = True
+            track.name = A.INSTRUMENT_NAMES[A.DRUMS]
+        yield Piece(piece_id, "groove", score, groove_labels(row), str(path), str(path))
+
+
+# --- labels -----------------------------------------------------------------------------
+def first_valid(values: Any, allowed: Iterable[str]) -> str | None:
+    """The first of a label or list of labels that is in `allowed` (case-insensitive)."""
+    allowed = tuple(allowed)
+    for v in [values] if isinstance(values, str) else list(values or []):
+        norm = str(v).strip().lower().replace(" ", "").replace("-", "")
+        if norm in allowed:
+            return norm
+    return None
+
+
+def key_name(text: str) -> str | None:
+    """"Gb:maj" / "Gb major" / "a minor" -> "F# major"-style names of attributes.KEYS
+    (enharmonics spelled as attributes.PITCH_CLASSES); None if it is no key."""
+    root, _, mode = text.replace(":", " ").strip().partition(" ")
+    mode = {"maj": "major", "major": "major", "min": "minor", "minor": "minor"}.get(
+        mode.strip().lower()
+    )
+    letter = root[:1].upper()
+    if mode is None or letter not in NATURALS or any(c not in "#b" for c in root[1:]):
+        return None
+    shift = root.count("#") - root[1:].count("b")
+    return f"{A.PITCH_CLASSES[(NATURALS[letter] + shift) % 12]} {mode}"

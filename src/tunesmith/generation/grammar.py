@@ -1,0 +1,143 @@
+"""The REMI+ token grammar as a state machine, so sampling can only produce valid MIDI.
+
+Consumes the tokenizer's vocabulary and the requested constraints; for each sequence it
+tracks bar, position, time signature and program, and gives the boolean mask of tokens
+allowed next: no note without a position, time never runs backwards, only the requested
+programs, one time signature and tempo as requested, and EOS exactly at the requested bar
+count. Hand-written because miditok validates sequences after the fact, not during sampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tunesmith.tokenization import Tokenizer
+
+NOTE_TYPES = ("Pitch", "PitchDrum")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    programs: tuple[int, ...] | None = None  # miditok programs (-1 for drums); None = any
+    time_signature: str | None = None  # "3/4"; None = the model chooses, then keeps it
+    tempo_token: str | None = None  # "Tempo_90.71"; None = the model chooses
+    bars: int | None = None  # stop after exactly this many bars
+    max_bars: int = 128
+
+
+class Vocab:
+    """Precomputed masks and token facts for one tokenizer."""
+
+    def __init__(self, tok: Tokenizer) -> None:
+        self.tok = tok
+        self.size = len(tok)
+        self.type_of = [t.split("_", 1)[0] for t in tok.tokens]
+        self.value_of = [t.split("_", 1)[1] if "_" in t else "" for t in tok.tokens]
+        self.type_mask = {
+            typ: self.mask(tok.ids_of_type(typ))
+            for typ in ("Bar", "TimeSig", "Position", "Tempo", "Program", "Pitch", "PitchDrum",
+                        "Velocity", "Duration")
+        }
+        self.type_mask["EOS"] = self.mask([tok.eos_id])
+        self.position_ids = sorted(tok.ids_of_type("Position"), key=lambda i: int(self.value_of[i]))
+        self.ppb = tok.remi.config.beat_res[(0, 4)]
+
+    def mask(self, ids: list[int]) -> Tensor:
+        m = torch.zeros(self.size, dtype=torch.bool)
+        m[ids] = True
+        return m
+
+
+class SequenceGrammar:
+    """Grammar state of one sequence being sampled."""
+
+    def __init__(self, vocab: Vocab, c: Constraints) -> None:
+        self.v, self.c = vocab, c
+        self.last = "CondEnd"
+        self.bars = 0
+        self.pos = -1
+        self.numerator = 4
+        self.program: int | None = None
+        self.notes = 0
+        self.tempo_done = False
+        self.fixed_ts: str | None = c.time_signature
+        self.done = False
+        self.masked_steps = 0
+        self.steps = 0
+
+    def allowed(self) -> Tensor:
+        v, tm = self.v, self.v.type_mask
+        if self.done:
+            return tm["EOS"]
+        nxt = {
+            "CondEnd": ("Bar",), "Bar": ("TimeSig",), "TimeSig": ("Position", "Bar", "EOS"),
+            "Position": ("Tempo", "Program"), "Tempo": ("Program",), "Pitch": ("Velocity",),
+            "PitchDrum": ("Velocity",), "Velocity": ("Duration",),
+            "Duration": ("Program", "Position", "Bar", "EOS"),
+        }.get(self.last, ("EOS",))
+        if self.last == "Program":
+            nxt = ("PitchDrum",) if self.program == -1 else ("Pitch",)
+        m = torch.zeros(v.size, dtype=torch.bool)
+        for typ in nxt:
+            m |= self._type_allowed(typ)
+        if not m.any():  # nothing fits (e.g. last position of a full bar): close the bar
+            m = self._type_allowed("Bar") | self._type_allowed("EOS")
+        return m if m.any() else tm["EOS"]
+
+    def _type_allowed(self, typ: str) -> Tensor:
+        v, c = self.v, self.c
+        if typ == "Bar":
+            limit = c.bars if c.bars is not None else c.max_bars
+            return v.type_mask["Bar"] if self.bars < limit else v.mask([])
+        if typ == "EOS":
+            ok = self.notes > 0 and (c.bars is None or self.bars >= c.bars)
+            return v.type_mask["EOS"] if ok else v.mask([])
+        if typ == "TimeSig":
+            return v.mask([v.tok.vocab[f"TimeSig_{self.fixed_ts}"]]) if self.fixed_ts else v.type_mask[typ]
+        if typ == "Position":
+            hi = self.numerator * v.ppb
+            return v.mask([i for i in v.position_ids[self.pos + 1 : hi]])
+        if typ == "Tempo":
+            if self.tempo_done:
+                return v.mask([])
+            return v.mask([v.tok.vocab[c.tempo_token]]) if c.tempo_token else v.type_mask[typ]
+        if typ == "Program":
+            if c.programs is None:
+                return v.type_mask[typ]
+            return v.mask([v.tok.vocab[f"Program_{p}"] for p in c.programs])
+        return v.type_mask[typ]
+
+    def must_tempo(self) -> bool:
+        """The first position of a piece carries the requested tempo."""
+        return self.c.tempo_token is not None and not self.tempo_done and self.last == "Position"
+
+    def mask(self) -> Tensor:
+        m = self.allowed()
+        if self.must_tempo():
+            m = self._type_allowed("Tempo")
+        return m
+
+    def advance(self, token_id: int) -> None:
+        typ, val = self.v.type_of[token_id], self.v.value_of[token_id]
+        if typ == "Bar":
+            self.bars += 1
+            self.pos = -1
+        elif typ == "TimeSig":
+            self.fixed_ts = self.fixed_ts or val
+            self.numerator = int(val.split("/")[0])
+        elif typ == "Position":
+            self.pos = int(val)
+        elif typ == "Tempo":
+            self.tempo_done = True
+        elif typ == "Program":
+            self.program = int(val)
+        elif typ == "Duration":
+            self.notes += 1
+        elif typ == "EOS":
+            self.done = True
+        if typ == "Program" and not self.tempo_done:
+            self.tempo_done = True  # the model chose no tempo: keep the piece's single tempo
+        self.last = typ

@@ -1,0 +1,101 @@
+"""The decoder: a standard Llama (Hugging Face format) over tunesmith's token vocabulary.
+
+A plain LlamaForCausalLM keeps every engine that knows the format usable on our weights
+(vLLM, llama.cpp converters, ONNX export, peft), as MIDI-LLM argues. A checkpoint folder
+holds the HF config and safetensors, tokenizer.json and tunesmith.json (our config).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from tunesmith.errors import ConfigError, ModelError
+from tunesmith.tokenization import Tokenizer
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default_model"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    dim: int = 256
+    n_layers: int = 6
+    n_heads: int = 8
+    n_kv_heads: int = 4
+    ffn_dim: int = 768
+    max_len: int = 1024
+    rope_theta: float = 10000.0
+
+    def __post_init__(self) -> None:
+        if self.dim % self.n_heads:
+            raise ConfigError(f"dim {self.dim} must be a multiple of n_heads {self.n_heads}")
+        if self.n_heads % self.n_kv_heads:
+            raise ConfigError(f"n_heads {self.n_heads} must be a multiple of n_kv_heads {self.n_kv_heads}")
+        for name in ("dim", "n_layers", "ffn_dim", "max_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} {getattr(self, name)} must be positive")
+
+    def llama_config(self, tok: Tokenizer) -> LlamaConfig:
+        return LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=self.dim,
+            intermediate_size=self.ffn_dim,
+            num_hidden_layers=self.n_layers,
+            num_attention_heads=self.n_heads,
+            num_key_value_heads=self.n_kv_heads,
+            max_position_embeddings=self.max_len,
+            rope_theta=self.rope_theta,
+            bos_token_id=tok.bos_id,
+            eos_token_id=tok.eos_id,
+            pad_token_id=tok.pad_id,
+            tie_word_embeddings=True,
+        )
+
+
+PRESETS = {
+    "debug": ModelConfig(dim=32, n_layers=2, n_heads=2, n_kv_heads=1, ffn_dim=64, max_len=512),
+    "small": ModelConfig(dim=192, n_layers=4, n_heads=6, n_kv_heads=2, ffn_dim=512, max_len=1024),
+    "default": ModelConfig(),
+}
+
+
+def build_model(cfg: ModelConfig, tok: Tokenizer, seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(cfg.llama_config(tok))
+
+
+@dataclass
+class Checkpoint:
+    model: LlamaForCausalLM
+    tokenizer: Tokenizer
+    config: ModelConfig
+    path: Path | None = None
+
+
+def save_checkpoint(ckpt: Checkpoint, directory: str | Path) -> Path:
+    directory = Path(directory)
+    ckpt.model.save_pretrained(directory, safe_serialization=True)
+    ckpt.tokenizer.save(directory)
+    (directory / "tunesmith.json").write_text(json.dumps({"model": asdict(ckpt.config)}, indent=2))
+    return directory
+
+
+def load_checkpoint(directory: str | Path | None = None) -> Checkpoint:
+    """Load a checkpoint folder (the shipped default model when None)."""
+    directory = Path(directory) if directory is not None else DEFAULT_MODEL_DIR
+    if not (directory / "config.json").is_file():
+        raise ModelError(f"{directory}: not a tunesmith checkpoint (no config.json)")
+    tok = Tokenizer.load(directory)
+    meta = json.loads((directory / "tunesmith.json").read_text())
+    cfg = ModelConfig(**meta["model"])
+    model = LlamaForCausalLM.from_pretrained(directory, torch_dtype=torch.float32)
+    if model.config.vocab_size != len(tok):
+        raise ModelError(
+            f"{directory}: model vocabulary {model.config.vocab_size} != tokenizer {len(tok)}"
+        )
+    model.eval()
+    return Checkpoint(model=model, tokenizer=tok, config=cfg, path=directory)
