@@ -44,7 +44,7 @@ _NUM = (r"(?<![\w.])(?P<{0}>\d{{1,4}}(?:\.\d{{1,2}})?|"
 _BPM = re.compile(
     r"(?<![\w.])(?P<n>\d{1,4}(?:\.\d{1,2})?)\s{0,3}(?:bpm|b\.p\.m\.?|qpm|beats?\s{1,3}(?:per|a|each)\s{1,3}minute"
     r"|beats?\s{0,2}/\s{0,2}min)\b"
-    r"|\btempo(?:\s{1,3}(?:of|at|is|around|about|=|:)){0,2}\s{0,3}(?P<t>\d{1,4}(?:\.\d{1,2})?)\b"
+    r"|\btempo(?:\s{0,3}[:=]|\s{1,3}(?:of|at|is|around|about)){0,2}\s{0,3}(?P<t>\d{1,4}(?:\.\d{1,2})?)\b"
 )
 _MIN_SEC = re.compile(_NUM.format("m") + r"\s{0,3}(?:minutes?|mins?)\s{1,3}(?:and\s{1,3})?"
                       + _NUM.format("s") + r"\s{0,3}(?:seconds?|secs?)\b")
@@ -60,7 +60,9 @@ _METER_WORDS = re.compile(
     r"(?P<den>two|four|eight)(?P<time>\s{1,3}(?:time|meter|metre|signature))?\b"
 )
 _TOKEN = re.compile(r"[a-z0-9&]+")
+_WORD_OR_MARK = re.compile(r"[a-z0-9&]+|[^\sa-z0-9&]")  # marks stop phrases: "bass, drums"
 _TITLE_WORD = re.compile(r"\s{1,3}[A-Z]")
+_KEY_WORD = re.compile(r"\s{1,3}key\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ def _find_key(text: str) -> tuple[str | None, str]:
             letter.islower() or _TITLE_WORD.match(text, m.end())
         ):
             continue  # "in a hurry", "In A World": a bare letter needs a capital or "key of"
+        if letter == "a" and not m["acc"] and _KEY_WORD.match(text, m.end()):
+            continue  # "in a minor key": some minor key, which Attributes cannot express
         hits.append((m.start("letter"), m.end(), _key_name(letter, m["acc"], mode)))
     for m in _KEY_FREE.finditer(text):
         if m["letter"] == "a" and not m["acc"]:
@@ -201,7 +205,7 @@ def _lookup(words: Sequence[str]) -> tuple[str, object] | None:
 
 def _hits(text: str) -> Iterator[_Hit]:
     """Greedy longest-phrase matches of the word tables, with their negation."""
-    words = _TOKEN.findall(text)
+    words = _WORD_OR_MARK.findall(text)
     i, last_hit = 0, -1
     while i < len(words):
         for n in range(min(MAX_PHRASE, len(words) - i), 0, -1):

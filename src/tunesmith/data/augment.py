@@ -74,10 +74,11 @@ def roles(n_parts: int, n_roles: int) -> list[int]:
     the bottom part the last, inner parts share the inner roles evenly."""
     if n_parts == 1 or n_roles == 1:
         return [0] * n_parts
-    out = [0] + [0] * (n_parts - 2) + [n_roles - 1]
-    for i in range(1, n_parts - 1):
-        out[i] = n_roles - 1 if n_roles <= 2 else 1 + round((i - 1) * (n_roles - 3) / max(n_parts - 3, 1))
-    return out
+    inner = [
+        n_roles - 1 if n_roles <= 2 else 1 + round((i - 1) * (n_roles - 3) / max(n_parts - 3, 1))
+        for i in range(1, n_parts - 1)
+    ]
+    return [0, *inner, n_roles - 1]
 
 
 def pitched_tracks(score: Score) -> list[int]:

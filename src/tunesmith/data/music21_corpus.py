@@ -222,7 +222,8 @@ def time_signatures(part: Any) -> list[tuple[int, int, int]]:
     its bars is dropped: music21 marks ABC pickups after a double bar with one (e.g. 1/16)."""
     from music21 import meter
 
-    found = [(float(ts.offset), ts) for ts in part.flatten().getElementsByClass(meter.TimeSignature)]
+    flat = part.flatten().getElementsByClass(meter.TimeSignature)
+    found = [(float(ts.offset), ts) for ts in flat]
     first = part.recurse().getElementsByClass(meter.TimeSignature).first()
     if first is not None and (not found or found[0][0] > 0):
         found.insert(0, (0.0, first))
@@ -230,8 +231,9 @@ def time_signatures(part: Any) -> list[tuple[int, int, int]]:
     out: list[tuple[int, int, int]] = []
     for i, (offset, ts) in enumerate(found):
         num, den = int(ts.numerator), int(ts.denominator)
-        nxt = found[i + 1][0] if i + 1 < len(found) else max(end, offset + ts.barDuration.quarterLength)
-        if num <= 0 or den <= 0 or den & (den - 1) or nxt - offset < ts.barDuration.quarterLength:
+        bar = float(ts.barDuration.quarterLength)
+        nxt = found[i + 1][0] if i + 1 < len(found) else max(end, offset + bar)
+        if num <= 0 or den <= 0 or den & (den - 1) or nxt - offset < bar:
             continue  # MIDI stores denominators as powers of two
         if not out or out[-1][1:] != (num, den):
             out.append((_ticks(offset), num, den))

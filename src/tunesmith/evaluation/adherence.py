@@ -1,17 +1,16 @@
 """How well a generated piece follows its prompt: target Attributes vs detected Attributes.
 
-Consumes two `Attributes` (what the prompt asked, what feature extraction found in the
-score) and produces per-piece booleans/scores and their means over a test set. Definitions
-follow MidiCaps (Melechovsky et al. 2024) and text2midi (Bhandari et al. 2025): TB/TBT tempo
-bin (tolerant: adjacent bin), CK/CKD key (CKD: relative major/minor accepted), instrument
-precision/recall/F1, chord match, length. Chord and key names are parsed here because the
-shared vocabulary spells each pitch class one way and detectors may spell it another.
+Consumes two `Attributes` (asked by the prompt, found in the score), produces per-piece
+metrics and set means, as in MidiCaps (Melechovsky et al. 2024) and text2midi (Bhandari et al.
+2025): TB/TBT tempo bin, CK/CKD key, instrument P/R/F1, chord match, length. Key and chord
+names are parsed here since detectors may spell pitch classes differently from attributes.py.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 from tunesmith.attributes import PITCH_CLASSES, Attributes, family, relative_key, tempo_bin
 from tunesmith.errors import InputError
@@ -103,7 +102,7 @@ def time_signature_match(target: str, detected: str) -> bool:
     return parse(target) == parse(detected)
 
 
-def _prf(target: set[object], detected: set[object]) -> tuple[float, float, float]:
+def _prf(target: AbstractSet[object], detected: AbstractSet[object]) -> tuple[float, float, float]:
     """Set precision, recall, F1; both empty gives 1s, one empty gives 0s."""
     if not target and not detected:
         return 1.0, 1.0, 1.0
@@ -122,7 +121,7 @@ def instrument_scores(
     Programs are 0..127 with 128 for drums; drums form their own family. Duplicates count once.
     """
     target, detected = set(target_programs), set(detected_programs)
-    p, r, f = _prf(set(target), set(detected))
+    p, r, f = _prf(target, detected)
     fp, fr, ff = _prf({family(x) for x in target}, {family(x) for x in detected})
     return {
         "precision": p, "recall": r, "f1": f,
@@ -209,6 +208,6 @@ def aggregate(rows: Sequence[dict[str, float | bool | None]]) -> dict[str, dict[
     names = list(ROW_METRICS) + sorted({k for r in rows for k in r} - set(ROW_METRICS))
     out: dict[str, dict[str, float | None]] = {}
     for name in names:
-        values = [float(r[name]) for r in rows if r.get(name) is not None]  # type: ignore[arg-type]
+        values = [float(v) for r in rows if (v := r.get(name)) is not None]
         out[name] = {"mean": sum(values) / len(values) if values else None, "n": len(values)}
     return out

@@ -19,12 +19,12 @@ from tunesmith.evaluation.statistics import as_ticks, note_arrays
 _PITCH_SPAN = 256  # key = onset * 256 + pitch: |pitch difference| < 128, so differences decode
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays have no truth value, so no __eq__
 class Tec:
     """A translational equivalence class: a pattern and every vector that maps it into the set.
 
     `pattern` is (m, 2) points (onset, pitch); `translators` is (t, 2) vectors, the zero
-    vector included. It encodes its coverage with m + t - 1 numbers-pairs.
+    vector included. It encodes its `coverage` points with m + t - 1 points and vectors.
     """
 
     pattern: np.ndarray
@@ -75,8 +75,8 @@ def _mtp_table(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _translators(
     keys: np.ndarray, vec_keys: np.ndarray, bits: np.ndarray, patterns: np.ndarray
 ) -> np.ndarray:
-    """SIATEC: for each pattern bitset (U, W), which points j the pattern's first point can be
-    moved onto with the whole pattern staying inside the set. Returns (U, n) bool.
+    """SIATEC translators: (U, n) bool, True where moving pattern u's first point onto point j
+    keeps the whole pattern inside the set. `patterns` are (U, W) bitsets.
 
     A vector v translates pattern P into the set iff P is a subset of MTP(v), so each of the
     n candidate vectors is one bitset test against the MTP table.

@@ -1,11 +1,9 @@
 """Infilling metrics: how an infilled region compares with the original it replaced.
 
-Consumes the original and the infilled symusic Scores plus the `BarRegion` that was
-regenerated; produces content preservation (chroma similarity), groove similarity, pitch-class
-entropy difference (as in MIDI-RWKV, Zhou-Zheng et al. 2025, after MuseMorphose) and
-mir_eval-style note-onset precision/recall/F1 (one-to-one matching by scipy's Hopcroft-Karp).
-Bars are found per score from its own time signatures and ticks_per_quarter
-(`statistics.bar_boundaries`), so the two scores may use different resolutions.
+Consumes the original and infilled symusic Scores and the regenerated `BarRegion`; produces
+content preservation, groove similarity and pitch-class entropy difference as in MIDI-RWKV
+(Zhou-Zheng & Pasquier 2025), and mir_eval-style onset P/R/F1 (scipy's Hopcroft-Karp). Bars
+come from each score's own time signatures and ticks_per_quarter, so resolutions may differ.
 """
 
 from __future__ import annotations

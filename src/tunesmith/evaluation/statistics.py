@@ -1,12 +1,9 @@
 """Musical feature statistics of a score, and distances between sets of them.
 
-Consumes symusic Scores (any time unit; tick scores are used as they are), produces floats.
-Features follow MusPy (Dong et al. 2020); set-level overlap area and KL divergence follow
-Yang & Lerch (2018), on histograms instead of kernel density estimates. Pitch features
-ignore drum tracks. A score with no notes (or, for pitch features, no pitched notes) gives
-0.0 for every feature instead of MusPy's NaN, so that set statistics stay finite.
-Written with numpy rather than MusPy, which is not a dependency and builds per-tick
-piano rolls that are slow for long pieces.
+Consumes symusic Scores, produces floats. Features follow MusPy (Dong et al. 2020), hand-written
+in numpy because MusPy is no dependency and its per-tick piano rolls are slow; pitch features
+skip drums; no notes gives 0.0, not MusPy's NaN. Set-level overlap area and KL divergence follow
+Yang & Lerch (2018), on histograms instead of kernel density estimates.
 """
 
 from __future__ import annotations
@@ -29,7 +26,7 @@ _SCALES = np.stack([np.roll(m, r) for m in (_MAJOR, _MINOR) for r in range(12)])
 
 
 def as_ticks(score: Score) -> Score:
-    """The score in ticks (symusic converts second/quarter scores losslessly enough)."""
+    """The score in ticks; scores in seconds or quarters are converted by symusic."""
     return score if "Tick" in str(score.ttype) else score.to("tick")
 
 

@@ -1,0 +1,230 @@
+"""Training examples for the decoder: windows of whole bars, each with its own attributes.
+
+Consumes corpora (see corpora.py); produces token arrays per split: the condition tokens
+and the REMI+ music tokens of each window, kept apart so training can drop attributes at
+random (MuseCoco) and drop all of them for classifier-free guidance. Re-voicing
+(augment.py) teaches GM programs the corpora lack; a Groove drum pattern is laid under a
+POP909 window on the same beat grid (both counted in quarter notes from a downbeat).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from symusic import Score, Tempo, TimeSignature
+
+from tunesmith.attributes import GENRES, Attributes
+from tunesmith.errors import ConfigError
+from tunesmith.tokenization import Tokenizer, bar_starts
+from tunesmith.tokenization.vocab import header_tokens
+
+
+def split_of(piece_id: str) -> str:
+    """Deterministic 90/5/5 train/valid/test split by a hash of the piece id (augmented
+    copies carry their source's id, so nothing leaks across splits)."""
+    h = int(hashlib.sha1(piece_id.encode()).hexdigest()[:8], 16) % 100
+    return "train" if h < 90 else ("valid" if h < 95 else "test")
+
+
+def derived_mood(key: str | None, tempo: float) -> str | None:
+    """A mood label from mode and tempo, for corpora that have none (documented proxy)."""
+    if key is None:
+        return "energetic" if tempo >= 125 else None
+    major = key.endswith("major")
+    if tempo >= 120:
+        return "happy" if major else "dark"
+    if tempo < 90:
+        return "calm" if major else "sad"
+    return None
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    min_bars: int = 4
+    max_bars: int = 16
+    max_tokens: int = 1024
+    windows_per_piece: int = 4
+    orchestrate_prob: float = 0.5
+    drums_prob: float = 0.35
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_bars <= self.max_bars:
+            raise ConfigError(f"min_bars {self.min_bars} must be in 1..max_bars {self.max_bars}")
+        for name in ("orchestrate_prob", "drums_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
+
+
+@dataclass
+class Example:
+    split: str
+    conds: list[int]
+    music: list[int]
+
+
+def window(score: Score, start: int, end: int) -> Score:
+    """Ticks [start, end) of a score, shifted to 0, with the tempo and meter in force."""
+    out = score.clip(start, end, clip_end=True).shift_time(-start)
+    tempo = [t for t in score.tempos if t.time <= start]
+    sig = [t for t in score.time_signatures if t.time <= start]
+    out.tempos = [t for t in out.tempos if t.time > 0]
+    out.tempos.insert(0, Tempo(0, tempo[-1].qpm if tempo else 120.0))
+    out.time_signatures = [t for t in out.time_signatures if t.time > 0]
+    num, den = (sig[-1].numerator, sig[-1].denominator) if sig else (4, 4)
+    out.time_signatures.insert(0, TimeSignature(0, num, den))
+    return out
+
+
+def lay_drums(score: Score, drums: Score, rng: np.random.Generator) -> Score:
+    """`score` with a drum pattern from `drums` laid under it, bar-aligned, looped."""
+    src = drums.resample(score.ticks_per_quarter, min_dur=1)
+    track = next(t for t in src.tracks if t.is_drum)
+    bar = 4 * score.ticks_per_quarter
+    n_src = max(1, src.end() // bar)
+    first = int(rng.integers(0, max(1, n_src - 1)))
+    loop = window(src, first * bar, min(src.end(), (first + 8) * bar))
+    length = max(loop.end() // bar, 1) * bar
+    out = score.copy()
+    pattern = next(t for t in loop.tracks if t.is_drum).copy()
+    pattern.notes.clear()
+    base = next(t for t in loop.tracks if t.is_drum)
+    for offset in range(0, max(score.end(), 1), length):
+        for n in base.notes:
+            if offset + n.time < score.end():
+                m = n.copy()
+                m.time = offset + n.time
+                pattern.notes.append(m)
+    pattern.name, pattern.is_drum = "Drums", True
+    out.tracks.append(pattern)
+    del track
+    return out
+
+
+def attributes_of(score: Score, piece_labels: dict, piece_key: str | None) -> Attributes:
+    from tunesmith.captions import features
+
+    f = features(score, piece_labels)
+    attrs = f.to_attributes()
+    genre = piece_labels.get("genre") if piece_labels.get("genre") in GENRES else None
+    key = piece_key if piece_key is not None else attrs.key
+    mood = attrs.mood or derived_mood(key, attrs.tempo or 120.0)
+    return Attributes(key=key, tempo=attrs.tempo, time_signature=attrs.time_signature,
+                      instruments=attrs.instruments, genre=genre, mood=mood,
+                      bars=min(max(f.bars, 1), 128))
+
+
+def piece_examples(
+    piece_id: str, score: Score, labels: dict, tok: Tokenizer, cfg: SegmentConfig,
+    rng: np.random.Generator, drums: list[Score],
+) -> Iterator[Example]:
+    from tunesmith.captions.features import estimate_key
+    from tunesmith.data.augment import orchestrate
+
+    split = split_of(piece_id)
+    starts = bar_starts(score)
+    key = labels.get("key") or estimate_key(score)
+    for _ in range(cfg.windows_per_piece):
+        n = int(rng.integers(cfg.min_bars, cfg.max_bars + 1))
+        first = int(rng.integers(0, max(1, len(starts) - n + 1)))
+        bounds = [*starts, starts[-1] + (starts[-1] - starts[-2] if len(starts) > 1 else 1920)]
+        seg = window(score, bounds[first], bounds[min(first + n, len(bounds) - 1)])
+        if seg.note_num() == 0:
+            continue
+        if rng.random() < cfg.orchestrate_prob:
+            versions = orchestrate(seg, rng, copies=1)
+            seg = versions[0] if versions else seg
+        four_four = all(ts.numerator == 4 and ts.denominator == 4 for ts in seg.time_signatures)
+        has_drums = any(t.is_drum for t in seg.tracks)
+        if drums and four_four and not has_drums and rng.random() < cfg.drums_prob:
+            seg = lay_drums(seg, drums[int(rng.integers(len(drums)))], rng)
+        ex = encode_example(seg, labels, key, tok, cfg, split)
+        if ex is not None:
+            yield ex
+
+
+def encode_example(seg: Score, labels: dict, key: str | None, tok: Tokenizer,
+                   cfg: SegmentConfig, split: str) -> Example | None:
+    attrs = attributes_of(seg, labels, key)
+    music = tok.encode_score(seg)
+    if not music or len(music) + 40 > cfg.max_tokens:
+        return None
+    return Example(split, tok.ids(header_tokens(attrs)), music)
+
+
+def save_examples(examples: list[Example], out: Path, cfg: SegmentConfig) -> dict[str, int]:
+    """One .npz per split: flat conds/music arrays with offsets. Written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for split in ("train", "valid", "test"):
+        rows = [e for e in examples if e.split == split]
+        counts[split] = len(rows)
+        arrays = {}
+        for field in ("conds", "music"):
+            seqs = [getattr(e, field) for e in rows]
+            arrays[field] = np.array([t for s in seqs for t in s], dtype=np.int32)
+            arrays[f"{field}_offsets"] = np.cumsum([0, *[len(s) for s in seqs]]).astype(np.int64)
+        tmp = out / f".{split}.tmp.npz"
+        np.savez(tmp, **arrays)
+        tmp.replace(out / f"{split}.npz")
+    (out / "segments.json").write_text(json.dumps({"config": asdict(cfg), "counts": counts}))
+    return counts
+
+
+def load_split(directory: Path, split: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (conds, music) id arrays of every example of one split."""
+    path = directory / f"{split}.npz"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such segment file; run `tunesmith data segments` first")
+    z = np.load(path)
+    co, mo = z["conds_offsets"], z["music_offsets"]
+    return [(z["conds"][co[i]:co[i + 1]], z["music"][mo[i]:mo[i + 1]]) for i in range(len(co) - 1)]
+
+
+def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int | None = None,
+                   workers: int = 2) -> dict[str, int]:
+    """Windows of every piece of `specs` (Groove pieces also serve as drum patterns)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tunesmith.data.corpora import open_corpus
+
+    tok = Tokenizer.default()
+    rng = np.random.default_rng(cfg.seed)
+    drums = _drum_pool([s for s in specs if s.startswith("groove:")], limit)
+    examples: list[Example] = []
+    cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.speed} pieces/s"), TimeRemainingColumn())
+    with Progress(*cols) as bar:
+        for spec in specs:
+            reader = open_corpus(spec, workers=workers)
+            task = bar.add_task(spec.split(":")[0], total=min(len(reader), limit or len(reader)))
+            for i, piece in enumerate(reader):
+                if limit is not None and i >= limit:
+                    break
+                pool = drums if piece.corpus == "pop909" else []
+                score = piece.score
+                if piece.corpus == "pop909":  # its MIDI meters (2/4, 1/4) are wrong; songs are 4/4
+                    score = score.copy()
+                    score.time_signatures = [TimeSignature(0, 4, 4)]
+                examples += piece_examples(piece.id, score, piece.labels, tok, cfg, rng, pool)
+                bar.advance(task)
+    return save_examples(examples, out, cfg)
+
+
+def _drum_pool(specs: list[str], limit: int | None) -> list[Score]:
+    from tunesmith.data.corpora import open_corpus
+
+    pool = []
+    for spec in specs:
+        for i, piece in enumerate(open_corpus(spec)):
+            if limit is not None and i >= limit:
+                break
+            four = all(t.numerator == 4 and t.denominator == 4 for t in piece.score.time_signatures)
+            if four and piece.labels.get("beat_type", "beat") == "beat" and split_of(piece.id) == "train":
+                pool.append(piece.score)
+    return pool

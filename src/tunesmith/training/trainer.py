@@ -1,0 +1,230 @@
+"""Training the decoder with the Hugging Face Trainer (bf16 autocast on CPU, DDP by torchrun).
+
+Consumes segment files (data/segments.py) and a TrainConfig; produces checkpoints that
+carry the model config and tokenizer, a final tunesmith checkpoint, and a loss-curve PNG.
+Condition tokens are dropped at random (MuseCoco) and all at once for classifier-free
+guidance; only music tokens and EOS carry loss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import Dataset
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from tunesmith.data.segments import load_split
+from tunesmith.errors import ConfigError
+from tunesmith.model import PRESETS, Checkpoint, ModelConfig, build_model, save_checkpoint
+from tunesmith.tokenization import Tokenizer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    segments: str = "runs/segments"
+    out: str = "runs/train"
+    preset: str = "default"
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    max_steps: int = 6000
+    eval_steps: int = 500
+    save_steps: int = 250
+    eval_batches: int = 40
+    bf16: bool = True
+    seed: int = 0
+    attr_dropout: float = 0.3
+    uncond_prob: float = 0.1
+    max_len: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ConfigError(f"preset {self.preset!r} is unknown: allowed {', '.join(PRESETS)}")
+        for name in ("batch_size", "grad_accum", "max_steps", "eval_steps", "save_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} {getattr(self, name)} must be >= 1")
+        if not 0 < self.lr < 1:
+            raise ConfigError(f"lr {self.lr} is out of range (0, 1)")
+        for name in ("attr_dropout", "uncond_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None, **overrides: Any) -> TrainConfig:
+        values: dict[str, Any] = {}
+        if path is not None:
+            p = Path(path)
+            if not p.is_file():
+                raise ConfigError(f"config file {p} does not exist")
+            values = yaml.safe_load(p.read_text()) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown config keys {sorted(unknown)}: allowed {sorted(known)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def model_config(self) -> ModelConfig:
+        base = asdict(PRESETS[self.preset])
+        base["max_len"] = self.max_len
+        return ModelConfig(**base)
+
+
+class SegmentDataset(Dataset):
+    """Examples as input ids with condition dropout; labels mask the header."""
+
+    def __init__(self, examples: list, tok: Tokenizer, cfg: TrainConfig, train: bool) -> None:
+        self.examples, self.tok, self.cfg, self.train = examples, tok, cfg, train
+        self.rng = np.random.default_rng(cfg.seed)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def conditions(self, conds: np.ndarray, idx: int) -> list[int]:
+        # validation sees every attribute; training drops them (fresh draw per visit)
+        if not self.train:
+            return conds.tolist()
+        if self.rng.random() < self.cfg.uncond_prob:
+            return []
+        keep = self.rng.random(len(conds)) >= self.cfg.attr_dropout
+        return conds[keep].tolist()
+
+    def __getitem__(self, idx: int) -> dict[str, list[int]]:
+        conds, music = self.examples[idx]
+        head = [self.tok.bos_id, *self.conditions(conds, idx), self.tok.cond_end_id]
+        ids = (head + music.tolist() + [self.tok.eos_id])[: self.cfg.max_len]
+        labels = [-100] * len(head) + ids[len(head):]
+        return {"input_ids": ids, "labels": labels}
+
+
+def collate(pad_id: int):  # type: ignore[no-untyped-def]
+    def fn(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    return fn
+
+
+class TokenRate(TrainerCallback):
+    """Adds tokens/s (non-padding input tokens across all processes) to the logs."""
+
+    def __init__(self, tokens_per_step: float) -> None:
+        self.tokens_per_step = tokens_per_step
+        self.start = time.perf_counter()
+        self.first_step = 0
+
+    def on_train_begin(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
+        self.start, self.first_step = time.perf_counter(), state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kw):  # type: ignore[no-untyped-def]
+        if logs is not None and "loss" in logs:
+            steps = state.global_step - self.first_step
+            logs["tokens_per_s"] = round(steps * self.tokens_per_step / (time.perf_counter() - self.start), 1)
+
+
+def training_arguments(cfg: TrainConfig) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(Path(cfg.out) / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr,
+        weight_decay=0.1,
+        adam_beta2=0.95,
+        max_grad_norm=1.0,
+        lr_scheduler_type="cosine",
+        warmup_steps=cfg.warmup_steps,
+        max_steps=cfg.max_steps,
+        eval_strategy="steps",
+        eval_steps=cfg.eval_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        logging_steps=25,
+        bf16=cfg.bf16,
+        use_cpu=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=0,
+        report_to=[],
+        disable_tqdm=False,
+        remove_unused_columns=False,
+        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+    )
+
+
+def latest_checkpoint(out: Path) -> str | None:
+    ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return str(ckpts[-1]) if ckpts else None
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) and write the final checkpoint, metrics and loss curve to cfg.out."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer.default()
+    mcfg = cfg.model_config()
+    seg = Path(cfg.segments)
+    train_set = SegmentDataset(load_split(seg, "train"), tok, cfg, train=True)
+    valid = load_split(seg, "valid")
+    rng = np.random.default_rng(cfg.seed)
+    pick = rng.permutation(len(valid))[: cfg.eval_batches * cfg.batch_size]
+    valid_set = SegmentDataset([valid[i] for i in pick], tok, cfg, train=False)
+    mean_len = float(np.mean([min(len(c) + len(m) + 3, cfg.max_len) for c, m in train_set.examples]))
+    args = training_arguments(cfg)
+    model = build_model(mcfg, tok, seed=cfg.seed)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
+        data_collator=collate(tok.pad_id),
+        callbacks=[TokenRate(mean_len * cfg.batch_size * cfg.grad_accum * args.world_size)],
+    )
+    (out / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg)))
+    trainer.train(resume_from_checkpoint=latest_checkpoint(out))
+    metrics = trainer.evaluate()
+    if trainer.is_world_process_zero():
+        final = save_checkpoint(Checkpoint(trainer.model, tok, mcfg), out / "final")
+        history = trainer.state.log_history
+        (out / "log_history.json").write_text(json.dumps(history, indent=1))
+        plot_losses(history, out / "loss.png")
+        metrics["checkpoint"] = str(final)
+        metrics["n_params"] = sum(p.numel() for p in model.parameters())
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def plot_losses(history: list[dict[str, Any]], path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    tr = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    ev = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    if tr:
+        ax.plot(*zip(*tr, strict=True), label="train loss", lw=1)
+    if ev:
+        ax.plot(*zip(*ev, strict=True), "o-", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)

@@ -1,0 +1,403 @@
+"""Tests of the data stage: corpus readers, music21 conversion, orchestration, data build."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from symusic import Score
+
+from conftest import make_score
+from tunesmith.data import augment
+from tunesmith.data import build as B
+from tunesmith.data import music21_corpus as m21
+from tunesmith.data.corpora import first_valid, key_name, midicaps_labels, open_corpus
+from tunesmith.errors import ConfigError
+from tunesmith.tokenization import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer.default()
+
+
+@pytest.fixture(scope="module")
+def m21_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("m21cache")
+
+
+def melody(n: int, low: int = 60, seed: int = 0) -> list[tuple[int, int, int, int]]:
+    rng = np.random.default_rng(seed)
+    return [(i * 480, 480, int(low + rng.integers(0, 12)), 80) for i in range(n)]
+
+
+def write_folder(root: Path, n: int) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        make_score([(0, False, melody(8 + i, seed=i))]).dump_midi(str(root / f"p{i:02d}.mid"))
+    return root
+
+
+def same_file(a: Path, b: Path) -> bool:
+    return a.read_bytes() == b.read_bytes()
+
+
+def read_rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "pieces.jsonl").read_text().splitlines()]
+
+
+# --- music21 conversion ---------------------------------------------------------------------
+ABC = """%comment in the file header
+X:1
+T:Test tune
+M:3/4
+L:1/4
+Q:1/4=90
+K:C
+C D E | G2 z | c3- | c2 z |
+
+X:2
+T:Second
+M:6/8
+L:1/8
+K:G
+GAB d2 B | A3 G3 |
+"""
+
+
+def test_split_abc_gives_one_text_per_tune_without_header_comments() -> None:
+    tunes = m21.split_abc(ABC)
+    assert len(tunes) == 2
+    assert tunes[0].startswith("X:1") and "T:Second" not in tunes[0]
+    assert tunes[1].startswith("X:2") and "%comment" not in tunes[1]
+
+
+def test_stream_to_score_keeps_notes_ties_tempo_and_meter() -> None:
+    job = m21.Job("t.abc", "folk/t", "oneills1850", "d", 0, m21.split_abc(ABC)[0])
+    score = m21.stream_to_score(m21.parse_job(job)[0], "oneills1850")
+    notes = [(n.time, n.duration, n.pitch) for n in score.tracks[0].notes]
+    # C D E | G2 | c tied over into the next bar: one note of 5 beats.
+    assert notes == [(0, 480, 60), (480, 480, 62), (960, 480, 64), (1440, 960, 67),
+                     (2880, 2400, 72)]
+    assert score.tracks[0].program == m21.VIOLIN  # a fiddle-book tune
+    assert [round(t.qpm) for t in score.tempos] == [90]
+    assert [(t.numerator, t.denominator) for t in score.time_signatures] == [(3, 4)]
+
+
+def test_part_program_prefers_instrument_names_then_voices() -> None:
+    class Part:
+        def getInstrument(self, returnDefault: bool = False) -> None:  # noqa: N802
+            return None
+
+    assert m21.part_program("Violoncello", Part(), "mozart") == 42
+    assert m21.part_program("Contrabass", Part(), "mozart") == 43
+    assert m21.part_program("Bass", Part(), "bach") == m21.CHOIR
+    assert m21.part_program("Soprano", Part(), "schubert") == m21.CHOIR
+    assert m21.part_program("", Part(), "essenFolksong") == m21.FLUTE
+    assert m21.part_program("", Part(), "chopin") == m21.PIANO
+
+
+def test_list_jobs_splits_abc_files_into_tunes_and_rejects_unknown_collections() -> None:
+    jobs = m21.list_jobs(["airdsAirs"])
+    assert len({j.path for j in jobs}) == 6 and len(jobs) > 1000
+    assert all(j.index is not None and j.text for j in jobs)
+    with pytest.raises(ConfigError, match="nosuch"):
+        m21.list_jobs(["nosuch"])
+
+
+def test_convert_job_caches_by_content_hash(tmp_path: Path) -> None:
+    job = m21.list_jobs(["bach"])[0]
+    first = m21.convert_job(job, tmp_path)
+    midi = Path(first[0]["midi"])
+    stamp = midi.stat().st_mtime_ns
+    assert m21.convert_job(job, tmp_path) == first
+    assert midi.stat().st_mtime_ns == stamp  # read back, not converted again
+    assert Score(str(midi)).note_num() > 100
+
+
+# --- readers ---------------------------------------------------------------------------------
+def test_folder_reader_skips_corrupt_empty_and_silent_files(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "midis", 2)
+    (root / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    (root / "empty.mid").write_bytes(b"")
+    (root / "sub").mkdir()
+    Score(480).dump_midi(str(root / "sub" / "silent.mid"))
+    (root / "notes.txt").write_text("not midi")
+    reader = open_corpus(f"folder:{root}")
+    pieces = list(reader)
+    assert [p.id for p in pieces] == ["folder/midis/p00.mid", "folder/midis/p01.mid"]
+    assert sorted(i for i, _ in reader.skipped) == [
+        "folder/midis/corrupt.mid", "folder/midis/empty.mid", "folder/midis/sub/silent.mid"
+    ]
+    assert all(reason for _, reason in reader.skipped)
+
+
+def test_bad_specs_raise_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nosuch"):
+        open_corpus("nosuch:x")
+    with pytest.raises(ConfigError, match="does not exist"):
+        open_corpus(f"folder:{tmp_path / 'missing'}")
+    with pytest.raises(ConfigError, match="needs a path"):
+        open_corpus("pop909")
+
+
+def write_pop909(root: Path) -> Path:
+    for song, pitch in (("001", 60), ("002", 62)):
+        (root / song).mkdir(parents=True)
+        tracks = [(0, False, melody(8, pitch + 12)), (0, False, melody(8, pitch, 1)),
+                  (0, False, melody(16, pitch - 12, 2))]
+        score = make_score(tracks, tempo=90.0)
+        for track, name in zip(score.tracks, ("MELODY", "BRIDGE", "PIANO"), strict=True):
+            track.name = name
+        score.dump_midi(str(root / song / f"{song}.mid"))
+    rows = [{"id": "001", "keys": ["Gb:maj", "Eb:min"], "bpm": 90.0},
+            {"id": "002", "keys": ["C#:min"], "bpm": 62.0},
+            {"id": "003", "keys": ["C:maj"], "bpm": 100.0}]  # its folder is missing
+    (root / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_pop909_reader_labels_keys_in_our_spelling(tmp_path: Path) -> None:
+    reader = open_corpus(f"pop909:{write_pop909(tmp_path / 'pop909')}")
+    pieces = list(reader)
+    assert [p.id for p in pieces] == ["pop909/001", "pop909/002"]
+    assert pieces[0].labels == {"genre": "pop", "key": "F# major", "bpm": 90.0}
+    assert pieces[1].labels["key"] == "C# minor"
+    assert [t.name for t in pieces[0].score.tracks] == ["MELODY", "BRIDGE", "PIANO"]
+    assert [i for i, _ in reader.skipped] == ["pop909/003"]
+
+
+def write_groove(root: Path) -> Path:
+    rows = [("drummer1/s1/1_funk-groove1_138_beat_4-4.mid", "funk/groove1", "138", "train"),
+            ("drummer1/s1/2_latin-samba_100_fill_4-4.mid", "latin/samba", "100", "validation")]
+    for name, *_ in rows:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        beat = [(i * 240, 60, 36 if i % 2 == 0 else 42, 100) for i in range(16)]
+        make_score([(0, False, beat)]).dump_midi(str(root / name))  # channel 1: not flagged
+    with (root / "info.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["drummer", "session", "id", "style", "bpm", "beat_type", "time_signature",
+                    "midi_filename", "audio_filename", "duration", "split"])
+        for name, style, bpm, split in rows:
+            w.writerow(["drummer1", "drummer1/s1", "x", style, bpm, "beat", "4-4", name, "",
+                        "4.0", split])
+    return root
+
+
+def test_groove_reader_marks_drums_and_maps_style_and_split(tmp_path: Path) -> None:
+    pieces = list(open_corpus(f"groove:{write_groove(tmp_path / 'groove')}"))
+    assert [p.id for p in pieces] == ["groove/drummer1/s1/1_funk-groove1_138_beat_4-4",
+                                      "groove/drummer1/s1/2_latin-samba_100_fill_4-4"]
+    assert all(t.is_drum for p in pieces for t in p.score.tracks)
+    assert pieces[0].labels["genre"] == "funk" and pieces[1].labels["genre"] == "latin"
+    assert pieces[0].labels["time_signature"] == "4/4" and pieces[0].labels["bpm"] == 138.0
+    assert [p.labels["split"] for p in pieces] == ["train", "valid"]
+
+
+def test_midicaps_reader_resolves_locations_and_labels(tmp_path: Path) -> None:
+    write_folder(tmp_path / "lmd" / "a", 1)
+    rows = [{"location": "lmd/a/p00.mid", "caption": "A calm piano piece.",
+             "genre": ["ambient", "classical"], "mood": ["melodic", "calm"], "key": "Db major",
+             "tempo": 80, "time_signature": "4/4", "instrument_summary": ["Piano"],
+             "chord_summary": ["C"], "test_set": True},
+            {"location": "lmd/a/missing.mid", "caption": "x"}]
+    jsonl = tmp_path / "captions.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reader = open_corpus(f"midicaps:{jsonl}")
+    (piece,) = list(reader)
+    assert piece.id == "midicaps/lmd/a/p00"
+    assert piece.labels["genre"] == "ambient" and piece.labels["mood"] == "calm"
+    assert piece.labels["key"] == "C# major" and piece.labels["split"] == "test"
+    assert [i for i, _ in reader.skipped] == ["midicaps/lmd/a/missing"]
+
+
+def test_label_helpers() -> None:
+    assert [key_name(k) for k in ("Gb:maj", "Eb:min", "a minor", "Cb major", "N", "H:maj")] == [
+        "F# major", "Eb minor", "A minor", "B major", None, None
+    ]
+    assert first_valid(["Hip-Hop", "pop"], ("hiphop", "pop")) == "hiphop"
+    assert first_valid("opera", ("pop",)) is None
+    assert midicaps_labels({"genre": ["nope"], "tempo": 0}) == {}
+
+
+# --- augmentation ----------------------------------------------------------------------------
+def chorale() -> Score:
+    parts = [(72, 60), (62, 60), (55, 60), (43, 60)]  # soprano .. bass, span of 12
+    tracks = [(52, False, melody(12, low, seed=i)) for i, (low, _) in enumerate(parts)]
+    tracks.append((0, True, [(i * 480, 120, 36, 100) for i in range(12)]))
+    return make_score(tracks)
+
+
+def test_orchestrations_fit_ranges_and_keep_notes() -> None:
+    score = chorale()
+    options = augment.orchestrations(score)
+    names = {o.name for o in options}
+    assert {"string quartet", "woodwinds", "organ"} <= names and "choir" not in names
+    for orch in options:
+        new = augment.apply(score, orch)
+        assert new.tracks[4].is_drum and new.tracks[4].notes == score.tracks[4].notes
+        for i, program in enumerate(orch.programs):
+            old, cur = score.tracks[i].notes, new.tracks[i].notes
+            shifts = {b.pitch - a.pitch for a, b in zip(old, cur, strict=True)}
+            assert shifts <= {0, 12, -12} and len(shifts) == 1
+            assert [(a.time, a.duration, a.velocity) for a in old] == [
+                (b.time, b.duration, b.velocity) for b in cur]
+            lo, hi = augment.RANGES[program]
+            assert all(lo <= n.pitch <= hi for n in cur)
+            assert new.tracks[i].program == program
+            assert new.tracks[i].name == augment.INSTRUMENT_NAMES[program]
+    quartet = next(o for o in options if o.name == "string quartet")
+    assert quartet.programs == (40, 40, 41, 42)
+
+
+def test_orchestrate_draws_distinct_reproducible_versions() -> None:
+    tune = make_score([(40, False, melody(16, 62))])
+    a = augment.orchestrate(tune, np.random.default_rng(3), copies=4)
+    b = augment.orchestrate(tune, np.random.default_rng(3), copies=4)
+    programs = [s.tracks[0].program for s in a]
+    assert programs == [s.tracks[0].program for s in b]
+    assert len(set(programs)) == 4 and 40 not in programs
+    assert set(programs) <= set(augment.SOLOISTS)
+    drums_only = make_score([(0, True, melody(4, 36))])
+    assert augment.orchestrate(drums_only, np.random.default_rng(0), copies=2) == []
+
+
+def test_octave_shift_and_roles() -> None:
+    assert augment.octave_shift(60, 70, 40) == 0
+    assert augment.octave_shift(45, 60, 40) == 12
+    assert augment.octave_shift(30, 100, 40) is None
+    assert augment.roles(5, 4) == [0, 1, 1, 2, 3]
+    assert augment.roles(3, 2) == [0, 1, 1]
+    assert augment.roles(2, 1) == [0, 0]
+
+
+# --- build -----------------------------------------------------------------------------------
+def test_split_is_deterministic_by_id() -> None:
+    ids = [f"corpus/piece{i}" for i in range(3000)]
+    splits = [B.split_of(i) for i in ids]
+    assert splits == [B.split_of(i) for i in ids]
+    counts = Counter(splits)
+    assert 0.87 < counts["train"] / 3000 < 0.93
+    assert 0.03 < counts["valid"] / 3000 < 0.07 and 0.03 < counts["test"] / 3000 < 0.07
+
+
+def test_music21_build_gives_captioned_tokenized_rows(
+    tmp_path: Path, tok: Tokenizer, m21_cache: Path
+) -> None:
+    config = B.BuildConfig(limit=5, augment=1, cache_dir=m21_cache, progress=False)
+    specs = ["music21:bach", "music21:oneills1850"]
+    summary = B.build(specs, tmp_path, config, tokenizer=tok)
+    rows = read_rows(tmp_path)
+    sources = [r for r in rows if r["augmented_from"] is None]
+    assert len(sources) == 10 and len({r["id"] for r in rows}) == len(rows)
+    assert Counter(r["labels"]["genre"] for r in sources) == {"classical": 5, "folk": 5}
+    for r in rows:
+        assert r["split"] == B.split_of(r["augmented_from"] or r["id"])
+        assert isinstance(r["caption"], str) and len(r["caption"]) > 20
+        shard = np.load(tmp_path / r["shard"])
+        assert shard.dtype == np.uint16
+        ids = shard[r["offset"] : r["offset"] + r["n_tokens"]].tolist()
+        midi = Path(r["midi"]) if Path(r["midi"]).is_absolute() else tmp_path / r["midi"]
+        assert ids == tok.encode_score(Score(str(midi)))
+        assert r["features"]["programs"] == list(augment_programs(Score(str(midi))))
+    copies = [r for r in rows if r["augmented_from"]]
+    assert len(copies) == sum(r["split"] == "train" for r in sources)
+    assert all(r["orchestration"] for r in copies)
+    assert summary.pieces == len(rows) and summary.augmented == len(copies)
+    assert sum(c.tokens for c in summary.corpora.values()) == sum(r["n_tokens"] for r in rows)
+    assert json.loads((tmp_path / "summary.json").read_text())["specs"] == specs
+
+
+def augment_programs(score: Score) -> tuple[int, ...]:
+    from tunesmith.captions.features import programs
+
+    return programs(score)
+
+
+def test_resume_after_a_limited_build_gives_the_same_rows(tmp_path: Path, tok: Tokenizer) -> None:
+    spec = f"folder:{write_folder(tmp_path / 'midis', 7)}"
+    config = B.BuildConfig(chunk_size=2, augment=1, progress=False)
+    B.build([spec], tmp_path / "a", B.BuildConfig(**{**config.__dict__, "limit": 3}), tok)
+    assert len([r for r in read_rows(tmp_path / "a") if not r["augmented_from"]]) == 3
+    chunk0 = next((tmp_path / "a" / "work").glob("*/chunk_0000.json"))
+    inode = chunk0.stat().st_ino
+    B.build([spec], tmp_path / "a", config, tok)
+    B.build([spec], tmp_path / "b", config, tok)
+    assert chunk0.stat().st_ino == inode  # the finished chunk was reused, not rebuilt
+    assert same_file(tmp_path / "a" / "pieces.jsonl", tmp_path / "b" / "pieces.jsonl")
+    assert len([r for r in read_rows(tmp_path / "b") if not r["augmented_from"]]) == 7
+
+
+def test_killed_build_resumes_and_finished_build_does_nothing(
+    tmp_path: Path, tok: Tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = f"folder:{write_folder(tmp_path / 'midis', 5)}"
+    config = B.BuildConfig(chunk_size=2, progress=False)
+    real = B.make_chunk
+    calls = []
+
+    def dies_on_second_chunk(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(B, "make_chunk", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        B.build([spec], tmp_path / "a", config, tok)
+    assert not (tmp_path / "a" / "pieces.jsonl").exists()
+    B.build([spec], tmp_path / "a", config, tok)
+    assert len(calls) == 4  # chunk 0 was not made again
+    monkeypatch.setattr(B, "make_chunk", real)
+    B.build([spec], tmp_path / "b", config, tok)
+    assert same_file(tmp_path / "a" / "pieces.jsonl", tmp_path / "b" / "pieces.jsonl")
+
+    def must_not_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a finished build read its corpora again")
+
+    monkeypatch.setattr(B, "open_corpus", must_not_read)
+    assert B.build([spec], tmp_path / "a", config, tok).pieces == 5
+
+
+def test_build_reports_skipped_files_and_refuses_other_settings(
+    tmp_path: Path, tok: Tokenizer
+) -> None:
+    root = write_folder(tmp_path / "midis", 2)
+    (root / "bad.mid").write_bytes(b"garbage")
+    (root / "empty.mid").write_bytes(b"")
+    summary = B.build([f"folder:{root}"], tmp_path / "out", B.BuildConfig(progress=False), tok)
+    assert summary.pieces == 2
+    assert sorted(i for i, _ in summary.skipped) == [
+        "folder/midis/bad.mid", "folder/midis/empty.mid"
+    ]
+    skipped = (tmp_path / "out" / "skipped.jsonl").read_text().splitlines()
+    assert len(skipped) == 2 and "reason" in json.loads(skipped[0])
+    with pytest.raises(ConfigError, match="other settings"):
+        B.build([f"folder:{root}"], tmp_path / "out", B.BuildConfig(seed=1, progress=False), tok)
+
+
+def test_build_config_validates() -> None:
+    with pytest.raises(ConfigError, match="limit 0"):
+        B.BuildConfig(limit=0)
+    with pytest.raises(ConfigError, match="augment 99"):
+        B.BuildConfig(augment=99)
+    with pytest.raises(ConfigError, match="workers 0"):
+        B.BuildConfig(workers=0)
+    with pytest.raises(ConfigError, match="no corpus"):
+        B.build([], Path("unused"), B.BuildConfig())
+
+
+def test_process_pool_gives_the_same_pieces(m21_cache: Path, tmp_path: Path) -> None:
+    serial = open_corpus("music21:essenFolksong", cache_dir=m21_cache, workers=1)
+    pooled = open_corpus("music21:essenFolksong", cache_dir=tmp_path, workers=2)
+    a = list(itertools.islice(serial, 4))
+    stream = iter(pooled)
+    b = [next(stream) for _ in range(4)]
+    stream.close()  # type: ignore[attr-defined]  # stops the pool
+    assert [p.id for p in a] == [p.id for p in b]
+    assert [p.score.note_num() for p in a] == [p.score.note_num() for p in b]
