@@ -51,3 +51,24 @@ def band_score() -> Score:
     bass = [(i * q, q, 36 + (i % 2) * 7, 90) for i in range(8)]
     drums = [(i * q, q // 4, 36 if i % 2 == 0 else 38, 100) for i in range(8)]
     return make_score([(0, False, piano), (33, False, bass), (0, True, drums)], tempo=96.0)
+
+
+@pytest.fixture(scope="session")
+def debug_checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny (2 layers, width 32) randomly initialised checkpoint: the grammar still makes
+    its output valid MIDI, so the whole generate API runs in tests in a second."""
+    from tunesmith.model import PRESETS, Checkpoint, build_model, save_checkpoint
+    from tunesmith.tokenization import Tokenizer
+
+    tok = Tokenizer.default()
+    cfg = PRESETS["debug"]
+    folder = tmp_path_factory.mktemp("debug_model")
+    save_checkpoint(Checkpoint(build_model(cfg, tok, seed=0).eval(), tok, cfg), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def debug_checkpoint(debug_checkpoint_dir: Path):  # type: ignore[no-untyped-def]
+    from tunesmith.model import load_checkpoint
+
+    return load_checkpoint(debug_checkpoint_dir)

@@ -110,6 +110,14 @@ def test_list_jobs_splits_abc_files_into_tunes_and_rejects_unknown_collections()
         m21.list_jobs(["nosuch"])
 
 
+def test_josquin_voices_written_as_tunes_become_one_work(tmp_path: Path) -> None:
+    jobs = [j for j in m21.list_jobs(["josquin"]) if j.rel.endswith("milleRegrets")]
+    assert len(jobs) == 1 and jobs[0].index is None
+    (result,) = m21.convert_job(jobs[0], tmp_path)
+    score = Score(result["midi"])
+    assert len(score.tracks) == 4 and {t.program for t in score.tracks} == {m21.CHOIR}
+
+
 def test_convert_job_caches_by_content_hash(tmp_path: Path) -> None:
     job = m21.list_jobs(["bach"])[0]
     first = m21.convert_job(job, tmp_path)
@@ -289,7 +297,7 @@ def test_split_is_deterministic_by_id() -> None:
 def test_music21_build_gives_captioned_tokenized_rows(
     tmp_path: Path, tok: Tokenizer, m21_cache: Path
 ) -> None:
-    config = B.BuildConfig(limit=5, augment=1, cache_dir=m21_cache, progress=False)
+    config = B.BuildConfig(limit=5, augment=1, cache_dir=m21_cache, workers=1, progress=False)
     specs = ["music21:bach", "music21:oneills1850"]
     summary = B.build(specs, tmp_path, config, tokenizer=tok)
     rows = read_rows(tmp_path)

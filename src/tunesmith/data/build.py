@@ -55,7 +55,7 @@ class BuildConfig:
     limit: int | None = None
     seed: int = 0
     augment: int = 0  # orchestration copies of each training piece
-    workers: int = 1  # processes for the music21 conversion; 2 on a 2-core laptop
+    workers: int = 2  # processes converting music21 files (on cache misses only)
     cache_dir: Path | None = None  # converted music21 pieces; default OUT/cache
     chunk_size: int = 128  # pieces per token shard and per resumable unit
     tokenizer: Path | None = None  # a saved tokenizer (file or folder); default: default()
@@ -324,6 +324,7 @@ def build(
     finished = _finished(out, specs, config, fingerprint)
     if finished is not None:
         return finished
+    (out / "summary.json").unlink(missing_ok=True)  # present only while it matches the rows
     readers = [open_corpus(s, config.cache_dir or out / "cache", config.workers) for s in specs]
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -56,7 +57,7 @@ class Reader:
     spec: str
     name: str
     items: list[Any]
-    load: Any  # Callable[[list[Any], list[tuple[str, str]]], Iterator[Piece]]
+    load: Callable[..., Iterator[Piece]]  # (items, skipped) -> Pieces
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -86,9 +87,11 @@ def open_corpus(spec: str, cache_dir: Path | None = None, workers: int = 1) -> R
         jsonl, _, root = arg.partition(":")
         return Reader(spec, name, _midicaps_items(Path(jsonl), root), _read_midicaps)
     path = _existing(Path(arg), spec)
-    items = {"folder": _folder_items, "pop909": _pop909_items, "groove": _groove_items}[name](path)
-    load = {"folder": _read_folder, "pop909": _read_pop909, "groove": _read_groove}[name]
-    return Reader(spec, name, items, load)
+    if name == "folder":
+        return Reader(spec, name, _folder_items(path), _read_folder)
+    if name == "pop909":
+        return Reader(spec, name, _pop909_items(path), _read_pop909)
+    return Reader(spec, name, _groove_items(path), _read_groove)
 
 
 def _default_cache() -> Path:
@@ -115,20 +118,27 @@ def _read_music21(
 ) -> Iterator[Piece]:
     convert = partial(m21.convert_job, cache_dir=cache_dir)
     ready = partial(_cached, cache_dir=cache_dir)
-    for job, results in zip(jobs, m21.ordered_map(convert, jobs, workers, ready), strict=False):
-        genre = "folk" if job.collection in m21.FOLK else "classical"
-        for r in results:
-            piece_id = f"music21/{job.rel}#{r['index']}"
-            if r["error"]:
-                skipped.append((piece_id, r["error"]))
-                continue
-            score = _load(Path(r["midi"]), piece_id, skipped)
-            if score is None:
-                continue
-            labels = {"genre": genre, "collection": job.collection}
-            if r["title"]:
-                labels["title"] = r["title"]
-            yield Piece(piece_id, "music21", score, labels, job.path, r["midi"])
+    with closing(m21.ordered_map(convert, jobs, workers, ready)) as converted:
+        for job, results in zip(jobs, converted, strict=False):
+            yield from _music21_pieces(job, results, skipped)
+
+
+def _music21_pieces(
+    job: m21.Job, results: list[dict[str, Any]], skipped: list[tuple[str, str]]
+) -> Iterator[Piece]:
+    genre = "folk" if job.collection in m21.FOLK else "classical"
+    for r in results:
+        piece_id = f"music21/{job.rel}#{r['index']}"
+        if r["error"]:
+            skipped.append((piece_id, r["error"]))
+            continue
+        score = _load(Path(r["midi"]), piece_id, skipped)
+        if score is None:
+            continue
+        labels = {"genre": genre, "collection": job.collection}
+        if r["title"]:
+            labels["title"] = r["title"]
+        yield Piece(piece_id, "music21", score, labels, job.path, r["midi"])
 
 
 def _cached(job: m21.Job, cache_dir: Path) -> bool:
@@ -281,9 +291,9 @@ def first_valid(values: Any, allowed: Iterable[str]) -> str | None:
 def key_name(text: str) -> str | None:
     """"Gb:maj" / "Gb major" / "a minor" -> "F# major"-style names of attributes.KEYS
     (enharmonics spelled as attributes.PITCH_CLASSES); None if it is no key."""
-    root, _, mode = text.replace(":", " ").strip().partition(" ")
+    root, _, word = text.replace(":", " ").strip().partition(" ")
     mode = {"maj": "major", "major": "major", "min": "minor", "minor": "minor"}.get(
-        mode.strip().lower()
+        word.strip().lower()
     )
     letter = root[:1].upper()
     if mode is None or letter not in NATURALS or any(c not in "#b" for c in root[1:]):

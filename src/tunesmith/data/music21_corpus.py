@@ -39,6 +39,9 @@ VOCAL = ("bach", "palestrina", "monteverdi", "josquin", "trecento", "ciconia", "
          "lusitano")
 VOICE_WORDS = ("soprano", "alto", "tenor", "bass", "canto", "quinto", "basso", "cantus",
                "altus", "bassus", "superius", "contratenor", "voice", "sesto")
+# ABC files in these collections hold one voice of a single work per X: field (music21's
+# Opus.mergeScores joins them); elsewhere every X: field is a tune of its own.
+VOICE_PER_TUNE = ("josquin",)
 CHOIR, PIANO, VIOLIN, FLUTE = 52, 0, 40, 73
 # Part names that are instruments but no GM name's substring.
 ALIASES = {"organ": 19, "horn": 60, "guitar": 24, "sax": 65, "saxophone": 65, "strings": 48}
@@ -109,7 +112,7 @@ def _file_jobs(path: Path, root: Path, collection: str) -> list[Job]:
     data = path.read_bytes()
     digest = hashlib.sha1(CONVERTER_VERSION.encode() + data).hexdigest()
     rel = path.relative_to(root).with_suffix("").as_posix()
-    if path.suffix.lower() != ".abc":
+    if path.suffix.lower() != ".abc" or collection in VOICE_PER_TUNE:
         return [Job(str(path), rel, collection, digest)]
     tunes = split_abc(data.decode("utf-8", errors="replace"))
     return [Job(str(path), rel, collection, digest, i, t) for i, t in enumerate(tunes)]
@@ -136,6 +139,8 @@ def parse_job(job: Job) -> list[Any]:
         converter.parse(job.text, format="abc") if job.text is not None
         else converter.parse(job.path)
     )
+    if isinstance(parsed, stream.Opus) and job.collection in VOICE_PER_TUNE:
+        return [parsed.mergeScores()]
     if isinstance(parsed, stream.Opus):
         scores = list(parsed.scores)
         return scores[:1] if job.index is not None else scores
@@ -255,12 +260,13 @@ def convert_job(job: Job, cache_dir: Path) -> list[dict[str, Any]]:
     if meta_path.exists():
         return list(json.loads(meta_path.read_text()))
     folder.mkdir(parents=True, exist_ok=True)
+    error: str | None = None
     try:
         works = parse_job(job)
     except Exception as exc:  # music21 raises many exception types on bad input
         works, error = [], f"music21 cannot parse it: {_short(exc)}"
-    else:
-        error = "no works in the file" if not works else None
+    if not works and error is None:
+        error = "no works in the file"
     results = [_convert_work(w, i, job, folder) for i, w in enumerate(works)]
     results = results or [{"index": 0, "midi": None, "title": None, "error": error}]
     _write_atomic(meta_path, json.dumps(results).encode())

@@ -20,7 +20,7 @@ from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.model import Checkpoint, load_checkpoint
-from tunesmith.tokenization import Tokenizer
+from tunesmith.tokenization import Tokenizer, bar_starts
 
 DEFAULT_BARS = 8
 MAX_PROMPT_CHARS = 20_000
@@ -77,8 +77,11 @@ def constraints_for(tok: Tokenizer, attrs: Attributes, bars: int) -> Constraints
                        tempo_token=tempo_token, bars=bars)
 
 
-def finish_score(score: Score, attrs: Attributes) -> Score:
-    """Set the exact requested tempo (tokens hold a bin) at tick 0."""
+def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
+    """Cut notes ringing past the last bar; set the exact requested tempo (tokens hold a bin)."""
+    end = bar_starts(score, bars + 1)[bars]
+    if score.end() > end:
+        score = score.clip(0, end, clip_end=True)
     if attrs.tempo is not None:
         score.tempos.clear()
         score.tempos.append(Tempo(0, float(attrs.tempo)))
@@ -120,7 +123,7 @@ def generate(
     took = time.perf_counter() - start
     results = []
     for ids, g in zip(seqs, grammars, strict=True):
-        score = finish_score(tok.decode(header + ids), attrs)
+        score = finish_score(tok.decode(header + ids), attrs, bars)
         share = g.masked_steps / max(g.steps, 1)
         results.append(Generated(score, header + ids, header_attrs, seed, share, took / num, notes))
     return results

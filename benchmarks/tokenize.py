@@ -1,0 +1,71 @@
+"""Tokenizer throughput on a fixed sample of music21's built-in corpus.
+
+Consumes the first N Bach chorales and the first N O'Neill tunes (converted through
+tunesmith.data, cached), produces files/s, notes/s and tokens/s of `Tokenizer.encode_score`
+(REMI+, quantization included). Conversion is not timed. Run:
+    python benchmarks/tokenize.py [--per-collection 40] [--repeat 3] [--cache-dir DIR]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file's name shadows the standard library's `tokenize` (imported by inspect, hence by
+# rich and torch) when it runs as a script: drop its folder from the import path first.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from tunesmith.data.corpora import open_corpus  # noqa: E402
+from tunesmith.tokenization import Tokenizer  # noqa: E402
+
+SAMPLE = ("music21:bach", "music21:oneills1850")
+
+
+def sample_scores(per_collection: int, cache_dir: Path | None) -> dict[str, list]:
+    return {
+        spec: [p.score for p in itertools.islice(open_corpus(spec, cache_dir), per_collection)]
+        for spec in SAMPLE
+    }
+
+
+def measure(tok: Tokenizer, scores: list, repeat: int) -> tuple[float, int, int]:
+    """(best seconds over `repeat` passes, notes, tokens) of tokenizing every score once."""
+    best, n_tokens = float("inf"), 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        n_tokens = sum(len(tok.encode_score(s)) for s in scores)
+        best = min(best, time.perf_counter() - start)
+    return best, sum(s.note_num() for s in scores), n_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-collection", type=int, default=40)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    args = parser.parse_args()
+    tok = Tokenizer.default()
+    table = Table(title=f"Tokenizer.encode_score, vocabulary {len(tok)}, best of {args.repeat}")
+    for col in ("sample", "files", "files/s", "notes/s", "tokens/s", "tokens/file"):
+        table.add_column(col, justify="right" if col != "sample" else "left")
+    groups = sample_scores(args.per_collection, args.cache_dir)
+    groups["all"] = [s for g in groups.values() for s in g]
+    for name, scores in groups.items():
+        secs, notes, tokens = measure(tok, scores, args.repeat)
+        table.add_row(name, str(len(scores)), f"{len(scores) / secs:,.1f}",
+                      f"{notes / secs:,.0f}", f"{tokens / secs:,.0f}",
+                      f"{tokens / max(len(scores), 1):,.0f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,598 @@
+"""Command line: thin typer commands over the library (generate, render, inspect, data, train).
+
+Consumes flags and files; produces MIDI, WAV and PNG files (written atomically) and one-line
+summaries. Library code raises `TunesmithError`; only this module turns it into
+`error: <message>` on stderr and the error's exit code (2 for bad input). torch,
+transformers and matplotlib are imported inside the commands so `tunesmith --help` is fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+from typer.core import TyperGroup
+
+from tunesmith.attributes import Attributes
+from tunesmith.errors import InputError, TunesmithError
+
+if TYPE_CHECKING:
+    from symusic import Score
+
+    from tunesmith.generation import Generated, SamplingConfig
+    from tunesmith.model import Checkpoint
+
+DEMO_PROMPT = (
+    "A cheerful pop song for piano, electric bass and drums in C major at 100 bpm, 8 bars"
+)
+SERVE_URL = "http://{host}:{port}"
+MAX_BATCH_LINES = 10_000
+
+stderr = Console(stderr=True)
+stdout = Console()
+
+
+class _Group(TyperGroup):
+    """The root group: every expected error of any command becomes one line and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
+        try:
+            return super().invoke(ctx)
+        except TunesmithError as err:
+            _fail(str(err), err.exit_code)
+        except OSError as err:  # disk full, permission denied: the environment, not a bug
+            where = f"{err.filename}: " if err.filename else ""
+            _fail(f"{where}{err.strerror or err}", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="tunesmith",
+    help="Text to editable multitrack MIDI, offline on a laptop CPU.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Build training data from corpora.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tunesmith import __version__
+
+        typer.echo(f"tunesmith {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    # Everything runs offline: never let transformers or the hub reach the network.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+# --- small helpers ------------------------------------------------------------------------
+class _RateColumn(ProgressColumn):
+    """Items per second, or seconds per item when slower than one a second."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text(f"- {self.unit}/s")
+        if speed >= 1:
+            return Text(f"{speed:.1f} {self.unit}/s")
+        return Text(f"{1 / speed:.1f} s/{self.unit}")
+
+
+def _progress(unit: str, total_known: bool) -> Progress:
+    cols: list[ProgressColumn | str] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total_known:
+        cols += [BarColumn(), MofNCompleteColumn(), _RateColumn(unit), TextColumn("ETA"),
+                 TimeRemainingColumn()]
+    else:
+        cols += [TextColumn(f"{{task.completed:.0f}} {unit}"), _RateColumn(unit),
+                 TimeElapsedColumn()]
+    return Progress(*cols, console=stderr, transient=True)
+
+
+def _output(path: Path | None, default: Path, *inputs: Path) -> Path:
+    """The output path (or `default`), refused if it is a folder or one of the inputs."""
+    out = path if path is not None else default
+    if out.is_dir():
+        raise InputError(f"output {out} is a folder: give a file name")
+    if any(out.resolve() == i.resolve() for i in inputs):
+        raise InputError(f"output {out} is the input file: give another name")
+    return out
+
+
+def _numbered(path: Path, i: int, n: int) -> Path:
+    """OUT.mid for one piece, OUT-1.mid ... OUT-n.mid for several."""
+    return path if n == 1 else path.with_name(f"{path.stem}-{i}{path.suffix}")
+
+
+def _slug(prompt: str) -> str:
+    words = re.findall(r"[a-z0-9]+", prompt.lower())[:6]
+    return "-".join(words)[:48].strip("-") or "tunesmith"
+
+
+def _checkpoint(model: Path | None) -> Checkpoint:
+    """Load a checkpoint (the shipped default when None) with a spinner, quietly."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    from tunesmith.generation import get_checkpoint
+
+    with stderr.status("loading model"):
+        return get_checkpoint(str(model) if model is not None else None)
+
+
+def _load(path: Path) -> Score:
+    from tunesmith.midi import load_score
+
+    return load_score(path)
+
+
+# --- render, pianoroll, inspect -----------------------------------------------------------
+InFile = Annotated[Path, typer.Argument(help="A MIDI file.", show_default=False)]
+Model = Annotated[Path | None, typer.Option(help="Checkpoint folder (default: the shipped one).")]
+
+
+@app.command()
+def render(
+    midi: InFile,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="WAV file [default: IN.wav]")] = (
+        None
+    ),
+    soundfont: Annotated[
+        Path | None, typer.Option(help="A General MIDI .sf2 (default: pretty_midi's TimGM6mb).")
+    ] = None,
+    sample_rate: Annotated[int, typer.Option(help="Samples per second.")] = 44100,
+) -> None:
+    """Render a MIDI file to a 16-bit stereo WAV through a SoundFont."""
+    from tunesmith.midi.render import render as render_audio
+    from tunesmith.midi.render import write_wav
+
+    target = _output(out, midi.with_suffix(".wav"), midi)
+    audio = render_audio(_load(midi), soundfont, sample_rate)
+    write_wav(audio, target, sample_rate)
+    typer.echo(f"wrote {target} ({len(audio) / sample_rate:.1f} s of audio)")
+
+
+@app.command()
+def pianoroll(
+    midi: InFile,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="PNG file [default: IN.png]")] = (
+        None
+    ),
+    width: Annotated[int, typer.Option(help="Picture width in pixels.")] = 1600,
+) -> None:
+    """Draw a MIDI file as a piano-roll PNG (one colour per instrument, drums below)."""
+    from tunesmith.midi.pianoroll import draw_pianoroll
+
+    target = _output(out, midi.with_suffix(".png"), midi)
+    draw_pianoroll(_load(midi), target, title=midi.name, width_px=width)
+    typer.echo(f"wrote {target}")
+
+
+@app.command()
+def inspect(midi: InFile) -> None:
+    """Print a MIDI file's features (key, tempo, meter, instruments, chords...) as JSON."""
+    from tunesmith.captions import features
+
+    typer.echo(json.dumps(features(_load(midi)).to_dict(), indent=2))
+
+
+# --- generate -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Flags:
+    """Attribute flags as typed on the command line (validated by `attributes()`)."""
+
+    key: str | None = None
+    tempo: float | None = None
+    time_signature: str | None = None
+    instruments: str | None = None
+    genre: str | None = None
+    mood: str | None = None
+    bars: int | None = None
+    seconds: float | None = None
+
+    def attributes(self) -> Attributes:
+        """Explicit targets; raise PromptError naming any value that is not allowed."""
+        from tunesmith.captions import parse_instruments, parse_key, parse_time_signature
+
+        if self.bars is not None and self.seconds is not None:
+            raise InputError(f"--bars {self.bars} and --seconds {self.seconds:g}: give one length")
+        ts, names = self.time_signature, self.instruments
+        return Attributes(
+            key=parse_key(self.key) if self.key is not None else None,
+            tempo=self.tempo,
+            time_signature=parse_time_signature(ts) if ts is not None else None,
+            instruments=parse_instruments([names]) if names is not None else None,
+            genre=self.genre.strip().lower() if self.genre is not None else None,
+            mood=self.mood.strip().lower() if self.mood is not None else None,
+            bars=self.bars,
+            seconds=self.seconds,
+        )
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    wav: bool = False
+    pianoroll: bool = False
+
+
+def _sampling(
+    temperature: float | None, top_k: int | None, top_p: float | None, guidance: float | None
+) -> SamplingConfig:
+    from tunesmith.generation import SamplingConfig
+
+    given: dict[str, Any] = {"temperature": temperature, "top_k": top_k, "top_p": top_p,
+             "guidance_scale": guidance}
+    return SamplingConfig(**{k: v for k, v in given.items() if v is not None})
+
+
+def _artefacts(score: Score, midi: Path, outputs: _Outputs) -> dict[Path, bytes]:
+    """Every file of one piece, made in memory first so that a failure writes none of them."""
+    from tunesmith.midi import midi_bytes
+
+    files = {midi: midi_bytes(score)}
+    if outputs.wav:
+        from tunesmith.midi.render import render as render_audio
+        from tunesmith.midi.render import wav_bytes
+
+        files[midi.with_suffix(".wav")] = wav_bytes(render_audio(score))
+    if outputs.pianoroll:
+        from tunesmith.midi.pianoroll import draw_pianoroll
+
+        files[midi.with_suffix(".png")] = draw_pianoroll(score, title=midi.stem)
+    return files
+
+
+def _write(files: dict[Path, bytes]) -> list[Path]:
+    from tunesmith.midi.io import write_bytes_atomic
+
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, data)
+    return list(files)
+
+
+def _summary(piece: Generated) -> str:
+    """bars, notes, instruments, tempo, the key asked for and the grammar's masked share."""
+    from tunesmith.captions import features
+
+    f = features(piece.score)
+    names = ", ".join(f.instruments) or "no instruments"
+    asked = piece.attributes.key or "any"
+    return (
+        f"{f.bars} bars ({piece.attributes.bars} asked), {piece.score.note_num()} notes, "
+        f"{names}, {f.tempo:g} bpm "
+        f"{f.time_signature}, key asked {asked}, grammar masked {piece.masked_share:.0%} "
+        f"of steps, {piece.seconds:.1f} s"
+    )
+
+
+def _generate(
+    prompt: str, attrs: Attributes, num: int, seed: int, sampling: SamplingConfig,
+    ckpt: Checkpoint, on_step: Callable[[int], None] | None = None,
+) -> list[Generated]:
+    from tunesmith.generation import generate as generate_pieces
+
+    return generate_pieces(prompt, attributes=attrs, num=num, seed=seed, sampling=sampling,
+                           checkpoint=ckpt, on_step=on_step)
+
+
+@contextmanager
+def _token_progress(label: str) -> Iterator[Callable[[int], None]]:
+    with _progress("tok", total_known=False) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda _step: bar.advance(task)
+
+
+def _one_prompt(
+    prompt: str, attrs: Attributes, out: Path, num: int, seed: int, sampling: SamplingConfig,
+    ckpt: Checkpoint, outputs: _Outputs,
+) -> None:
+    with _token_progress(f"generating {num} piece{'s' * (num > 1)}") as on_step:
+        pieces = _generate(prompt, attrs, num, seed, sampling, ckpt, on_step)
+    for note in dict.fromkeys(n for p in pieces for n in p.notes):
+        typer.echo(f"note: {note}", err=True)
+    made = [_artefacts(p.score, _numbered(out, i, num), outputs) for i, p in enumerate(pieces, 1)]
+    for piece, files in zip(pieces, made, strict=True):
+        written = _write(files)
+        typer.echo(f"{', '.join(map(str, written))}: {_summary(piece)}")
+        if piece.score.note_num() == 0:
+            typer.echo(f"warning: {written[0]} has no notes: try another --seed", err=True)
+    typer.echo(f"seed {seed} (pass --seed {seed} to get the same pieces again)")
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What to write, in words (may be empty).")] = "",
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="MIDI file (default: from the prompt).")
+    ] = None,
+    wav: Annotated[bool, typer.Option("--wav", help="Also render OUT.wav.")] = False,
+    pianoroll: Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")] = False,
+    seconds: Annotated[float | None, typer.Option(help="Length in seconds (1..600).")] = None,
+    bars: Annotated[int | None, typer.Option(help="Length in bars (1..128).")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Nucleus sampling mass (0, 1].")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Keep the K likeliest tokens (0: all).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: a new one).")] = None,
+    num: Annotated[int, typer.Option("-n", "--num", help="Pieces to write (OUT-1.mid ...).")] = 1,
+    guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")] = None,
+    key: Annotated[str | None, typer.Option(help="Key, e.g. 'D major', 'F# minor'.")] = None,
+    tempo: Annotated[float | None, typer.Option(help="Tempo in bpm (20..300).")] = None,
+    time_signature: Annotated[str | None, typer.Option(help="Meter, e.g. 3/4, 6/8.")] = None,
+    instruments: Annotated[
+        str | None, typer.Option(help="Comma-separated GM names, e.g. 'piano,bass,drums'.")
+    ] = None,
+    genre: Annotated[str | None, typer.Option(help="Genre, e.g. pop, jazz, folk.")] = None,
+    mood: Annotated[str | None, typer.Option(help="Mood, e.g. happy, calm, dark.")] = None,
+    model: Model = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="Batch mode: a JSONL file, one prompt object a line.")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Batch mode: folder for the files.")] = None,
+) -> None:
+    """Write MIDI from a text prompt; explicit flags override what the text says."""
+    flags = _Flags(key, tempo, time_signature, instruments, genre, mood, bars, seconds)
+    attrs = flags.attributes()
+    sampling = _sampling(temperature, top_k, top_p, guidance)
+    outputs = _Outputs(wav, pianoroll)
+    if seed is not None and seed < 0:
+        raise InputError(f"--seed {seed} is invalid: allowed an integer >= 0")
+    seed = seed if seed is not None else secrets.randbelow(2**31)
+    if prompts is not None:
+        if prompt or out is not None or out_dir is None:
+            raise InputError("batch mode takes --prompts FILE --out-dir DIR and no PROMPT or -o")
+        lines = _read_lines(prompts)
+        _batch(lines, out_dir, attrs, num, seed, sampling, _checkpoint(model), outputs)
+        return
+    if out_dir is not None:
+        raise InputError("--out-dir is for batch mode (--prompts FILE): use -o OUT.mid")
+    from tunesmith.captions import parse
+
+    parse(prompt)  # an impossible request in the text fails before the model loads
+    target = _output(out, Path(f"{_slug(prompt)}.mid"))
+    _one_prompt(prompt, attrs, target, num, seed, sampling, _checkpoint(model), outputs)
+
+
+# --- batch generation ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Job:
+    line: int
+    prompt: str
+    attrs: Attributes
+    seed: int
+
+
+def _job(line: int, text: str, base: Attributes, seed: int) -> _Job:
+    """One JSONL line -> a job; raise InputError naming the line and the bad value."""
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"line {line}: not valid JSON ({e.msg} at column {e.colno})") from e
+    if not isinstance(row, dict):
+        raise InputError(f"line {line}: expected a JSON object, got {type(row).__name__}")
+    prompt = row.get("prompt", row.get("caption", ""))
+    if not isinstance(prompt, str):
+        raise InputError(f"line {line}: prompt must be a string, got {prompt!r}")
+    instruments = row.get("instruments")
+    if isinstance(instruments, list):
+        instruments = ",".join(str(i) for i in instruments)
+    try:
+        flags = _Flags(
+            key=row.get("key"), tempo=row.get("tempo"), time_signature=row.get("time_signature"),
+            instruments=instruments, genre=row.get("genre"), mood=row.get("mood"),
+            bars=row.get("bars"), seconds=row.get("seconds"),
+        )
+        from tunesmith.captions import parse
+
+        parse(prompt)
+        attrs = base.merged(flags.attributes())
+    except (TunesmithError, TypeError, AttributeError, ValueError) as e:
+        raise InputError(f"line {line}: {e}") from e
+    line_seed = row.get("seed", seed)
+    if not isinstance(line_seed, int) or line_seed < 0:
+        raise InputError(f"line {line}: seed {line_seed!r} must be an integer >= 0")
+    return _Job(line, prompt, attrs, line_seed)
+
+
+def _read_lines(path: Path) -> list[tuple[int, str]]:
+    if not path.is_file():
+        raise InputError(f"prompts file {path}: no such file")
+    lines = [(i, t) for i, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if t.strip()]
+    if not lines:
+        raise InputError(f"prompts file {path} has no prompts: write one JSON object a line")
+    if len(lines) > MAX_BATCH_LINES:
+        raise InputError(f"prompts file {path} has {len(lines)} lines: allowed {MAX_BATCH_LINES}")
+    return lines
+
+
+def _batch(
+    lines: list[tuple[int, str]], out_dir: Path, base: Attributes, num: int, seed: int,
+    sampling: SamplingConfig, ckpt: Checkpoint, outputs: _Outputs,
+) -> None:
+    """Every line of a JSONL prompts file -> DIR/NNNN.mid; a bad line is reported and counted."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index: list[dict[str, Any]] = []
+    failed: list[TunesmithError] = []
+    with _progress("prompt", total_known=True) as bar:
+        task = bar.add_task("generating", total=len(lines))
+        for line, text in lines:
+            try:
+                files = _batch_line(line, text, out_dir, base, num, seed, sampling, ckpt, outputs)
+                index.append({"line": line, "files": [p.name for p in files]})
+            except TunesmithError as err:
+                failed.append(err)
+                bar.console.print(Text(f"error: {err}"))
+                index.append({"line": line, "error": str(err)})
+            bar.advance(task)
+    from tunesmith.midi.io import write_bytes_atomic
+
+    rows = "".join(json.dumps(r) + "\n" for r in index)
+    write_bytes_atomic(out_dir / "index.jsonl", rows.encode())
+    typer.echo(f"{len(lines) - len(failed)} of {len(lines)} prompts written to {out_dir} "
+               f"({len(failed)} failed; see {out_dir / 'index.jsonl'})")
+    if failed:
+        raise typer.Exit(max(e.exit_code for e in failed))
+
+
+def _batch_line(
+    line: int, text: str, out_dir: Path, base: Attributes, num: int, seed: int,
+    sampling: SamplingConfig, ckpt: Checkpoint, outputs: _Outputs,
+) -> list[Path]:
+    job = _job(line, text, base, seed)
+    pieces = _generate(job.prompt, job.attrs, num, job.seed, sampling, ckpt)
+    made = [_artefacts(p.score, _numbered(out_dir / f"{line:04d}.mid", i, num), outputs)
+            for i, p in enumerate(pieces, 1)]
+    return [path for files in made for path in _write(files)]
+
+
+# --- demo, serve --------------------------------------------------------------------------
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for demo.mid, demo.wav and demo.png.")] = Path(
+        "out/demo"
+    ),
+    model: Model = None,
+    prompt: Annotated[str, typer.Option(help="What to write.")] = DEMO_PROMPT,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a short piece as MIDI, WAV and piano roll, and describe what came out."""
+    import numpy as np
+
+    from tunesmith.captions import caption, features
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file: give a folder")
+    ckpt = _checkpoint(model)
+    with _token_progress("generating") as on_step:
+        (piece,) = _generate(prompt, Attributes(), 1, seed, _sampling(None, None, None, None),
+                             ckpt, on_step)
+    files = _write(_artefacts(piece.score, out / "demo.mid", _Outputs(wav=True, pianoroll=True)))
+    typer.echo(f"prompt:  {prompt}")
+    typer.echo(f"result:  {caption(features(piece.score), np.random.default_rng(seed))}")
+    typer.echo(f"summary: {_summary(piece)}")
+    typer.echo("files:   " + ", ".join(map(str, files)))
+    typer.echo("web page: run `.venv/bin/tunesmith serve`, then open http://127.0.0.1:8000")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    model: Model = None,
+) -> None:
+    """Start the web page and HTTP API."""
+    from tunesmith.server import serve as run_server
+
+    typer.echo(f"serving on {SERVE_URL.format(host=host, port=port)} (Ctrl+C stops)", err=True)
+    run_server(host, port, str(model) if model is not None else None)
+
+
+# --- data, train --------------------------------------------------------------------------
+Corpora = Annotated[
+    list[str],
+    typer.Option("--corpus", help="NAME[:PATH]: music21[:COLL], folder:P, midicaps:P, pop909:P, "
+                 "groove:P (repeat for several)."),
+]
+
+
+@data_app.command("build")
+def data_build(
+    corpus: Corpora,
+    out: Annotated[Path, typer.Option(help="Dataset folder (a killed build resumes here).")],
+    limit: Annotated[int | None, typer.Option(help="At most N pieces per corpus.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes for music21 conversion.")] = None,
+    augment: Annotated[int | None, typer.Option(help="Orchestrated copies per piece.")] = None,
+) -> None:
+    """Captioned, tokenized training rows (pieces.jsonl, tokens/*.npy) from corpora."""
+    from tunesmith.data.build import BuildConfig, build, format_summary
+
+    given: dict[str, Any] = {"limit": limit, "workers": workers, "augment": augment}
+    config = BuildConfig(**{k: v for k, v in given.items() if v is not None})
+    stdout.print(format_summary(build(corpus, out, config)))
+
+
+@data_app.command("segments")
+def data_segments(
+    corpus: Corpora,
+    out: Annotated[Path, typer.Option(help="Folder for train/valid/test .npz files.")],
+    limit: Annotated[int | None, typer.Option(help="At most N pieces per corpus.")] = None,
+    workers: Annotated[int, typer.Option(help="Processes for music21 conversion.")] = 2,
+) -> None:
+    """Training windows (condition + music tokens per split) for `tunesmith train`."""
+    from tunesmith.data.segments import SegmentConfig, build_segments
+
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit} is invalid: allowed an integer >= 1")
+    counts = build_segments(list(corpus), out, SegmentConfig(), limit=limit, workers=workers)
+    typer.echo(f"wrote {out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()))
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option(help="YAML config (configs/NAME.yaml).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (overrides the YAML).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Sequences per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Model preset, e.g. debug, default.")] = None,
+    segments: Annotated[Path | None, typer.Option(help="Folder from `data segments`.")] = None,
+) -> None:
+    """Train (or resume) the decoder; flags override the YAML config."""
+    from tunesmith.training import TrainConfig
+    from tunesmith.training import train as run_training
+
+    cfg = TrainConfig.from_yaml(
+        config, out=str(out) if out else None, max_steps=max_steps, batch_size=batch_size,
+        lr=lr, preset=preset, segments=str(segments) if segments else None,
+    )
+    metrics = run_training(cfg)
+    loss = metrics.get("eval_loss")
+    typer.echo(f"checkpoint {metrics.get('checkpoint', cfg.out)}"
+               + (f", validation loss {loss:.3f}" if loss is not None else ""))
+
+
+def main() -> None:
+    """Console-script entry point (`tunesmith`)."""
+    app(prog_name="tunesmith")

@@ -1,0 +1,287 @@
+"""HTTP API and web page: prompts in, generation jobs out (MIDI, WAV, piano roll, features).
+
+Consumes JSON requests and uploaded MIDI files; produces job ids, job status and result files.
+The model loads once in `create_app`; jobs run on the single worker of `JobQueue`. This is the
+only place where a TunesmithError becomes an HTTP status (its `http_status`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tunesmith.attributes import (
+    INSTRUMENT_NAMES,
+    KEYS,
+    MAX_BARS,
+    TEMPO_RANGE,
+    TIME_SIGNATURES,
+    Attributes,
+)
+from tunesmith.captions import parse_instruments, parse_key, parse_time_signature
+from tunesmith.errors import InputError, PromptError, QueueFullError, TunesmithError
+from tunesmith.generation import SamplingConfig, bars_for, resolve
+from tunesmith.midi import load_score
+from tunesmith.midi.render import render, wav_bytes
+from tunesmith.model import Checkpoint, load_checkpoint
+from tunesmith.server.jobs import RESULTS, Job, JobQueue, JobSpec, ServerConfig, Work, model_work
+
+log = logging.getLogger("tunesmith.server")
+
+MAX_SEED = 2**31 - 1
+EXAMPLE_PROMPTS = (
+    "A calm piano ballad in C major at 70 bpm",
+    "An energetic rock song with electric guitar, bass and drums",
+    "A melancholic waltz for strings in A minor",
+    "A playful jazz tune with piano, acoustic bass and drums, 8 bars",
+    "Epic soundtrack with brass, strings and timpani in D minor",
+)
+# The page fetches nothing from outside: scripts, styles and media only from this server.
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+class GenerateRequest(BaseModel):
+    """POST /api/generate body; unset fields come from the prompt text (or stay free)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    key: str | None = None
+    tempo: float | None = None
+    time_signature: str | None = None
+    instruments: list[str] | None = None
+    bars: int | None = None
+    seconds: float | None = None
+    temperature: float = 1.0
+    seed: int = 0
+
+
+def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
+    """Validate a request into a job spec; raises InputError/PromptError naming the bad value."""
+    if len(req.prompt) > config.max_prompt_chars:
+        raise PromptError(f"prompt of {len(req.prompt)} characters is too long: "
+                          f"allowed {config.max_prompt_chars}")
+    if not 0 <= req.seed <= MAX_SEED:
+        raise InputError(f"seed {req.seed} is out of range: allowed 0..{MAX_SEED}")
+    # An empty list reaches Attributes, which refuses it with a message.
+    instruments = parse_instruments(req.instruments) if req.instruments is not None else None
+    explicit = Attributes(
+        key=parse_key(req.key) if req.key else None,
+        tempo=req.tempo,
+        time_signature=parse_time_signature(req.time_signature) if req.time_signature else None,
+        instruments=instruments,
+        bars=req.bars,
+        seconds=req.seconds,
+    )
+    requested, notes = resolve(req.prompt, explicit)
+    requested = requested.merged(Attributes(bars=bars_for(requested)))
+    return JobSpec(req.prompt, explicit, requested, SamplingConfig(temperature=req.temperature),
+                   req.seed, tuple(notes))
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 to any request body over `limit` bytes, before parsing.
+
+    The body is read (up to the limit) and replayed, so chunked uploads without a
+    Content-Length are capped too."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                await self._refuse(send)
+                return
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _refuse(self, send: Send) -> None:
+        msg = f"request body is too large: allowed up to {self.limit} bytes"
+        await JSONResponse({"detail": msg}, status_code=413)({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect message
+
+    return replay
+
+
+def _static_dir() -> Path:
+    return Path(str(resources.files("tunesmith.server").joinpath("static")))
+
+
+def create_app(
+    checkpoint_path: str | None = None,
+    config: ServerConfig | None = None,
+    *,
+    checkpoint: Checkpoint | None = None,
+    work: Work | None = None,
+) -> FastAPI:
+    """The FastAPI app; the model loads here, once (an already loaded `checkpoint` or a
+    custom `work` step may be given instead, e.g. by tests)."""
+    config = config or ServerConfig()
+    if work is None:
+        work = model_work(checkpoint or load_checkpoint(checkpoint_path))
+    jobs = JobQueue(work, config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        jobs.start()
+        try:
+            yield
+        finally:
+            jobs.stop()
+
+    app = FastAPI(title="tunesmith", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.jobs, app.state.config = jobs, config
+    _add_handlers(app, jobs)
+    _add_routes(app, jobs, config)
+    app.mount("/static", StaticFiles(directory=_static_dir()), name="static")
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    return app
+
+
+def _add_handlers(app: FastAPI, jobs: JobQueue) -> None:
+    @app.exception_handler(TunesmithError)
+    async def tunesmith_error(_: Request, exc: TunesmithError) -> JSONResponse:
+        full = isinstance(exc, QueueFullError)
+        headers = {"Retry-After": str(jobs.retry_after())} if full else {}
+        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status, headers=headers)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+
+def _job_or_404(jobs: JobQueue, job_id: str, ready: bool = False) -> Job:
+    job = jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"job {job_id[:64]!r} is unknown (or expired)")
+    if ready and job.status != "done":
+        detail = f": {job.error}" if job.error else ""
+        raise HTTPException(409, f"job {job_id} is {job.status}, results are not ready{detail}")
+    return job
+
+
+def _add_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
+    render_lock = threading.Lock()  # one upload render at a time: the worker needs the CPU too
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse((_static_dir() / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "waiting": jobs.waiting(), "queue_size": config.queue_size}
+
+    @app.get("/api/options")
+    def options() -> dict[str, Any]:
+        """Allowed values for the page's controls (from tunesmith.attributes, not duplicated)."""
+        return {"keys": list(KEYS), "time_signatures": list(TIME_SIGNATURES),
+                "instruments": list(INSTRUMENT_NAMES), "tempo_range": list(TEMPO_RANGE),
+                "max_bars": MAX_BARS, "max_prompt_chars": config.max_prompt_chars,
+                "examples": list(EXAMPLE_PROMPTS)}
+
+    @app.post("/api/generate", status_code=202)
+    def submit(req: GenerateRequest) -> dict[str, Any]:
+        return jobs.submit(job_spec(req, config)).to_dict()
+
+    @app.get("/api/jobs/{job_id}")
+    def status(job_id: str) -> dict[str, Any]:
+        return _job_or_404(jobs, job_id).to_dict()
+
+    @app.get("/api/jobs/{job_id}/features")
+    def job_features(job_id: str) -> dict[str, Any]:
+        job = _job_or_404(jobs, job_id, ready=True)
+        return {"job_id": job.id, "prompt": job.spec.prompt, **(job.features or {})}
+
+    def result(job_id: str, kind: str) -> Response:
+        job = _job_or_404(jobs, job_id, ready=True)
+        name, media = RESULTS[kind]
+        try:
+            data = jobs.result_path(job, kind).read_bytes()
+        except OSError:  # evicted between the lookup and the read
+            raise HTTPException(404, f"job {job_id} has expired") from None
+        disposition = f'attachment; filename="tunesmith-{job.id[:8]}-{name}"'
+        headers = {"content-disposition": disposition} if kind != "pianoroll" else {}
+        return Response(data, media_type=media, headers=headers)
+
+    @app.get("/api/jobs/{job_id}/midi")
+    def job_midi(job_id: str) -> Response:
+        return result(job_id, "midi")
+
+    @app.get("/api/jobs/{job_id}/wav")
+    def job_wav(job_id: str) -> Response:
+        return result(job_id, "wav")
+
+    @app.get("/api/jobs/{job_id}/pianoroll.png")
+    def job_pianoroll(job_id: str) -> Response:
+        return result(job_id, "pianoroll")
+
+    @app.post("/api/render")
+    def render_upload(file: UploadFile = File(...)) -> Response:  # noqa: B008
+        data = file.file.read()  # bytes only: the client's file name is never used as a path
+        score = load_score(data, name="uploaded MIDI")
+        seconds = float(score.to("second").end())  # type: ignore[attr-defined]  # symusic stubs
+        if seconds > config.max_render_seconds:
+            raise InputError(f"uploaded MIDI lasts {seconds:.0f} s: rendering is limited to "
+                             f"{config.max_render_seconds:g} s")
+        if not render_lock.acquire(blocking=False):
+            raise QueueFullError("another upload is being rendered: retry in a few seconds")
+        try:
+            audio = render(score, sample_rate=config.sample_rate)
+        finally:
+            render_lock.release()
+        return Response(wav_bytes(audio, config.sample_rate), media_type="audio/wav")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, model: str | None = None) -> None:
+    """Load the model and serve the API and page until interrupted (127.0.0.1 by default)."""
+    import uvicorn
+
+    app = create_app(model)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)

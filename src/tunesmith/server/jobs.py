@@ -1,0 +1,276 @@
+"""A bounded generation queue with one worker thread, for the HTTP server.
+
+Consumes validated job specs (prompt, explicit attributes, sampling settings); produces, per
+job, a MIDI file, a WAV rendering, a piano-roll PNG and the detected features, written
+atomically into a server-owned temporary folder. One worker because the model saturates the
+two CPU cores on its own; the queue is bounded so that a burst is refused (429), not hoarded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.attributes import Attributes
+from tunesmith.captions import features
+from tunesmith.errors import ConfigError, QueueFullError, TunesmithError
+from tunesmith.generation import Generated, SamplingConfig, generate
+from tunesmith.midi import midi_bytes
+from tunesmith.midi.io import write_bytes_atomic
+from tunesmith.midi.pianoroll import draw_pianoroll
+from tunesmith.midi.render import render, wav_bytes
+from tunesmith.model import Checkpoint
+
+log = logging.getLogger("tunesmith.server")
+
+# Result kinds: file name inside a job's folder and the media type it is served with.
+RESULTS = {
+    "midi": ("piece.mid", "audio/midi"),
+    "wav": ("piece.wav", "audio/wav"),
+    "pianoroll": ("pianoroll.png", "image/png"),
+}
+STATUSES = ("queued", "running", "done", "failed")
+GENERATION_SHARE = 0.85  # progress reached when sampling ends; rendering and drawing fill the rest
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Limits of the HTTP server; every value is validated."""
+
+    max_body_bytes: int = 2 * 1024 * 1024  # larger requests get 413
+    max_prompt_chars: int = 1000
+    queue_size: int = 4  # jobs waiting besides the running one; more get 429
+    job_timeout_s: float = 300.0  # a job still sampling after this fails
+    max_jobs_kept: int = 64  # older finished jobs (and their files) are dropped
+    tokens_per_bar: int = 48  # per instrument: the expected length behind the progress bar
+    sample_rate: int = 44100
+    max_render_seconds: float = 600.0  # longest upload /api/render accepts
+    pianoroll_width_px: int = 1400
+    retry_after_s: int = 5  # floor of the Retry-After hint on 429
+
+    def __post_init__(self) -> None:
+        ints = ("max_body_bytes", "max_prompt_chars", "queue_size", "max_jobs_kept",
+                "tokens_per_bar", "pianoroll_width_px", "retry_after_s")
+        for name in ints:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"server {name} {getattr(self, name)} must be >= 1")
+        for name in ("job_timeout_s", "max_render_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"server {name} {getattr(self, name)} must be > 0")
+        if not 8000 <= self.sample_rate <= 192000:
+            raise ConfigError(f"server sample_rate {self.sample_rate} is out of range 8000..192000")
+        if self.max_jobs_kept <= self.queue_size:
+            raise ConfigError(
+                f"server max_jobs_kept {self.max_jobs_kept} must exceed "
+                f"queue_size {self.queue_size}"
+            )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to generate: `attributes` are the explicit overrides, `requested` the merged targets."""
+
+    prompt: str
+    attributes: Attributes
+    requested: Attributes
+    sampling: SamplingConfig
+    seed: int
+    notes: tuple[str, ...] = ()
+
+    def expected_tokens(self, tokens_per_bar: int) -> int:
+        """A guess of the sampled length, for the progress bar only."""
+        bars = self.requested.bars or 8
+        tracks = len(self.requested.instruments or (0, 0))
+        return max(16, min(self.sampling.max_tokens, bars * tracks * tokens_per_bar))
+
+
+@dataclass
+class Job:
+    id: str
+    spec: JobSpec
+    created: float
+    status: str = "queued"
+    progress: float = 0.0
+    error: str | None = None
+    seconds: float | None = None
+    folder: Path | None = None
+    features: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        done = self.status == "done"
+        return {
+            "job_id": self.id,
+            "status": self.status,
+            "progress": round(self.progress, 3),
+            "error": self.error,
+            "prompt": self.spec.prompt,
+            "requested": self.spec.requested.to_dict(),
+            "notes": self.notes,
+            "seconds": self.seconds,
+            "results": {k: f"/api/jobs/{self.id}/{k}" for k in ("midi", "wav", "pianoroll.png",
+                                                                "features")} if done else None,
+        }
+
+
+class JobTimeout(TunesmithError):
+    """A job ran past ServerConfig.job_timeout_s (raised inside the worker only)."""
+
+
+# The worker's generation step: spec and a per-token callback in, one generated piece out.
+Work = Callable[[JobSpec, Callable[[int], None]], Generated]
+
+
+def model_work(checkpoint: Checkpoint) -> Work:
+    """The real generation step: one piece from the loaded checkpoint."""
+
+    def work(spec: JobSpec, on_step: Callable[[int], None]) -> Generated:
+        return generate(spec.prompt, attributes=spec.attributes, seed=spec.seed,
+                        sampling=spec.sampling, checkpoint=checkpoint, on_step=on_step)[0]
+
+    return work
+
+
+def write_results(piece: Generated, folder: Path, config: ServerConfig) -> dict[str, Any]:
+    """Write MIDI, WAV and piano roll atomically into `folder`; return the features report."""
+    score = piece.score
+    write_bytes_atomic(folder / RESULTS["midi"][0], midi_bytes(score))
+    audio = render(score, sample_rate=config.sample_rate)
+    write_bytes_atomic(folder / RESULTS["wav"][0], wav_bytes(audio, config.sample_rate))
+    png = draw_pianoroll(score, width_px=config.pianoroll_width_px)
+    write_bytes_atomic(folder / RESULTS["pianoroll"][0], png)
+    report = {
+        "requested": piece.attributes.to_dict(),
+        "detected": features(score).to_dict(),
+        "masked_share": round(piece.masked_share, 4),
+        "notes": list(piece.notes),
+    }
+    write_bytes_atomic(folder / "features.json", json.dumps(report).encode())
+    return report
+
+
+class JobQueue:
+    """Jobs by id, a bounded FIFO of pending ones, and the single worker thread."""
+
+    def __init__(self, work: Work, config: ServerConfig) -> None:
+        self.work, self.config = work, config
+        self._pending: queue.Queue[Job | None] = queue.Queue(maxsize=config.queue_size)
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._durations: list[float] = []
+        self._thread: threading.Thread | None = None
+        self.root: Path | None = None
+
+    def start(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="tunesmith-server-"))
+        self._thread = threading.Thread(target=self._loop, name="tunesmith-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the worker after its current job (or at once if it is blocked) and clean up."""
+        if self._thread is not None:
+            while True:  # drop pending jobs so the stop marker fits
+                try:
+                    self._pending.get_nowait()
+                except queue.Empty:
+                    break
+            self._pending.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def submit(self, spec: JobSpec) -> Job:
+        job = Job(uuid.uuid4().hex, spec, time.time(), notes=list(spec.notes))
+        with self._lock:
+            try:
+                self._pending.put_nowait(job)
+            except queue.Full:
+                raise QueueFullError(
+                    f"the job queue is full ({self.config.queue_size} waiting): "
+                    f"retry in {self.retry_after()} s"
+                ) from None
+            self._jobs[job.id] = job
+            self._evict()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def result_path(self, job: Job, kind: str) -> Path:
+        assert job.folder is not None  # only called for done jobs
+        return job.folder / RESULTS[kind][0]
+
+    def waiting(self) -> int:
+        return self._pending.qsize()
+
+    def retry_after(self) -> int:
+        """Seconds until a slot is likely free: the queue length times the mean job time."""
+        recent = self._durations[-8:]
+        mean = sum(recent) / len(recent) if recent else float(self.config.retry_after_s)
+        return max(self.config.retry_after_s, min(600, math.ceil(mean * (self.waiting() + 1))))
+
+    def _evict(self) -> None:
+        """Drop the oldest finished jobs beyond max_jobs_kept (caller holds the lock)."""
+        finished = [j for j in self._jobs.values() if j.status in ("done", "failed")]
+        for job in finished[: max(0, len(self._jobs) - self.config.max_jobs_kept)]:
+            del self._jobs[job.id]
+            if job.folder is not None:
+                shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _loop(self) -> None:
+        while True:
+            job = self._pending.get()
+            if job is None:
+                return
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        assert self.root is not None
+        job.status, start = "running", time.monotonic()
+        folder = self.root / job.id
+        try:
+            piece = self._generate(job, start)
+            folder.mkdir()
+            job.features = write_results(piece, folder, self.config)
+            job.notes, job.folder = list(piece.notes), folder
+            job.progress, job.status = 1.0, "done"
+        except TunesmithError as exc:
+            self._fail(job, folder, str(exc))
+        except Exception:  # a bug must fail this job only, never the worker or the server
+            log.exception("job %s crashed", job.id)
+            self._fail(job, folder, "internal error while generating: see the server log")
+        job.seconds = round(time.monotonic() - start, 3)
+        self._durations.append(job.seconds)
+
+    def _generate(self, job: Job, start: float) -> Generated:
+        deadline = start + self.config.job_timeout_s
+        expected = job.spec.expected_tokens(self.config.tokens_per_bar)
+
+        def on_step(step: int) -> None:
+            # Cooperative timeout: the sampler calls this every token, so raising here
+            # stops a runaway job without killing the thread.
+            if time.monotonic() > deadline:
+                raise JobTimeout(f"job exceeded the {self.config.job_timeout_s:g} s time limit")
+            job.progress = GENERATION_SHARE * min(0.99, (step + 1) / expected)
+
+        piece = self.work(job.spec, on_step)
+        job.progress = GENERATION_SHARE
+        return piece
+
+    def _fail(self, job: Job, folder: Path, message: str) -> None:
+        shutil.rmtree(folder, ignore_errors=True)  # no partial results survive a failure
+        job.status, job.error, job.folder = "failed", message, None

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tunesmith.attributes import DRUMS, Attributes
+from tunesmith.errors import ConfigError, PromptError
+from tunesmith.generation import (
+    Constraints,
+    SamplingConfig,
+    SequenceGrammar,
+    Vocab,
+    bars_for,
+    filter_logits,
+    generate,
+)
+from tunesmith.generation.kvdecoder import KVDecoder
+from tunesmith.model import PRESETS, build_model
+from tunesmith.tokenization import Tokenizer, bar_starts
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer.default()
+
+
+def test_kv_decoder_matches_hf_logits(tok: Tokenizer) -> None:
+    model = build_model(PRESETS["debug"], tok, seed=1).eval()
+    ids = torch.randint(tok.n_special, len(tok), (2, 12))
+    with torch.no_grad():
+        ref = model(ids).logits
+    kv = KVDecoder(model, 2, 32)
+    out = kv.forward(ids[:, :6])
+    assert torch.allclose(out, ref[:, 5], atol=1e-4)
+    for j in range(6, 12):
+        out = kv.forward(ids[:, j : j + 1])
+    assert torch.allclose(out, ref[:, 11], atol=1e-4)
+
+
+def test_kv_decoder_left_padding(tok: Tokenizer) -> None:
+    model = build_model(PRESETS["debug"], tok, seed=2).eval()
+    a = torch.randint(tok.n_special, len(tok), (1, 8))
+    b = torch.randint(tok.n_special, len(tok), (1, 5))
+    batch = torch.zeros(2, 8, dtype=torch.long)
+    batch[0], batch[1, 3:] = a[0], b[0]
+    pad = torch.zeros(2, 8, dtype=torch.bool)
+    pad[1, :3] = True
+    kv = KVDecoder(model, 2, 32)
+    out = kv.forward(batch, pad)
+    with torch.no_grad():
+        assert torch.allclose(out[1], model(b).logits[0, -1], atol=1e-4)
+        nxt = torch.tensor([[7], [9]]) + tok.n_special
+        out = kv.forward(nxt)
+        assert torch.allclose(out[1], model(torch.cat([b, nxt[1:]], 1)).logits[0, -1], atol=1e-4)
+        assert torch.allclose(out[0], model(torch.cat([a, nxt[:1]], 1)).logits[0, -1], atol=1e-4)
+
+
+def _walk(tok: Tokenizer, c: Constraints, seed: int) -> list[str]:
+    """Sample uniformly among the allowed tokens: the grammar alone must give valid music."""
+    g = SequenceGrammar(Vocab(tok), c)
+    rng = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(5000):
+        allowed = g.mask().nonzero().squeeze(1)
+        t = int(allowed[torch.randint(len(allowed), (1,), generator=rng)])
+        g.advance(t)
+        out.append(tok.tokens[t])
+        if g.done:
+            break
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grammar_walk_is_valid_remi(tok: Tokenizer, seed: int) -> None:
+    c = Constraints(programs=(0, -1), time_signature="3/4", tempo_token="Tempo_90.71", bars=4)
+    toks = _walk(tok, c, seed)
+    assert toks[-1] == "EOS_None"
+    assert toks.count("Bar_None") == 4
+    assert {t for t in toks if t.startswith("TimeSig")} == {"TimeSig_3/4"}
+    assert [t for t in toks if t.startswith("Tempo_")] == ["Tempo_90.71"]
+    assert {t for t in toks if t.startswith("Program")} <= {"Program_0", "Program_-1"}
+    pos = -1
+    for prev, t in zip(toks, toks[1:], strict=False):
+        if t == "Bar_None":
+            pos = -1
+        if t.startswith("Position_"):
+            p = int(t.split("_")[1])
+            assert pos < p < 24  # time never runs backwards, stays inside a 3/4 bar
+            pos = p
+        if t.startswith("Pitch_"):
+            assert prev.startswith("Program_") and prev != "Program_-1"
+        if t.startswith("PitchDrum_"):
+            assert prev == "Program_-1"
+    score = tok.decode([tok.bos_id, tok.cond_end_id] + [tok.vocab[t] for t in toks])
+    assert score.note_num() > 0
+    onsets = [n.time for t in score.tracks for n in t.notes]
+    assert max(onsets) < bar_starts(score, 5)[4]
+
+
+def test_generate_follows_explicit_attributes(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    attrs = Attributes(instruments=(40, DRUMS), bars=3, time_signature="6/8")
+    out = generate("a waltz in A minor at 70 bpm", attributes=attrs, checkpoint=debug_checkpoint,
+                   num=2, seed=3)
+    assert len(out) == 2
+    for g in out:
+        s = g.score
+        assert s.tempos[0].qpm == pytest.approx(70.0, abs=0.01)
+        assert (s.time_signatures[0].numerator, s.time_signatures[0].denominator) == (6, 8)
+        assert {(t.program if not t.is_drum else DRUMS) for t in s.tracks} <= {40, DRUMS}
+        assert g.attributes.key == "A minor"
+        assert 0.0 <= g.masked_share <= 1.0
+        ticks_per_bar = 3 * s.ticks_per_quarter
+        assert s.end() <= 3 * ticks_per_bar  # notes end with the requested last bar
+
+
+def test_generate_is_deterministic_per_seed(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    a = generate("piano", checkpoint=debug_checkpoint, seed=5, attributes=Attributes(bars=2))
+    b = generate("piano", checkpoint=debug_checkpoint, seed=5, attributes=Attributes(bars=2))
+    c = generate("piano", checkpoint=debug_checkpoint, seed=6, attributes=Attributes(bars=2))
+    assert a[0].tokens == b[0].tokens
+    assert a[0].tokens != c[0].tokens
+
+
+def test_empty_prompt_says_unconditioned(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    out = generate("", checkpoint=debug_checkpoint, attributes=None)
+    assert any("unconditioned" in n for n in out[0].notes)
+    assert out[0].score.note_num() > 0
+
+
+def test_guidance_runs_and_stays_valid(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    out = generate("drums", checkpoint=debug_checkpoint, sampling=SamplingConfig(guidance_scale=2.0),
+                   attributes=Attributes(bars=2, instruments=(DRUMS,)))
+    assert all(t.is_drum for t in out[0].score.tracks)
+
+
+def test_bad_requests(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(PromptError, match="num 0"):
+        generate("x", checkpoint=debug_checkpoint, num=0)
+    with pytest.raises(PromptError, match="too long"):
+        generate("a" * 30_000, checkpoint=debug_checkpoint)
+    with pytest.raises(ConfigError, match="temperature 0"):
+        SamplingConfig(temperature=0)
+
+
+def test_bars_from_seconds() -> None:
+    assert bars_for(Attributes(seconds=30, tempo=120, time_signature="4/4")) == 15
+    assert bars_for(Attributes(seconds=30, tempo=90, time_signature="3/4")) == 15
+    assert bars_for(Attributes(bars=7, seconds=30)) == 7
+
+
+def test_filter_logits_top_k_top_p() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isinf(filter_logits(logits, 1.0, 2, 1.0)[0, 2:]).all()
+    kept = ~torch.isinf(filter_logits(logits, 1.0, 0, 0.7))
+    assert kept.tolist() == [[True, True, False, False]]

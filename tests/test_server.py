@@ -1,0 +1,207 @@
+"""HTTP API: generate -> poll -> results, input validation, limits, queue and failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from symusic import Score
+
+from tunesmith.errors import ConfigError, PromptError
+from tunesmith.generation import Generated, generate
+from tunesmith.server import JobSpec, ServerConfig, create_app
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def wait_for(client: TestClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll a job until it is done or failed."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def client(debug_checkpoint) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    app = create_app(checkpoint=debug_checkpoint, config=ServerConfig(sample_rate=16000))
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def done_job(client: TestClient) -> dict[str, Any]:
+    body = {"prompt": "a calm piece", "key": "C major", "tempo": 100, "instruments": ["piano"],
+            "bars": 2, "seed": 3}
+    res = client.post("/api/generate", json=body)
+    assert res.status_code == 202, res.text
+    job = wait_for(client, res.json()["job_id"])
+    assert job["status"] == "done", job["error"]
+    return job
+
+
+def test_generate_poll_and_download(client: TestClient, done_job: dict[str, Any]) -> None:
+    jid = done_job["job_id"]
+    assert done_job["progress"] == 1.0
+    assert done_job["requested"]["bars"] == 2
+    midi = client.get(f"/api/jobs/{jid}/midi")
+    assert midi.status_code == 200 and midi.headers["content-type"] == "audio/midi"
+    assert "attachment" in midi.headers["content-disposition"]
+    score = Score.from_midi(midi.content)
+    assert score.note_num() > 0
+    assert {t.program for t in score.tracks if not t.is_drum} == {0}  # piano only, as asked
+    wav = client.get(f"/api/jobs/{jid}/wav").content
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
+    png = client.get(f"/api/jobs/{jid}/pianoroll.png")
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(PNG_MAGIC)
+
+
+def test_features_compare_requested_with_detected(client: TestClient, done_job: dict) -> None:
+    report = client.get(f"/api/jobs/{done_job['job_id']}/features").json()
+    assert report["requested"]["key"] == "C major"
+    assert report["requested"]["mood"] == "calm"  # from the prompt text
+    assert report["requested"]["instrument_names"] == ["Piano"]
+    assert report["detected"]["tempo"] == pytest.approx(100.0)  # the exact tempo is written
+    assert report["detected"]["instruments"] == ["Piano"]
+    assert 0.0 <= report["masked_share"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"prompt": "x", "tempo": 0}, "tempo 0 bpm is out of range"),
+        ({"prompt": "x", "instruments": ["kazoo-phone"]}, "instrument 'kazoo-phone' is unknown"),
+        ({"prompt": "x", "instruments": []}, "instrument list is empty"),
+        ({"prompt": "x", "key": "H major"}, "key 'H major' is unknown"),
+        ({"prompt": "x", "time_signature": "13/16"}, "time signature '13/16'"),
+        ({"prompt": "x", "bars": 500}, "500 bars is out of range"),
+        ({"prompt": "x", "temperature": 0}, "temperature 0"),
+        ({"prompt": "x", "seed": -1}, "seed -1 is out of range"),
+        ({"prompt": "y" * 1001}, "1001 characters is too long"),
+    ],
+)
+def test_bad_requests_are_400_with_a_message(client: TestClient, body: dict, needle: str) -> None:
+    res = client.post("/api/generate", json=body)
+    assert res.status_code == 400
+    assert needle in res.json()["detail"]
+
+
+def test_malformed_bodies_are_422(client: TestClient) -> None:
+    assert client.post("/api/generate").status_code == 422
+    assert client.post("/api/generate", json={"prompt": "x", "colour": "red"}).status_code == 422
+    assert client.post("/api/generate", json={"prompt": "x", "tempo": "fast"}).status_code == 422
+
+
+def test_oversize_request_is_413(client: TestClient) -> None:
+    big = b"MThd" + b"\0" * (2 * 1024 * 1024)
+    res = client.post("/api/render", files={"file": ("big.mid", big, "audio/midi")})
+    assert res.status_code == 413 and "too large" in res.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap counts streamed bytes
+        for _ in range(40):
+            yield b"{" * 65536
+
+    json_type = {"content-type": "application/json"}
+    res = client.post("/api/generate", content=chunks(), headers=json_type)
+    assert res.status_code == 413
+
+
+def test_render_upload_gives_wav(client: TestClient, band_score: Score) -> None:
+    data = bytes(band_score.dumps_midi())
+    res = client.post("/api/render", files={"file": ("../../etc/passwd", data, "audio/midi")})
+    assert res.status_code == 200 and res.headers["content-type"] == "audio/wav"
+    assert res.content[:4] == b"RIFF" and len(res.content) > 44
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [(b"hello, not midi", "no MThd header"), (b"MThd\x00\x00\x00\x06\x00\x01\xff", "corrupt"),
+     (b"", "empty")],
+)
+def test_corrupt_upload_is_400_one_line(client: TestClient, data: bytes, needle: str) -> None:
+    res = client.post("/api/render", files={"file": ("x.mid", data, "audio/midi")})
+    assert res.status_code == 400
+    detail = res.json()["detail"]
+    assert needle in detail and "\n" not in detail and detail.startswith("uploaded MIDI")
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    for suffix in ("", "/midi", "/wav", "/pianoroll.png", "/features"):
+        assert client.get(f"/api/jobs/0123abcd{suffix}").status_code == 404
+    assert client.get("/api/jobs/..%2F..%2Fetc%2Fpasswd/midi").status_code == 404
+
+
+def test_page_is_served_offline(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="prompt"' in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from outside
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for asset in ("/static/app.js", "/static/style.css"):
+        res = client.get(asset)
+        assert res.status_code == 200 and "https://" not in res.text
+    options = client.get("/api/options").json()
+    assert "C major" in options["keys"] and "Drums" in options["instruments"]
+
+
+def blocking_work(debug_checkpoint, started: threading.Event,  # type: ignore[no-untyped-def]
+                  release: threading.Event) -> Callable[..., Generated]:
+    """A work step that waits for `release`, then crashes, fails or generates by prompt."""
+
+    def work(spec: JobSpec, on_step: Callable[[int], None]) -> Generated:
+        started.set()
+        assert release.wait(30)
+        if spec.prompt == "crash":
+            raise RuntimeError("simulated bug")
+        if spec.prompt == "refuse":
+            raise PromptError("simulated refusal")
+        return generate(spec.prompt, attributes=spec.attributes, checkpoint=debug_checkpoint,
+                        on_step=on_step)[0]
+
+    return work
+
+
+def test_queue_full_is_429_and_failures_stay_in_their_job(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    started, release = threading.Event(), threading.Event()
+    config = ServerConfig(queue_size=1, max_jobs_kept=8, sample_rate=16000)
+    app = create_app(config=config, work=blocking_work(debug_checkpoint, started, release))
+    with TestClient(app) as c:
+        first = c.post("/api/generate", json={"prompt": "crash"}).json()["job_id"]
+        assert started.wait(10)  # the worker holds the first job: the queue is empty again
+        assert c.get(f"/api/jobs/{first}").json()["status"] == "running"
+        second = c.post("/api/generate", json={"prompt": "refuse"}).json()["job_id"]
+        full = c.post("/api/generate", json={"prompt": "one too many"})
+        assert full.status_code == 429 and int(full.headers["retry-after"]) >= 1
+        assert "queue is full" in full.json()["detail"]
+        assert c.get(f"/api/jobs/{second}/midi").status_code == 409  # queued, not ready
+        release.set()
+        crashed, refused = wait_for(c, first), wait_for(c, second)
+        assert crashed["status"] == "failed" and "internal error" in crashed["error"]
+        assert "Traceback" not in crashed["error"]
+        assert refused["status"] == "failed" and refused["error"] == "simulated refusal"
+        assert c.get(f"/api/jobs/{first}/wav").status_code == 409
+        # The worker survived the crash: the next job succeeds.
+        ok = c.post("/api/generate", json={"prompt": "piano", "bars": 1})
+        assert wait_for(c, ok.json()["job_id"])["status"] == "done"
+        assert not any(p.name.startswith(".") for p in app.state.jobs.root.rglob("*"))
+        assert not (app.state.jobs.root / first).exists()  # no partial results of failed jobs
+
+
+def test_job_timeout_fails_the_job(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(checkpoint=debug_checkpoint, config=ServerConfig(job_timeout_s=1e-9))
+    with TestClient(app) as c:
+        job = wait_for(c, c.post("/api/generate", json={"prompt": "x", "bars": 1}).json()["job_id"])
+    assert job["status"] == "failed" and "time limit" in job["error"]
+
+
+def test_server_config_is_validated() -> None:
+    with pytest.raises(ConfigError, match="queue_size 0"):
+        ServerConfig(queue_size=0)
+    with pytest.raises(ConfigError, match="max_jobs_kept"):
+        ServerConfig(queue_size=8, max_jobs_kept=4)
