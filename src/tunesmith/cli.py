@@ -438,8 +438,11 @@ def _job(line: int, text: str, base: Attributes, seed: int) -> _Job:
 def _read_lines(path: Path) -> list[tuple[int, str]]:
     if not path.is_file():
         raise InputError(f"prompts file {path}: no such file")
-    lines = [(i, t) for i, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-             if t.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"prompts file {path} is not UTF-8 text (byte {e.start})") from e
+    lines = [(i, t) for i, t in enumerate(text.splitlines(), 1) if t.strip()]
     if not lines:
         raise InputError(f"prompts file {path} has no prompts: write one JSON object a line")
     if len(lines) > MAX_BATCH_LINES:
