@@ -122,7 +122,7 @@ def test_generate_is_deterministic_per_seed(debug_checkpoint) -> None:  # type: 
 
 
 def test_empty_prompt_says_unconditioned(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
-    out = generate("", checkpoint=debug_checkpoint, attributes=None)
+    out = generate("", checkpoint=debug_checkpoint, attributes=Attributes(bars=1))
     assert any("unconditioned" in n for n in out[0].notes)
     assert out[0].score.note_num() > 0
 

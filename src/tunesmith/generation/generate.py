@@ -46,7 +46,8 @@ def resolve(prompt: str, override: Attributes | None = None) -> tuple[Attributes
     if len(prompt) > MAX_PROMPT_CHARS:
         raise PromptError(f"prompt of {len(prompt)} characters is too long: allowed {MAX_PROMPT_CHARS}")
     attrs = parse(prompt) if prompt.strip() else Attributes()
-    if not prompt.strip() and (override is None or override == Attributes()):
+    length_only = override is None or Attributes(bars=override.bars, seconds=override.seconds) == override
+    if not prompt.strip() and length_only:
         notes.append("empty prompt: generating unconditioned music")
     if override is not None:
         attrs = attrs.merged(override)

@@ -17,6 +17,7 @@ from torch import Tensor
 from tunesmith.tokenization import Tokenizer
 
 NOTE_TYPES = ("Pitch", "PitchDrum")
+MAX_ONSETS_PER_POSITION = 16  # more notes starting together is noise, not music
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class SequenceGrammar:
         self.numerator = 4
         self.program: int | None = None
         self.notes = 0
+        self.at_position = 0  # notes started at the current position
         self.tempo_done = False
         self.fixed_ts: str | None = c.time_signature
         self.done = False
@@ -105,6 +107,8 @@ class SequenceGrammar:
                 return v.mask([])
             return v.mask([v.tok.vocab[c.tempo_token]]) if c.tempo_token else v.type_mask[typ]
         if typ == "Program":
+            if self.at_position >= MAX_ONSETS_PER_POSITION:
+                return v.mask([])
             if c.programs is None:
                 return v.type_mask[typ]
             return v.mask([v.tok.vocab[f"Program_{p}"] for p in c.programs])
@@ -130,12 +134,14 @@ class SequenceGrammar:
             self.numerator = int(val.split("/")[0])
         elif typ == "Position":
             self.pos = int(val)
+            self.at_position = 0
         elif typ == "Tempo":
             self.tempo_done = True
         elif typ == "Program":
             self.program = int(val)
         elif typ == "Duration":
             self.notes += 1
+            self.at_position += 1
         elif typ == "EOS":
             self.done = True
         if typ == "Program" and not self.tempo_done:

