@@ -181,9 +181,10 @@ def load_split(directory: Path, split: str) -> list[tuple[np.ndarray, np.ndarray
     path = directory / f"{split}.npz"
     if not path.is_file():
         raise ConfigError(f"{path}: no such segment file; run `tunesmith data segments` first")
-    z = np.load(path)
-    co, mo = z["conds_offsets"], z["music_offsets"]
-    return [(z["conds"][co[i]:co[i + 1]], z["music"][mo[i]:mo[i + 1]]) for i in range(len(co) - 1)]
+    with np.load(path) as z:  # each z[...] access re-reads the array: read each once
+        conds, music = z["conds"], z["music"]
+        co, mo = z["conds_offsets"], z["music_offsets"]
+    return [(conds[co[i]:co[i + 1]], music[mo[i]:mo[i + 1]]) for i in range(len(co) - 1)]
 
 
 def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int | None = None,

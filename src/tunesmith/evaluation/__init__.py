@@ -1,7 +1,9 @@
 """Evaluation: pure metric functions of scores, note arrays and attributes.
 
 Prompt adherence (MidiCaps / text2midi), musical statistics and set distances (MusPy,
-Yang & Lerch), COSIATEC compression ratio (Meredith), infilling metrics (MIDI-RWKV).
+Yang & Lerch), COSIATEC compression ratio (Meredith), infilling metrics (MIDI-RWKV),
+Fréchet distance of CLMP embeddings. The report entry `evaluate` lives in
+tunesmith.evaluation.report (not re-exported: it loads models, unlike these pure functions).
 """
 
 from tunesmith.evaluation.adherence import (
@@ -23,6 +25,7 @@ from tunesmith.evaluation.compression import (
     point_set,
     points_compression_ratio,
 )
+from tunesmith.evaluation.frechet import frechet_bootstrap, frechet_distance
 from tunesmith.evaluation.infilling import (
     BarRegion,
     content_preservation,
@@ -62,6 +65,8 @@ __all__ = [
     "cosiatec",
     "empty_beat_rate",
     "feature_distances",
+    "frechet_bootstrap",
+    "frechet_distance",
     "groove_consistency",
     "groove_similarity",
     "instrument_scores",

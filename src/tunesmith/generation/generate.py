@@ -9,7 +9,7 @@ training makes any subset valid here).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +20,7 @@ from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.model import Checkpoint, load_checkpoint
+from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
 from tunesmith.tokenization import Tokenizer, bar_starts
 
 DEFAULT_BARS = 8
@@ -38,14 +39,16 @@ class Generated:
     notes: list[str] = field(default_factory=list)  # messages for the user
 
 
-def resolve(prompt: str, override: Attributes | None = None) -> tuple[Attributes, list[str]]:
+def resolve(
+    prompt: str,
+    override: Attributes | None = None,
+    conditioners: Sequence[Conditioner] = DEFAULT_CONDITIONERS,
+) -> tuple[Attributes, list[str]]:
     """Targets from the text, with explicit flags overriding; plus notes for the user."""
-    from tunesmith.captions import parse
-
     notes = []
     if len(prompt) > MAX_PROMPT_CHARS:
         raise PromptError(f"prompt of {len(prompt)} characters is too long: allowed {MAX_PROMPT_CHARS}")
-    attrs = parse(prompt) if prompt.strip() else Attributes()
+    attrs = condition(prompt, conditioners)
     length_only = override is None or Attributes(bars=override.bars, seconds=override.seconds) == override
     if not prompt.strip() and length_only:
         notes.append("empty prompt: generating unconditioned music")
@@ -105,13 +108,14 @@ def generate(
     sampling: SamplingConfig | None = None,
     checkpoint: Checkpoint | None = None,
     on_step: Callable[[int], None] | None = None,
+    conditioners: Sequence[Conditioner] = DEFAULT_CONDITIONERS,
 ) -> list[Generated]:
     """Generate `num` pieces for one prompt; flags in `attributes` override the text."""
     if not 1 <= num <= 64:
         raise PromptError(f"num {num} is out of range 1..64")
     ckpt = checkpoint or get_checkpoint()
     sampling = sampling or SamplingConfig()
-    attrs, notes = resolve(prompt, attributes)
+    attrs, notes = resolve(prompt, attributes, conditioners)
     bars = bars_for(attrs)
     header_attrs = attrs.merged(Attributes(bars=bars))
     tok = ckpt.tokenizer

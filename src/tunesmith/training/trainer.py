@@ -45,6 +45,7 @@ class TrainConfig:
     attr_dropout: float = 0.3
     uncond_prob: float = 0.1
     max_len: int = 1024
+    threads: int = 0  # torch threads; 0 = torch's default. 1 avoids oversubscription on a busy box
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -166,6 +167,7 @@ def training_arguments(cfg: TrainConfig) -> TrainingArguments:
         report_to=[],
         disable_tqdm=False,
         remove_unused_columns=False,
+        train_sampling_strategy="group_by_length",  # batches of similar length waste less compute on padding
         ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
     )
 
@@ -179,11 +181,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train (or resume) and write the final checkpoint, metrics and loss curve to cfg.out."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     tok = Tokenizer.default()
     mcfg = cfg.model_config()
-    seg = Path(cfg.segments)
-    train_set = SegmentDataset(load_split(seg, "train"), tok, cfg, train=True)
-    valid = load_split(seg, "valid")
+    dirs = [Path(d) for d in cfg.segments.split(",")]  # several segment builds may be mixed
+    train_set = SegmentDataset([e for d in dirs for e in load_split(d, "train")], tok, cfg, train=True)
+    valid = [e for d in dirs for e in load_split(d, "valid")]
     rng = np.random.default_rng(cfg.seed)
     pick = rng.permutation(len(valid))[: cfg.eval_batches * cfg.batch_size]
     valid_set = SegmentDataset([valid[i] for i in pick], tok, cfg, train=False)
