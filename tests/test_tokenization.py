@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 from symusic import Score
-
 from tests.conftest import make_score
+
 from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.errors import InputError
 from tunesmith.tokenization import (

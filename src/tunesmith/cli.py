@@ -562,13 +562,20 @@ def data_segments(
     out: Annotated[Path, typer.Option(help="Folder for train/valid/test .npz files.")],
     limit: Annotated[int | None, typer.Option(help="At most N pieces per corpus.")] = None,
     workers: Annotated[int, typer.Option(help="Processes for music21 conversion.")] = 2,
+    windows: Annotated[int, typer.Option(help="Windows drawn per piece.")] = 4,
+    min_bars: Annotated[int, typer.Option(help="Shortest window, in bars.")] = 4,
+    max_bars: Annotated[int, typer.Option(help="Longest window, in bars.")] = 16,
+    drums_prob: Annotated[float, typer.Option(help="Chance to lay Groove drums under a POP909 window.")] = 0.35,
+    seed: Annotated[int, typer.Option(help="Random seed of window choice and augmentation.")] = 0,
 ) -> None:
     """Training windows (condition + music tokens per split) for `tunesmith train`."""
     from tunesmith.data.segments import SegmentConfig, build_segments
 
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} is invalid: allowed an integer >= 1")
-    counts = build_segments(list(corpus), out, SegmentConfig(), limit=limit, workers=workers)
+    cfg = SegmentConfig(windows_per_piece=windows, min_bars=min_bars, max_bars=max_bars,
+                        drums_prob=drums_prob, seed=seed)
+    counts = build_segments(list(corpus), out, cfg, limit=limit, workers=workers)
     typer.echo(f"wrote {out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()))
 
 
@@ -580,7 +587,9 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Sequences per step.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
     preset: Annotated[str | None, typer.Option(help="Model preset, e.g. debug, default.")] = None,
-    segments: Annotated[Path | None, typer.Option(help="Folder from `data segments`.")] = None,
+    segments: Annotated[
+        str | None, typer.Option(help="Folder(s) from `data segments`, comma-separated.")
+    ] = None,
 ) -> None:
     """Train (or resume) the decoder; flags override the YAML config."""
     from tunesmith.training import TrainConfig

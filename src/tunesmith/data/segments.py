@@ -9,7 +9,6 @@ POP909 window on the same beat grid (both counted in quarter notes from a downbe
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -19,16 +18,10 @@ import numpy as np
 from symusic import Score, Tempo, TimeSignature
 
 from tunesmith.attributes import GENRES, Attributes
+from tunesmith.data.build import split_of
 from tunesmith.errors import ConfigError
 from tunesmith.tokenization import Tokenizer, bar_starts
 from tunesmith.tokenization.vocab import header_tokens
-
-
-def split_of(piece_id: str) -> str:
-    """Deterministic 90/5/5 train/valid/test split by a hash of the piece id (augmented
-    copies carry their source's id, so nothing leaks across splits)."""
-    h = int(hashlib.sha1(piece_id.encode()).hexdigest()[:8], 16) % 100
-    return "train" if h < 90 else ("valid" if h < 95 else "test")
 
 
 def derived_mood(key: str | None, tempo: float) -> str | None:
@@ -56,6 +49,8 @@ class SegmentConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.min_bars <= self.max_bars:
             raise ConfigError(f"min_bars {self.min_bars} must be in 1..max_bars {self.max_bars}")
+        if self.windows_per_piece < 1:
+            raise ConfigError(f"windows_per_piece {self.windows_per_piece} must be >= 1")
         for name in ("orchestrate_prob", "drums_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")

@@ -1,6 +1,11 @@
 """Tokenization stage: score <-> token ids (miditok REMI+), conditions, controls, infilling."""
 
-from tunesmith.tokenization.controls import BarControls, bar_controls, bar_starts, track_bar_controls
+from tunesmith.tokenization.controls import (
+    BarControls,
+    bar_controls,
+    bar_starts,
+    track_bar_controls,
+)
 from tunesmith.tokenization.tokenizer import Tokenizer, TokenizerSettings, round_trip_rate
 
 __all__ = [

@@ -69,7 +69,7 @@ def bar_controls(notes: Sequence[tuple[int, int]], tpq: int) -> BarControls:
 def bar_starts(score: Score, n_bars: int | None = None) -> list[int]:
     """Tick of the start of every bar, following the score's time-signature changes."""
     tpq = score.ticks_per_quarter
-    sigs = sorted(((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures))
+    sigs = sorted((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures)
     if not sigs or sigs[0][0] > 0:
         sigs.insert(0, (0, 4, 4))
     end = score.end()
