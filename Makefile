@@ -2,28 +2,41 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test lint bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
 
+# torch first and pinned: its CPU wheel is local; an unpinned torch pulls GBs of CUDA.
+# tinysoundfont without its dependencies: we only need its synthesizer, not its audio output.
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps tinysoundfont==0.3.7
 	touch $(STAMP)
 
 setup: $(STAMP)
 
+# Headless Chromium for the end-to-end page test, where it can be installed (root + apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
+	  echo "note: chromium could not be installed; the browser test will be skipped"
+
 demo: setup
 	$(VENV)/bin/tunesmith demo --out out/demo
 
-test: setup
+test: setup browser
 	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src
+
+bench: setup
+	$(PY) benchmarks/generate.py
+	$(PY) benchmarks/render.py
 
 clean:
 	rm -rf out build *.egg-info

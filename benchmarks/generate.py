@@ -11,6 +11,7 @@ HF generate() samples the same number of new tokens without a grammar (it has no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import resource
 import time
@@ -64,10 +65,8 @@ def _hf(model: str | None, batch: int, n_tokens: int, threads: int, seed: int) -
     new = out[:, len(header):]
     notes = 0
     for row in new.tolist():
-        try:
+        with contextlib.suppress(Exception):  # unconstrained samples may not decode
             notes += tok.decode(header + row).note_num()
-        except Exception:  # unconstrained samples may not decode
-            pass
     return {"tokens": int(new.numel()), "notes": notes, "music_s": float("nan"), "s": took,
             "first_note_s": float("nan"), "rss_mb": _rss()}
 
