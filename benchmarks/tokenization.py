@@ -3,29 +3,21 @@
 Consumes the first N Bach chorales and the first N O'Neill tunes (converted through
 tunesmith.data, cached), produces files/s, notes/s and tokens/s of `Tokenizer.encode_score`
 (REMI+, quantization included). Conversion is not timed. Run:
-    python benchmarks/tokenize.py [--per-collection 40] [--repeat 3] [--cache-dir DIR]
+    python benchmarks/tokenization.py [--per-collection 40] [--repeat 3] [--cache-dir DIR]
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import itertools
+import time
+from pathlib import Path
 
-# This file's name shadows the standard library's `tokenize` (imported by inspect, hence by
-# rich and torch) when it runs as a script: drop its folder from the import path first.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
+from rich.console import Console
+from rich.table import Table
 
-import argparse  # noqa: E402
-import itertools  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from tunesmith.data.corpora import open_corpus  # noqa: E402
-from tunesmith.tokenization import Tokenizer  # noqa: E402
+from tunesmith.data.corpora import open_corpus
+from tunesmith.tokenization import Tokenizer
 
 SAMPLE = ("music21:bach", "music21:oneills1850")
 
