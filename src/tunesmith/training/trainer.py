@@ -109,7 +109,8 @@ class SegmentDataset(Dataset):
 
 def collate(pad_id: int):  # type: ignore[no-untyped-def]
     def fn(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        width = max(len(r["input_ids"]) for r in rows)
+        # widths rounded up to 64: few distinct shapes keep kernel caches and the heap small
+        width = -(-max(len(r["input_ids"]) for r in rows) // 64) * 64
         ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         labels = torch.full((len(rows), width), -100, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tunesmith.data.segments import Example, SegmentConfig, load_split, save_examples
+from tunesmith.errors import ConfigError
+from tunesmith.model import load_checkpoint
+from tunesmith.tokenization import Tokenizer
+from tunesmith.training import SegmentDataset, TrainConfig, train
+from tunesmith.training.trainer import collate, latest_checkpoint
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer.default()
+
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory: pytest.TempPathFactory, tok: Tokenizer) -> Path:
+    """A few dozen real windows: a C major scale pattern in different lengths."""
+    from tests.conftest import make_score
+
+    rng = np.random.default_rng(0)
+    examples = []
+    for i in range(48):
+        n = int(rng.integers(4, 24))
+        notes = [(j * 240, 240, 60 + (j % 8), 80) for j in range(n)]
+        score = make_score([(0, False, notes)])
+        conds = tok.ids(["Key_Cmaj", "TempoCond_Allegro", "Inst_0"])
+        split = "valid" if i % 8 == 0 else "train"
+        examples.append(Example(split, conds, tok.encode_score(score)))
+    out = tmp_path_factory.mktemp("segments")
+    save_examples(examples, out, SegmentConfig())
+    return out
+
+
+def test_dataset_masks_header_and_drops_conditions(segments: Path, tok: Tokenizer) -> None:
+    examples = load_split(segments, "train")
+    cfg = TrainConfig(attr_dropout=0.5, uncond_prob=0.0)
+    ds = SegmentDataset(examples, tok, cfg, train=True)
+    row = ds[0]
+    head = row["input_ids"].index(tok.cond_end_id) + 1
+    assert row["labels"][:head] == [-100] * head
+    assert row["labels"][head:] == row["input_ids"][head:]
+    assert row["input_ids"][-1] == tok.eos_id
+    kept = [len(ds[0]["input_ids"]) for _ in range(200)]
+    assert len(set(kept)) > 1  # conditions are dropped at random, per visit
+    valid = SegmentDataset(examples, tok, cfg, train=False)
+    assert valid[0]["input_ids"][1:4] == examples[0][0].tolist()  # validation keeps them all
+
+
+def test_collate_pads_to_multiples_of_64(tok: Tokenizer) -> None:
+    rows = [{"input_ids": [1, 2, 3], "labels": [-100, 2, 3]}, {"input_ids": [1] * 70, "labels": [1] * 70}]
+    batch = collate(tok.pad_id)(rows)
+    assert batch["input_ids"].shape == (2, 128)
+    assert batch["attention_mask"][0].sum() == 3 and (batch["labels"][0, 3:] == -100).all()
+
+
+def test_config_validation(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="preset 'huge'"):
+        TrainConfig(preset="huge")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="unknown config keys"):
+        TrainConfig.from_yaml(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text("preset: debug\nmax_steps: 7\n")
+    assert TrainConfig.from_yaml(good, max_steps=9).max_steps == 9
+
+
+def test_train_checkpoint_and_resume(segments: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(segments=str(segments), out=str(tmp_path / "run"), preset="debug", batch_size=4,
+                      max_steps=4, eval_steps=4, save_steps=2, eval_batches=1, warmup_steps=1,
+                      max_len=256, threads=1, bf16=False)
+    metrics = train(cfg)
+    ckpt = load_checkpoint(metrics["checkpoint"])
+    assert ckpt.config.max_len == 256 and ckpt.config.n_layers == 2
+    assert (tmp_path / "run" / "loss.png").stat().st_size > 1000
+    assert latest_checkpoint(tmp_path / "run").endswith("checkpoint-4")
+    # resuming with more steps continues from step 4 instead of starting again
+    more = TrainConfig(**{**cfg.__dict__, "max_steps": 6})
+    train(more)
+    history = json.loads((tmp_path / "run" / "log_history.json").read_text())
+    assert max(h.get("step", 0) for h in history) == 6
