@@ -409,3 +409,19 @@ def test_process_pool_gives_the_same_pieces(m21_cache: Path, tmp_path: Path) -> 
     stream.close()  # type: ignore[attr-defined]  # stops the pool
     assert [p.id for p in a] == [p.id for p in b]
     assert [p.score.note_num() for p in a] == [p.score.note_num() for p in b]
+
+
+def test_lay_drums_aligns_to_bars_and_loops() -> None:
+    import numpy as np
+
+    from tests.conftest import make_score
+    from tunesmith.data.segments import lay_drums
+
+    song = make_score([(0, False, [(i * 480, 480, 60, 80) for i in range(16)])], tempo=90.0)  # 4 bars
+    groove = make_score([(0, True, [(i * 96, 48, 36 + i % 2, 100) for i in range(20)])], tempo=120.0, tpq=96)
+    out = lay_drums(song, groove, np.random.default_rng(0))
+    drums = [t for t in out.tracks if t.is_drum]
+    assert len(drums) == 1 and abs(out.tempos[0].qpm - 90.0) < 1e-3  # the song keeps its tempo
+    times = [n.time for n in drums[0].notes]
+    assert max(times) < song.end() and len(times) >= 16  # looped over the whole song
+    assert times[0] % 480 == 0  # on the song's beat grid

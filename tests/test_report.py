@@ -135,6 +135,14 @@ def test_frechet_known_answers() -> None:
     assert frechet_distance(a, b) < 0.1
     scaled = frechet_distance(a, 2 * b)  # covariance I vs 4I: tr(I + 4I - 2*2I) = 4 dims * 1
     assert scaled == pytest.approx(4.0, rel=0.15)
+    from scipy import linalg
+
+    c = rng.normal(size=(40, 6)) @ rng.normal(size=(6, 6))  # correlated, other covariance
+    d = rng.normal(size=(30, 6))
+    ca, cd = np.cov(c, rowvar=False), np.cov(d, rowvar=False)
+    by_sqrtm = (np.sum((c.mean(0) - d.mean(0)) ** 2) + np.trace(ca + cd)
+                - 2 * np.trace(linalg.sqrtm(ca @ cd).real))
+    assert frechet_distance(c, d) == pytest.approx(by_sqrtm, rel=1e-6)
     mean, std = frechet_bootstrap(a, a + shift, n=30, rng=np.random.default_rng(1))
     assert mean == pytest.approx(float(shift @ shift), rel=0.2) and std > 0
     with pytest.raises(InputError):

@@ -77,18 +77,16 @@ def window(score: Score, start: int, end: int) -> Score:
 
 
 def lay_drums(score: Score, drums: Score, rng: np.random.Generator) -> Score:
-    """`score` with a drum pattern from `drums` laid under it, bar-aligned, looped."""
+    """`score` with up to 8 bars of a drum pattern from `drums` looped under it, bar-aligned
+    (both are counted in quarter notes from a downbeat, so their tempos need not match)."""
     src = drums.resample(score.ticks_per_quarter, min_dur=1)
-    track = next(t for t in src.tracks if t.is_drum)
     bar = 4 * score.ticks_per_quarter
-    n_src = max(1, src.end() // bar)
-    first = int(rng.integers(0, max(1, n_src - 1)))
+    first = int(rng.integers(0, max(1, src.end() // bar - 1)))
     loop = window(src, first * bar, min(src.end(), (first + 8) * bar))
-    length = max(loop.end() // bar, 1) * bar
-    out = score.copy()
-    pattern = next(t for t in loop.tracks if t.is_drum).copy()
-    pattern.notes.clear()
     base = next(t for t in loop.tracks if t.is_drum)
+    length = max(loop.end() // bar, 1) * bar
+    pattern = base.copy()
+    pattern.notes.clear()
     for offset in range(0, max(score.end(), 1), length):
         for n in base.notes:
             if offset + n.time < score.end():
@@ -96,8 +94,8 @@ def lay_drums(score: Score, drums: Score, rng: np.random.Generator) -> Score:
                 m.time = offset + n.time
                 pattern.notes.append(m)
     pattern.name, pattern.is_drum = "Drums", True
+    out = score.copy()
     out.tracks.append(pattern)
-    del track
     return out
 
 

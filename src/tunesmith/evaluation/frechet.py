@@ -2,15 +2,12 @@
 
 Consumes two (N, D) arrays (CLMP music vectors of generated and reference pieces) and
 produces the Fréchet distance of Gaussians fitted to them: the symbolic stand-in for FAD
-(Kilgour et al. 2019) and FID (Heusel et al. 2017). Pure numpy/scipy.
+(Kilgour et al. 2019) and FID (Heusel et al. 2017). Pure numpy.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from scipy import linalg
 
 from tunesmith.errors import InputError
 
@@ -28,18 +25,25 @@ def _check(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def _psd_sqrt(cov: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a covariance; rounding's tiny negative eigenvalues become 0."""
+    w, v = np.linalg.eigh(cov)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
 def gaussian_frechet(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray,
                      cov2: np.ndarray) -> float:
-    """|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)) of two Gaussians."""
-    with warnings.catch_warnings():  # fewer points than dimensions give singular covariances
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean = linalg.sqrtm(cov1 @ cov2)
-        if not np.isfinite(covmean).all():  # nudge both off singularity, as FID code does
-            eps = 1e-6 * np.eye(len(cov1))
-            covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
-    covmean = np.real(covmean)  # tiny imaginary parts come from rounding
+    """|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)) of two Gaussians.
+
+    tr (C1 C2)^(1/2) is the sum of square roots of the eigenvalues of the symmetric
+    C1^(1/2) C2 C1^(1/2) (same spectrum): two eigh calls instead of scipy's general sqrtm,
+    which is ~50x slower at 256 dimensions and needs a fix-up for singular covariances.
+    """
+    root = _psd_sqrt(cov1)
+    eig = np.linalg.eigvalsh(root @ cov2 @ root)
     diff = mu1 - mu2
-    value = diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(covmean)
+    cross = np.sqrt(np.clip(eig, 0.0, None)).sum()
+    value = diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * cross
     return float(max(value, 0.0))
 
 

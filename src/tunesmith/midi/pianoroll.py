@@ -103,12 +103,13 @@ def draw_pianoroll(
         raise InputError(f"picture width {width_px} px is out of range: allowed {WIDTH_RANGE}")
     fig = Figure(figsize=(width_px / DPI, width_px / DPI * 0.5), dpi=DPI)
     FigureCanvasAgg(fig)
+    if title:  # margins in inches so that text keeps its size at any width
+        fig.suptitle(title, fontsize=15, fontweight="bold", x=0.1 / fig.get_figwidth(),
+                     y=1 - 0.1 / fig.get_figheight(), ha="left", va="top")
     if any(len(t.notes) for t in score.tracks):
-        _draw_score(fig, score)
+        _draw_score(fig, score, head_in=0.45 if title else 0.0)
     else:
         fig.text(0.5, 0.5, "no notes", ha="center", va="center", fontsize=28, color="#777777")
-    if title:
-        fig.suptitle(title, fontsize=15, fontweight="bold", x=0.01, ha="left")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
     png = buf.getvalue()
@@ -118,17 +119,22 @@ def draw_pianoroll(
     return png
 
 
-def _draw_score(fig: Figure, score: symusic.Score) -> None:
+def _draw_score(fig: Figure, score: symusic.Score, head_in: float) -> None:
+    """Note axes (pitched on top, drum lane below) under a legend `head_in` inches down."""
     tracks = list(score.tracks)
     pitched = [i for i, t in enumerate(tracks) if not t.is_drum and len(t.notes)]
     drums = [i for i, t in enumerate(tracks) if t.is_drum and len(t.notes)]
     drum_keys = sorted({n.pitch for i in drums for n in tracks[i].notes})
     lo, hi = _pitch_range(tracks, pitched)
     heights = ([max(hi - lo + 1, 12)] if pitched else []) + (
-        [max(len(drum_keys) * 1.6, 4)] if drums else []
+        [max(len(drum_keys) * 2.5, 0.18 * max(hi - lo + 1, 12), 4)] if drums else []
     )
+    w, h = fig.get_figwidth(), fig.get_figheight()
+    shown = pitched + drums
+    ncol = max(1, min(len(shown), int(w / 2.2)))
+    top = 1 - (head_in + 0.15 + 0.3 * -(-len(shown) // ncol)) / h
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights, hspace=0.06,
-                            left=0.075, right=0.985, top=0.86, bottom=0.07)
+                            left=1.15 / w, right=1 - 0.15 / w, top=top, bottom=0.55 / h)
     axes = [fig.add_subplot(grid[i, 0]) for i in range(len(heights))]
     for ax in axes[1:]:
         ax.sharex(axes[0])
@@ -141,10 +147,10 @@ def _draw_score(fig: Figure, score: symusic.Score) -> None:
         _draw_drums(axes[-1], [tracks[i] for i in drums], [colours[i] for i in drums], drum_keys,
                     tpq)
     _bar_axis(axes, bar_lines(score), score, tpq)
-    handles = [_legend_patch(colours[i]) for i in pitched + drums]
-    fig.legend(handles, [labels[i] for i in pitched + drums], loc="upper right",
-               ncol=min(len(handles), 6), frameon=False, fontsize=11,
-               bbox_to_anchor=(0.985, 0.995), handlelength=1.2, columnspacing=1.4)
+    fig.legend([_legend_patch(colours[i]) for i in shown], [labels[i] for i in shown],
+               loc="lower right", bbox_to_anchor=(1 - 0.15 / w, top), ncol=ncol,
+               frameon=False, fontsize=11, handlelength=1.2, columnspacing=1.4,
+               borderaxespad=0.2)
 
 
 def _pitch_range(tracks: Sequence[Any], pitched: list[int]) -> tuple[int, int]:
@@ -216,7 +222,7 @@ def _bar_axis(axes: list[Axes], lines: list[float], score: symusic.Score, tpq: i
             ax.axvline(x, color="#e4e4e8", lw=0.5, zorder=1)
         for x in q:
             ax.axvline(x, color="#9a9aa6", lw=0.9, zorder=2)
-        ax.set_xlim(q[0], q[-1])
+        ax.set_xlim(q[0] - 0.15, q[-1] + 0.15)  # room for hits on the bar lines
         ax.tick_params(axis="x", length=0)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)

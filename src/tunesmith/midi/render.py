@@ -1,11 +1,10 @@
 """Score -> stereo audio through a General MIDI SoundFont, and 16-bit WAV files.
 
-Consumes a symusic Score; produces float32 audio of shape (n, 2), peak-normalised to -1 dBFS so
-a dense arrangement never clips. Synthesizer chosen by measurement (`benchmarks/render.py`,
-2-core CPU, TimGM6mb.sf2, 44.1 kHz): TinySoundFont renders ~90 s of audio per second of compute
-with drums on the GM kit and per-track programs; symusic 0.6's Synthesizer fails on every score
-here (its nanobind Eigen return cannot be converted), and FluidSynth is not installed.
-The event loop is hand-written because TinySoundFont's own Sequencer only reads MIDI files.
+Consumes a symusic Score; produces float32 audio (n, 2) peak-normalised to -1 dBFS (the bench's
+band peaks at 1.21 raw). Synth chosen by benchmarks/render.py (TimGM6mb, 44.1 kHz, 2 cores):
+TinySoundFont, 71-76 s audio/s, GM kit on drums, per-track programs, stereo, release tails;
+symusic 0.6.0's Synthesizer fails on every score; FluidSynth is absent. Hand-written event
+loop: TinySoundFont's Sequencer only plays files. Figures in benchmarks/render.py's docstring.
 """
 
 from __future__ import annotations
@@ -116,10 +115,10 @@ def _render_tsf(seconds: symusic.Score, sf_path: Path, sample_rate: int, end: fl
     pos = 0
     for at, kind, chan, a, b in _events(seconds, channels, sample_rate):
         if at > pos:
-            synth.generate_simple(0, memoryview(out[pos:at]))  # fills the slice in place
+            synth.generate_simple(0, out[pos:at].data)  # fills the slice in place
             pos = at
         _send(synth, kind, chan, a, b)
-    synth.generate_simple(0, memoryview(out[pos:]))
+    synth.generate_simple(0, out[pos:].data)
     return out
 
 
@@ -140,7 +139,7 @@ def assign_channels(tracks: Sequence[Any]) -> list[int]:
     return [DRUM_CHANNEL if t.is_drum else by_program[t.program] for t in tracks]
 
 
-def _select_program(synth: object, sfid: int, chan: int, program: int, is_drum: bool) -> None:
+def _select_program(synth: Any, sfid: int, chan: int, program: int, is_drum: bool) -> None:
     bank = 128 if is_drum else 0  # SF2 keeps drum kits in bank 128
     try:
         synth.program_select(chan, sfid, bank, program, is_drum)
@@ -165,7 +164,7 @@ def _events(
     return iter(events)
 
 
-def _send(synth: object, kind: int, chan: int, a: int, b: int) -> None:
+def _send(synth: Any, kind: int, chan: int, a: int, b: int) -> None:
     if kind == _ON:
         synth.noteon(chan, a, max(1, b))  # velocity 0 would mean note-off
     elif kind == _OFF:

@@ -115,8 +115,8 @@ class BodyLimit:
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
-            if message["type"] != "http.request":
-                break
+            if message["type"] != "http.request":  # the client left mid-upload
+                return
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             more = message.get("more_body", False)
@@ -208,8 +208,12 @@ def _job_or_404(jobs: JobQueue, job_id: str, ready: bool = False) -> Job:
 
 
 def _add_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
-    render_lock = threading.Lock()  # one upload render at a time: the worker needs the CPU too
+    _add_page_routes(app, jobs, config)
+    _add_job_routes(app, jobs, config)
+    _add_render_route(app, config)
 
+
+def _add_page_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse((_static_dir() / "index.html").read_text(encoding="utf-8"))
@@ -226,6 +230,8 @@ def _add_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
                 "max_bars": MAX_BARS, "max_prompt_chars": config.max_prompt_chars,
                 "examples": list(EXAMPLE_PROMPTS)}
 
+
+def _add_job_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
     @app.post("/api/generate", status_code=202)
     def submit(req: GenerateRequest) -> dict[str, Any]:
         return jobs.submit(job_spec(req, config)).to_dict()
@@ -261,6 +267,10 @@ def _add_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
     @app.get("/api/jobs/{job_id}/pianoroll.png")
     def job_pianoroll(job_id: str) -> Response:
         return result(job_id, "pianoroll")
+
+
+def _add_render_route(app: FastAPI, config: ServerConfig) -> None:
+    render_lock = threading.Lock()  # one upload render at a time: the worker needs the CPU too
 
     @app.post("/api/render")
     def render_upload(file: UploadFile = File(...)) -> Response:  # noqa: B008

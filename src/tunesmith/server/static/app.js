@@ -112,7 +112,8 @@ const ROWS = [
   ["Key", (a) => a.key],
   ["Tempo", (a) => (a.tempo != null ? `${Math.round(a.tempo)} bpm (${a.tempo_word})` : null)],
   ["Time signature", (a) => a.time_signature],
-  ["Instruments", (a) => (a.instrument_names || a.instruments || []).join(", ") || null],
+  // Sorted so that the same set reads the same (and matches) in both columns.
+  ["Instruments", (a) => [...(a.instrument_names || a.instruments || [])].sort().join(", ") || null],
   ["Length", (a) => (a.bars ? `${a.bars} bars` : null)],
   ["Duration", (a) => (a.duration_s ? `${a.duration_s.toFixed(1)} s`
                                     : a.seconds ? `${a.seconds} s` : null)],
