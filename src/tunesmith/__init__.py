@@ -41,9 +41,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from tunesmith.attributes import Attributes
-    from tunesmith.captions import caption, features, parse
+    from tunesmith.captions import caption, features, parse  # type: ignore[no-redef]
     from tunesmith.errors import TunesmithError
-    from tunesmith.generation import SamplingConfig, generate
+    from tunesmith.generation import SamplingConfig, generate  # type: ignore[no-redef]
     from tunesmith.midi.io import load_score, save_midi
     from tunesmith.midi.pianoroll import draw_pianoroll
     from tunesmith.midi.render import render, write_wav

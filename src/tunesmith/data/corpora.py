@@ -118,7 +118,7 @@ def _read_music21(
 ) -> Iterator[Piece]:
     convert = partial(m21.convert_job, cache_dir=cache_dir)
     ready = partial(_cached, cache_dir=cache_dir)
-    with closing(m21.ordered_map(convert, jobs, workers, ready)) as converted:
+    with closing(m21.ordered_map(convert, jobs, workers, ready)) as converted:  # type: ignore[type-var]
         for job, results in zip(jobs, converted, strict=False):
             yield from _music21_pieces(job, results, skipped)
 

@@ -163,7 +163,7 @@ def save_examples(examples: list[Example], out: Path, cfg: SegmentConfig) -> dic
             arrays[field] = np.array([t for s in seqs for t in s], dtype=np.int32)
             arrays[f"{field}_offsets"] = np.cumsum([0, *[len(s) for s in seqs]]).astype(np.int64)
         tmp = out / f".{split}.tmp.npz"
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(out / f"{split}.npz")
     (out / "segments.json").write_text(json.dumps({"config": asdict(cfg), "counts": counts}))
     return counts

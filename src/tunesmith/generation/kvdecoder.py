@@ -23,9 +23,9 @@ class KVDecoder:
         cfg = model.config
         self.m = model.model
         self.lm_head = model.lm_head.weight  # (V, D)
-        self.n_heads = cfg.num_attention_heads
-        self.n_kv = cfg.num_key_value_heads
-        self.head_dim = cfg.hidden_size // self.n_heads
+        self.n_heads: int = cfg.num_attention_heads
+        self.n_kv: int = cfg.num_key_value_heads or self.n_heads
+        self.head_dim: int = cfg.hidden_size // self.n_heads
         self.eps = cfg.rms_norm_eps
         self.max_len = max_len
         layers = len(self.m.layers)
@@ -37,7 +37,7 @@ class KVDecoder:
         self.t = 0  # next cache slot (shared by the batch)
         self.padded = False  # without padding a one-token step needs no mask at all
         self.layers = [self._fuse(layer) for layer in self.m.layers]
-        theta = getattr(cfg, "rope_theta", None) or cfg.rope_parameters["rope_theta"]
+        theta = float((cfg.rope_parameters or {}).get("rope_theta") or 10000.0)
         inv = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2).float() / self.head_dim))
         freqs = torch.outer(torch.arange(max_len).float(), inv)  # (L, hd/2)
         emb = torch.cat([freqs, freqs], dim=-1)

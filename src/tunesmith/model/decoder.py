@@ -48,7 +48,7 @@ class ModelConfig:
             num_attention_heads=self.n_heads,
             num_key_value_heads=self.n_kv_heads,
             max_position_embeddings=self.max_len,
-            rope_theta=self.rope_theta,
+            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
             bos_token_id=tok.bos_id,
             eos_token_id=tok.eos_id,
             pad_token_id=tok.pad_id,

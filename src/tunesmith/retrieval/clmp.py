@@ -565,9 +565,16 @@ def train_clmp(data_dir: str | Path, out_dir: str | Path,
     plus log.jsonl (loss per step) and test_report.json (`evaluate_split` on the test split).
     """
     cfg = config or ClmpTrainConfig()
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
+    try:
+        return _train_clmp(Path(data_dir), Path(out_dir), cfg)
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting, not ours, after training
+
+
+def _train_clmp(data_dir: Path, out_dir: Path, cfg: ClmpTrainConfig) -> Clmp:
+    out_dir.mkdir(parents=True, exist_ok=True)
     tok = data_tokenizer(data_dir)
     if len(tok) != cfg.model.vocab_size:
         cfg = ClmpTrainConfig(**{**cfg.__dict__,

@@ -202,9 +202,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     )
     (out / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg)))
     trainer.train(resume_from_checkpoint=latest_checkpoint(out))
-    metrics = trainer.evaluate()
+    metrics: dict[str, Any] = dict(trainer.evaluate())
     if trainer.is_world_process_zero():
-        final = save_checkpoint(Checkpoint(trainer.model, tok, mcfg), out / "final")
+        final = save_checkpoint(Checkpoint(model, tok, mcfg), out / "final")
         history = trainer.state.log_history
         (out / "log_history.json").write_text(json.dumps(history, indent=1))
         plot_losses(history, out / "loss.png")
