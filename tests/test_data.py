@@ -413,8 +413,8 @@ def test_process_pool_gives_the_same_pieces(m21_cache: Path, tmp_path: Path) -> 
 
 def test_lay_drums_aligns_to_bars_and_loops() -> None:
     import numpy as np
-
     from tests.conftest import make_score
+
     from tunesmith.data.segments import lay_drums
 
     song = make_score([(0, False, [(i * 480, 480, 60, 80) for i in range(16)])], tempo=90.0)  # 4 bars
