@@ -68,6 +68,19 @@ def test_prompts_take_absent_fields_from_the_caption(prompts_file: Path) -> None
     assert len(read_prompts(prompts_file, limit=2)) == 2
 
 
+@pytest.fixture()
+def one_thread():  # type: ignore[no-untyped-def]
+    """One torch thread: the debug model's tiny matrices gain nothing from two, and on a
+    busy machine two spinning threads make its sampling ~100x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_evaluate_generates_scores_and_resumes(prompts_file: Path, tiny_clmp: Path,
                                                debug_checkpoint_dir: Path, tmp_path: Path) -> None:
     cfg = EvalConfig(checkpoint_path=debug_checkpoint_dir, clmp_path=tiny_clmp, bootstrap=20,
@@ -147,3 +160,26 @@ def test_frechet_known_answers() -> None:
     assert mean == pytest.approx(float(shift @ shift), rel=0.2) and std > 0
     with pytest.raises(InputError):
         frechet_distance(a, rng.normal(size=(10, 3)))
+
+
+def test_window_prompts_from_a_build(tmp_path: Path) -> None:
+    """Held-out windows: one prompt per non-train piece, the ground truth cut to `bars` bars."""
+    import json
+
+    from tunesmith.data.build import BuildConfig, build, split_of
+    from tunesmith.evaluation.report import write_window_prompts
+    from tunesmith.midi import load_score
+
+    build(["music21:airdsAirs"], tmp_path / "b", BuildConfig(limit=40, workers=1, progress=False))
+    rows = [json.loads(x) for x in (tmp_path / "b" / "pieces.jsonl").read_text().splitlines()]
+    held = [r for r in rows if split_of(r["id"]) != "train"]
+    n = write_window_prompts(tmp_path / "b", tmp_path / "p.jsonl", 10, bars=4)
+    assert n == min(10, len(held)) > 0
+    prompts = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert {p["id"] for p in prompts} <= {r["id"] for r in held}
+    for p in prompts:
+        truth = load_score(p["midi"])
+        ticks_per_bar = truth.ticks_per_quarter * 4 * int(p["time_signature"].split("/")[0]) // int(
+            p["time_signature"].split("/")[1])
+        assert truth.end() <= 4 * ticks_per_bar and p["bars"] == 4
+        assert p["key"] in p["caption"] or p["key"] is None

@@ -608,3 +608,64 @@ def train(
 def main() -> None:
     """Console-script entry point (`tunesmith`)."""
     app(prog_name="tunesmith")
+
+
+@app.command()
+def evaluate(
+    prompts: Annotated[Path, typer.Option(help="MidiCaps-style JSONL: caption plus optional fields.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json and plots.")],
+    model: Annotated[Path | None, typer.Option(help="Checkpoint folder (default: the shipped one).")] = None,
+    num: Annotated[int, typer.Option(help="Pieces generated per prompt.")] = 1,
+    midi_dir: Annotated[
+        Path | None, typer.Option(help="Score these MIDI files (<row>.mid) instead of generating.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N prompts.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of generation.")] = 0,
+    unconditional: Annotated[
+        bool, typer.Option(help="Also generate without text (the unconditional row).")
+    ] = True,
+) -> None:
+    """Generate (or read) MIDI for each prompt and write the adherence/statistics report."""
+    from tunesmith.evaluation.report import EvalConfig, evaluate_with
+
+    cfg = EvalConfig(checkpoint_path=model, num=num, midi_dir=midi_dir, limit=limit, seed=seed,
+                     unconditional=unconditional)
+    evaluate_with(prompts, out, cfg)
+    typer.echo(f"wrote {out / 'report.md'}, {out / 'metrics.json'} and plots in {out}")
+
+
+@data_app.command("prompts")
+def data_prompts(
+    build_dir: Annotated[Path, typer.Option("--build", help="Folder of a `data build`.")],
+    out: Annotated[Path, typer.Option(help="JSONL file to write.")],
+    n: Annotated[int, typer.Option(help="How many prompts.")] = 200,
+    bars: Annotated[int, typer.Option(help="Length of each held-out window, in bars.")] = 8,
+    seed: Annotated[int, typer.Option(help="Random seed of the caption wording.")] = 0,
+) -> None:
+    """Held-out evaluation prompts: windows of held-out pieces, captioned MidiCaps-style."""
+    from tunesmith.evaluation.report import write_window_prompts
+
+    if not 1 <= bars <= 128:
+        raise InputError(f"--bars {bars} is out of range: allowed 1..128")
+    count = write_window_prompts(build_dir, out, n, bars=bars, seed=seed)
+    typer.echo(f"wrote {count} prompts to {out}")
+
+
+clmp_app = typer.Typer(help="The contrastive text-music model (CLMP).", no_args_is_help=True)
+app.add_typer(clmp_app, name="clmp")
+
+
+@clmp_app.command("train")
+def clmp_train(
+    data: Annotated[Path, typer.Option(help="Folder of a `data build` with captions.")],
+    out: Annotated[Path, typer.Option(help="Folder for the CLMP checkpoint (resumable).")],
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 700,
+    minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
+) -> None:
+    """Train (or resume) CLMP on a data build and report held-out retrieval."""
+    from tunesmith.retrieval import ClmpTrainConfig, train_clmp
+
+    budget = minutes * 60 if minutes is not None else None
+    train_clmp(data, out, ClmpTrainConfig(steps=steps, time_budget_s=budget))
+    report = out / "test_report.json"
+    typer.echo(report.read_text() if report.is_file() else f"wrote {out}")

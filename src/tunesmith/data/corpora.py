@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from symusic import Score
+from symusic import Score, TimeSignature
 
 from tunesmith import attributes as A
 from tunesmith.data import music21_corpus as m21
@@ -209,6 +209,14 @@ def _read_midicaps(
 
 
 # --- POP909 -----------------------------------------------------------------------------
+def pop909_meter(score: Score) -> Score:
+    """POP909's MIDI meters are placeholders (2/4, 1/4) while its songs are in 4/4 with the
+    first downbeat at tick 0 (beat_midi.txt): a copy with a 4/4 meter."""
+    out = score.copy()
+    out.time_signatures = [TimeSignature(0, 4, 4)]
+    return out
+
+
 def _pop909_items(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     labels_file = root / "labels.jsonl"
     if not labels_file.is_file():

