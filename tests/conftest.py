@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from symusic import Note, Score, Tempo, TimeSignature, Track
+
+# The tests' models are tiny: one thread avoids oversubscription, the dominant cost on 2 cores.
+torch.set_num_threads(1)
 
 CHORALES = ("bach/bwv66.6", "bach/bwv7.7", "bach/bwv26.6", "bach/bwv40.8", "bach/bwv57.8")
 
