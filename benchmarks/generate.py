@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing as mp
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 
@@ -76,8 +77,8 @@ def _rss() -> float:
 
 
 def _child(fn: Any, *args: Any) -> dict[str, Any]:
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(fn, args)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def main() -> None:

@@ -120,7 +120,7 @@ def generate(
     header_attrs = attrs.merged(Attributes(bars=bars))
     tok = ckpt.tokenizer
     header = tok.header(header_attrs)
-    vocab = Vocab(tok)
+    vocab = Vocab.of(tok)
     grammars = [SequenceGrammar(vocab, constraints_for(tok, attrs, bars)) for _ in range(num)]
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()

@@ -9,6 +9,7 @@ count. Hand-written because miditok validates sequences after the fact, not duri
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -30,7 +31,12 @@ class Constraints:
 
 
 class Vocab:
-    """Precomputed masks and token facts for one tokenizer."""
+    """Precomputed masks and token facts for one tokenizer (one per tokenizer: `Vocab.of`)."""
+
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def of(tok: Tokenizer) -> Vocab:
+        return Vocab(tok)
 
     def __init__(self, tok: Tokenizer) -> None:
         self.tok = tok
@@ -45,6 +51,7 @@ class Vocab:
         self.type_mask["EOS"] = self.mask([tok.eos_id])
         self.position_ids = sorted(tok.ids_of_type("Position"), key=lambda i: int(self.value_of[i]))
         self.ppb = tok.remi.config.beat_res[(0, 4)]
+        self.cache: dict[tuple, Tensor] = {}  # grammar state -> allowed mask
 
     def mask(self, ids: list[int]) -> Tensor:
         m = torch.zeros(self.size, dtype=torch.bool)
@@ -118,11 +125,19 @@ class SequenceGrammar:
         """The first position of a piece carries the requested tempo."""
         return self.c.tempo_token is not None and not self.tempo_done and self.last == "Position"
 
+    def state(self) -> tuple:
+        """Everything the allowed set depends on; masks are cached per state."""
+        return (self.c, self.done, self.last, self.program == -1, self.pos, self.numerator,
+                self.bars, self.notes > 0, self.at_position >= MAX_ONSETS_PER_POSITION,
+                self.tempo_done, self.fixed_ts)
+
     def mask(self) -> Tensor:
-        m = self.allowed()
-        if self.must_tempo():
-            m = self._type_allowed("Tempo")
-        return m
+        key = self.state()
+        cached = self.v.cache.get(key)
+        if cached is None:
+            cached = self._type_allowed("Tempo") if self.must_tempo() else self.allowed()
+            self.v.cache[key] = cached
+        return cached
 
     def advance(self, token_id: int) -> None:
         typ, val = self.v.type_of[token_id], self.v.value_of[token_id]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
+from transformers.utils import logging as hf_logging
 
 from tunesmith.errors import ConfigError, ModelError
 from tunesmith.tokenization import Tokenizer
@@ -92,7 +93,8 @@ def load_checkpoint(directory: str | Path | None = None) -> Checkpoint:
     tok = Tokenizer.load(directory)
     meta = json.loads((directory / "tunesmith.json").read_text())
     cfg = ModelConfig(**meta["model"])
-    model = LlamaForCausalLM.from_pretrained(directory, torch_dtype=torch.float32)
+    hf_logging.disable_progress_bar()  # a 5 MB model needs no loading bar on the user's screen
+    model = LlamaForCausalLM.from_pretrained(directory, dtype=torch.float32)
     if model.config.vocab_size != len(tok):
         raise ModelError(
             f"{directory}: model vocabulary {model.config.vocab_size} != tokenizer {len(tok)}"
