@@ -134,3 +134,13 @@ def test_aggregate_means_over_defined_rows_with_counts():
     assert agg["instrument_f1"] == {"mean": 0.75, "n": 2}
     assert agg["chords"] == {"mean": None, "n": 0}
     assert aggregate([])["tempo_bin"] == {"mean": None, "n": 0}
+
+
+def test_recall_by_origin_pools_and_splits() -> None:
+    from tunesmith.evaluation.adherence import recall_by_origin
+
+    pairs = [((0, 40, 71), (0, 71)), ((128, 46), (128,)), ((73,), ())]
+    # native asked: 0, 40, 128, 73 -> found 0, 128 = 2/4; re-voiced asked: 71, 46 -> found 71 = 1/2
+    assert recall_by_origin(pairs, (0, 40, 73, 128)) == {
+        "instrument_recall_native": 0.5, "instrument_recall_revoiced": 0.5}
+    assert recall_by_origin([((0,), (0,))], (0,))["instrument_recall_revoiced"] is None

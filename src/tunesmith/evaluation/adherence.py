@@ -211,3 +211,21 @@ def aggregate(rows: Sequence[dict[str, float | bool | None]]) -> dict[str, dict[
         values = [float(v) for r in rows if (v := r.get(name)) is not None]
         out[name] = {"mean": sum(values) / len(values) if values else None, "n": len(values)}
     return out
+
+
+def recall_by_origin(
+    pairs: Iterable[tuple[Iterable[int], Iterable[int]]], native: Iterable[int]
+) -> dict[str, float | None]:
+    """Instrument recall over (target, detected) program sets, pooled over all pairs and
+    reported apart for `native` programs (ones the training corpora really contain) and the
+    rest (learned only from re-voiced parts). None where no target falls in a group."""
+    native_set = set(native)
+    hits = {"native": 0, "revoiced": 0}
+    asked = {"native": 0, "revoiced": 0}
+    for target, detected in pairs:
+        found = set(detected)
+        for program in set(target):
+            group = "native" if program in native_set else "revoiced"
+            asked[group] += 1
+            hits[group] += program in found
+    return {f"instrument_recall_{g}": (hits[g] / asked[g] if asked[g] else None) for g in hits}

@@ -21,7 +21,7 @@ from symusic import Score
 
 from tunesmith.attributes import Attributes
 from tunesmith.errors import ConfigError, InputError, MidiError, PromptError, TunesmithError
-from tunesmith.evaluation.adherence import adherence_row, aggregate
+from tunesmith.evaluation.adherence import adherence_row, aggregate, recall_by_origin
 from tunesmith.evaluation.compression import compression_ratio
 from tunesmith.evaluation.frechet import frechet_bootstrap, frechet_distance
 from tunesmith.evaluation.statistics import FEATURES, feature_distances
@@ -50,6 +50,9 @@ class EvalConfig:
     unconditional: bool = True
     bootstrap: int = 200
     progress: bool = True
+    # GM programs the default model's corpora really contain (POP909 piano, folk fiddle and
+    # flute, Groove drums); other instruments were learned from re-voiced parts only
+    native_programs: tuple[int, ...] = (0, 40, 73, 128)
 
     def __post_init__(self) -> None:
         if not 1 <= self.num <= 64:
@@ -371,7 +374,9 @@ def summarize(pieces: Sequence[Piece], targets: Sequence[Attributes], text: np.n
         "clmp": float(np.mean(clmp)) if clmp else None,
         "compression_ratio": (float(np.mean([p.metrics["compression_ratio"] for p in good]))
                               if good else None),
-        "adherence": {k: v["mean"] for k, v in aggregate(rows).items()} if rows else {},
+        "adherence": ({k: v["mean"] for k, v in aggregate(rows).items()} if rows else {})
+        | recall_by_origin(((targets[p.prompt].instruments, p.metrics["detected"].instruments or ())
+                            for p in good if targets[p.prompt].instruments), cfg.native_programs),
         "fd": None, "fd_std": None, "fd_bootstrap_mean": None,
     }
     if reference is not None and len(reference) >= 2 and len(music) >= 2:
@@ -515,7 +520,9 @@ COLUMNS = (
     ("TB %", "tempo_bin", 100.0, 1), ("TBT %", "tempo_bin_tolerant", 100.0, 1),
     ("CK %", "key", 100.0, 1), ("CKD %", "key_relative", 100.0, 1),
     ("TS %", "time_signature", 100.0, 1), ("Inst F1 %", "instrument_f1", 100.0, 1),
-    ("Family F1 %", "family_f1", 100.0, 1), ("Chords %", "chords", 100.0, 1),
+    ("Family F1 %", "family_f1", 100.0, 1),
+    ("Inst R native %", "instrument_recall_native", 100.0, 1),
+    ("Inst R re-voiced %", "instrument_recall_revoiced", 100.0, 1), ("Chords %", "chords", 100.0, 1),
     ("Length %", "length", 100.0, 1),
 )
 
