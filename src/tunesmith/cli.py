@@ -624,12 +624,15 @@ def evaluate(
     unconditional: Annotated[
         bool, typer.Option(help="Also generate without text (the unconditional row).")
     ] = True,
+    reference_dir: Annotated[
+        Path | None, typer.Option(help="Reference MIDI set for statistics and FD when prompts have none.")
+    ] = None,
 ) -> None:
     """Generate (or read) MIDI for each prompt and write the adherence/statistics report."""
     from tunesmith.evaluation.report import EvalConfig, evaluate_with
 
     cfg = EvalConfig(checkpoint_path=model, num=num, midi_dir=midi_dir, limit=limit, seed=seed,
-                     unconditional=unconditional)
+                     unconditional=unconditional, reference_dir=reference_dir)
     evaluate_with(prompts, out, cfg)
     typer.echo(f"wrote {out / 'report.md'}, {out / 'metrics.json'} and plots in {out}")
 
