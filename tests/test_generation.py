@@ -111,6 +111,8 @@ def test_generate_follows_explicit_attributes(debug_checkpoint) -> None:  # type
         assert 0.0 <= g.masked_share <= 1.0
         ticks_per_bar = 3 * s.ticks_per_quarter
         assert s.end() <= 3 * ticks_per_bar  # notes end with the requested last bar
+        sampled = sum(t.startswith(("Pitch_", "PitchDrum_")) for t in debug_checkpoint.tokenizer.to_tokens(g.tokens))
+        assert s.note_num() == sampled > 0  # cutting at the last bar shortens notes, never drops them
 
 
 def test_generate_is_deterministic_per_seed(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]

@@ -96,3 +96,15 @@ def test_atomic_save_leaves_nothing_on_failure(
         save_midi(band_score, target)
     assert target.read_bytes() == b"old"
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_cut_keeps_and_shortens_notes_that_ring_past_the_end(band_score: Score) -> None:
+    from tunesmith.midi import cut
+
+    q = band_score.ticks_per_quarter
+    out = cut(band_score, 0, 4 * q)  # the first bar
+    piano = out.tracks[0].notes
+    assert len(piano) == 6  # two chords of three notes start in bar 1
+    assert max(n.time + n.duration for t in out.tracks for n in t.notes) <= 4 * q
+    long = cut(band_score, 0, 3 * q)  # cuts the second chord's half note
+    assert sorted({n.duration for n in long.tracks[0].notes}) == [q, 2 * q]

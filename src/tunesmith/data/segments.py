@@ -20,6 +20,7 @@ from symusic import Score, Tempo, TimeSignature
 from tunesmith.attributes import GENRES, Attributes
 from tunesmith.data.build import split_of
 from tunesmith.errors import ConfigError
+from tunesmith.midi.io import cut
 from tunesmith.tokenization import Tokenizer, bar_starts
 from tunesmith.tokenization.vocab import header_tokens
 
@@ -65,7 +66,7 @@ class Example:
 
 def window(score: Score, start: int, end: int) -> Score:
     """Ticks [start, end) of a score, shifted to 0, with the tempo and meter in force."""
-    out = score.clip(start, end, clip_end=True).shift_time(-start)
+    out = cut(score, start, end).shift_time(-start)
     tempo = [t for t in score.tempos if t.time <= start]
     sig = [t for t in score.time_signatures if t.time <= start]
     out.tempos = [t for t in out.tempos if t.time > 0]

@@ -19,6 +19,7 @@ from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
+from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
 from tunesmith.tokenization import Tokenizer, bar_starts
@@ -85,7 +86,7 @@ def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
     """Cut notes ringing past the last bar; set the exact requested tempo (tokens hold a bin)."""
     end = bar_starts(score, bars + 1)[bars]
     if score.end() > end:
-        score = score.clip(0, end, clip_end=True)
+        score = cut(score, 0, end)
     if attrs.tempo is not None:
         score.tempos.clear()
         score.tempos.append(Tempo(0, float(attrs.tempo)))

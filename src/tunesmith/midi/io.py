@@ -74,6 +74,17 @@ def validate_score(score: Score, label: str = "score") -> None:
             raise MidiError(f"{label}: time signature {ts.numerator}/{ts.denominator} is invalid")
 
 
+def cut(score: Score, start: int, end: int) -> Score:
+    """The notes starting in ticks [start, end), their durations truncated at `end`.
+    (symusic's clip drops a note that rings past `end` instead of shortening it.)"""
+    out = score.clip(start, end, clip_end=False)
+    for track in out.tracks:
+        for note in track.notes:
+            if note.time + note.duration > end:
+                note.duration = max(end - note.time, 1)
+    return out
+
+
 def prepare_for_writing(score: Score, default_tempo: float = 120.0) -> Score:
     """A copy ready for a DAW: standard resolution, tempo and time signature at tick 0,
     empty tracks dropped, every track named after its instrument."""
