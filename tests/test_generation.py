@@ -111,7 +111,8 @@ def test_generate_follows_explicit_attributes(debug_checkpoint) -> None:  # type
         assert 0.0 <= g.masked_share <= 1.0
         ticks_per_bar = 3 * s.ticks_per_quarter
         assert s.end() <= 3 * ticks_per_bar  # notes end with the requested last bar
-        sampled = sum(t.startswith(("Pitch_", "PitchDrum_")) for t in debug_checkpoint.tokenizer.to_tokens(g.tokens))
+        toks = debug_checkpoint.tokenizer.to_tokens(g.tokens)
+        sampled = sum(t.startswith(("Pitch_", "PitchDrum_")) for t in toks)
         assert s.note_num() == sampled > 0  # cutting at the last bar shortens notes, never drops them
 
 
