@@ -156,3 +156,15 @@ def test_filter_logits_top_k_top_p() -> None:
     assert torch.isinf(filter_logits(logits, 1.0, 2, 1.0)[0, 2:]).all()
     kept = ~torch.isinf(filter_logits(logits, 1.0, 0, 0.7))
     assert kept.tolist() == [[True, True, False, False]]
+
+
+def test_key_bias_penalises_only_out_of_scale_pitches(tok: Tokenizer) -> None:
+    from tunesmith.generation.generate import key_bias
+
+    bias = key_bias(tok, "A minor", 2.0)
+    assert bias[tok.vocab["Pitch_69"]] == 0  # A
+    assert bias[tok.vocab["Pitch_68"]] == 0  # G#, the harmonic minor's leading tone
+    assert bias[tok.vocab["Pitch_70"]] == -2.0  # Bb
+    assert bias[tok.vocab["PitchDrum_38"]] == 0  # drums have no key
+    pitches = [int(t.split("_")[1]) for t in tok.vocab if t.startswith("Pitch_")]
+    assert int((bias < 0).sum()) == sum(1 for p in pitches if p % 12 in (1, 3, 6, 10))  # C# D# F# A#

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from symusic import Score, Tempo
 
-from tunesmith.attributes import DRUMS, Attributes
+from tunesmith.attributes import DRUMS, PITCH_CLASSES, Attributes
 from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
@@ -93,6 +93,22 @@ def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
     return score
 
 
+# Pitch classes of a key, from its tonic: major, and minor with the raised 7th of harmonic minor
+SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
+
+
+def key_bias(tok: Tokenizer, key: str, strength: float) -> torch.Tensor:
+    """(V,) logits offset: -strength on pitched notes outside the key's scale. A soft
+    preference, like a musician told the key: chromatic notes stay possible."""
+    tonic, mode = key.split(" ")
+    scale = {(PITCH_CLASSES.index(tonic) + i) % 12 for i in SCALES[mode]}
+    bias = torch.zeros(len(tok))
+    for i in tok.ids_of_type("Pitch"):
+        if int(tok.tokens[i].split("_")[1]) % 12 not in scale:
+            bias[i] = -strength
+    return bias
+
+
 def get_checkpoint(path: str | None = None) -> Checkpoint:
     key = path or "<default>"
     if key not in _cache:
@@ -125,7 +141,8 @@ def generate(
     grammars = [SequenceGrammar(vocab, constraints_for(tok, attrs, bars)) for _ in range(num)]
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    seqs = sample(ckpt, [header] * num, grammars, sampling, gen, on_step)
+    bias = key_bias(tok, attrs.key, sampling.key_strength) if attrs.key else None
+    seqs = sample(ckpt, [header] * num, grammars, sampling, gen, on_step, bias)
     took = time.perf_counter() - start
     results = []
     for ids, g in zip(seqs, grammars, strict=True):

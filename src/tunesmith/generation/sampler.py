@@ -25,6 +25,7 @@ class SamplingConfig:
     top_k: int = 0  # 0 = off
     top_p: float = 0.95  # 1.0 = off
     guidance_scale: float = 1.0  # 1.0 = no classifier-free guidance
+    key_strength: float = 1.5  # logit penalty on pitches outside the requested key's scale
     max_tokens: int = 8192
 
     def __post_init__(self) -> None:
@@ -36,6 +37,8 @@ class SamplingConfig:
             raise ConfigError(f"top_p {self.top_p} is out of range (0, 1]")
         if not 0.0 <= self.guidance_scale <= 10.0:
             raise ConfigError(f"guidance_scale {self.guidance_scale} is out of range 0..10")
+        if not 0.0 <= self.key_strength <= 20.0:
+            raise ConfigError(f"key_strength {self.key_strength} is out of range 0..20")
         if self.max_tokens < 16:
             raise ConfigError(f"max_tokens {self.max_tokens} must be >= 16")
 
@@ -109,8 +112,10 @@ def sample(
     cfg: SamplingConfig,
     generator: torch.Generator,
     on_step: Callable[[int], None] | None = None,
+    bias: Tensor | None = None,
 ) -> list[list[int]]:
-    """Sample one continuation per header; returns the generated ids (without the header)."""
+    """Sample one continuation per header; returns the generated ids (without the header).
+    `bias` (V,) is added to the logits at every step (e.g. a key's scale preference)."""
     b = len(headers)
     guided = cfg.guidance_scale != 1.0
     tok = ckpt.tokenizer
@@ -123,6 +128,8 @@ def sample(
         logits = stream.logits
         if guided:
             logits = logits[b:] + cfg.guidance_scale * (logits[:b] - logits[b:])
+        if bias is not None:
+            logits = logits + bias
         masks = torch.stack([g.mask() for g in grammars])  # (B, V)
         best = logits.argmax(-1)
         masked = logits.masked_fill(~masks, float("-inf"))
