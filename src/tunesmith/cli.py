@@ -257,12 +257,13 @@ class _Outputs:
 
 
 def _sampling(
-    temperature: float | None, top_k: int | None, top_p: float | None, guidance: float | None
+    temperature: float | None, top_k: int | None, top_p: float | None, guidance: float | None,
+    key_strength: float | None = None,
 ) -> SamplingConfig:
     from tunesmith.generation import SamplingConfig
 
     given: dict[str, Any] = {"temperature": temperature, "top_k": top_k, "top_p": top_p,
-             "guidance_scale": guidance}
+             "guidance_scale": guidance, "key_strength": key_strength}
     return SamplingConfig(**{k: v for k, v in given.items() if v is not None})
 
 
@@ -357,6 +358,9 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Random seed (default: a new one).")] = None,
     num: Annotated[int, typer.Option("-n", "--num", help="Pieces to write (OUT-1.mid ...).")] = 1,
     guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")] = None,
+    key_strength: Annotated[
+        float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")
+    ] = None,
     key: Annotated[str | None, typer.Option(help="Key, e.g. 'D major', 'F# minor'.")] = None,
     tempo: Annotated[float | None, typer.Option(help="Tempo in bpm (20..300).")] = None,
     time_signature: Annotated[str | None, typer.Option(help="Meter, e.g. 3/4, 6/8.")] = None,
@@ -374,7 +378,7 @@ def generate(
     """Write MIDI from a text prompt; explicit flags override what the text says."""
     flags = _Flags(key, tempo, time_signature, instruments, genre, mood, bars, seconds)
     attrs = flags.attributes()
-    sampling = _sampling(temperature, top_k, top_p, guidance)
+    sampling = _sampling(temperature, top_k, top_p, guidance, key_strength)
     outputs = _Outputs(wav, pianoroll)
     if seed is not None and seed < 0:
         raise InputError(f"--seed {seed} is invalid: allowed an integer >= 0")
