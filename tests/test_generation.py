@@ -168,3 +168,21 @@ def test_key_bias_penalises_only_out_of_scale_pitches(tok: Tokenizer) -> None:
     assert bias[tok.vocab["PitchDrum_38"]] == 0  # drums have no key
     pitches = [int(t.split("_")[1]) for t in tok.vocab if t.startswith("Pitch_")]
     assert int((bias < 0).sum()) == sum(1 for p in pitches if p % 12 in (1, 3, 6, 10))  # C# D# F# A#
+
+
+def test_coverage_boosts_only_silent_requested_programs(tok: Tokenizer) -> None:
+    from tunesmith.generation.sampler import _boost_missing
+
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(0, 33, -1), bars=2))
+    for t in ("Bar_None", "TimeSig_4/4", "Position_0", "Program_0", "Pitch_60", "Velocity_63",
+              "Duration_1.0.8"):
+        g.advance(tok.vocab[t])
+    assert g.missing_programs() == [33, -1]
+    out = _boost_missing(torch.zeros(1, len(tok)), [g], 4.0)
+    boosted = {tok.tokens[i] for i in (out[0] > 0).nonzero().squeeze(1).tolist()}
+    assert boosted == {"Program_33", "Program_-1"}
+    g.advance(tok.vocab["Bar_None"])  # a new bar: every instrument is silent again
+    assert g.missing_programs() == []  # no Program may follow a Bar directly
+    g.advance(tok.vocab["TimeSig_4/4"])
+    g.advance(tok.vocab["Position_0"])
+    assert g.missing_programs() == [0, 33, -1]

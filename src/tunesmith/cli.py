@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from tunesmith.model import Checkpoint
 
 DEMO_PROMPT = (
-    "A cheerful pop song for piano, electric bass and drums in C major at 100 bpm, 8 bars"
+    "A cheerful pop song for piano and drums in C major at 100 bpm, 8 bars"
 )
 SERVE_URL = "http://{host}:{port}"
 MAX_BATCH_LINES = 10_000

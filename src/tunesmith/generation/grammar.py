@@ -71,6 +71,7 @@ class SequenceGrammar:
         self.program: int | None = None
         self.notes = 0
         self.at_position = 0  # notes started at the current position
+        self.in_bar: set[int] = set()  # programs that played in the current bar
         self.tempo_done = False
         self.fixed_ts: str | None = c.time_signature
         self.done = False
@@ -125,6 +126,12 @@ class SequenceGrammar:
         """The first position of a piece carries the requested tempo."""
         return self.c.tempo_token is not None and not self.tempo_done and self.last == "Position"
 
+    def missing_programs(self) -> list[int]:
+        """Requested programs that have not played in this bar yet, when a Program may come."""
+        if self.c.programs is None or self.last not in ("Position", "Tempo", "Duration"):
+            return []
+        return [p for p in self.c.programs if p not in self.in_bar]
+
     def state(self) -> tuple:
         """Everything the allowed set depends on; masks are cached per state."""
         return (self.c, self.done, self.last, self.program == -1, self.pos, self.numerator,
@@ -143,6 +150,7 @@ class SequenceGrammar:
         typ, val = self.v.type_of[token_id], self.v.value_of[token_id]
         if typ == "Bar":
             self.bars += 1
+            self.in_bar = set()
             self.pos = -1
         elif typ == "TimeSig":
             self.fixed_ts = self.fixed_ts or val
@@ -154,6 +162,7 @@ class SequenceGrammar:
             self.tempo_done = True
         elif typ == "Program":
             self.program = int(val)
+            self.in_bar.add(self.program)
         elif typ == "Duration":
             self.notes += 1
             self.at_position += 1

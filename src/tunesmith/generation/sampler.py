@@ -26,6 +26,7 @@ class SamplingConfig:
     top_p: float = 0.95  # 1.0 = off
     guidance_scale: float = 1.0  # 1.0 = no classifier-free guidance
     key_strength: float = 1.5  # logit penalty on pitches outside the requested key's scale
+    coverage: float = 4.0  # logit boost for requested instruments silent so far in the bar
     max_tokens: int = 8192
 
     def __post_init__(self) -> None:
@@ -37,6 +38,8 @@ class SamplingConfig:
             raise ConfigError(f"top_p {self.top_p} is out of range (0, 1]")
         if not 0.0 <= self.guidance_scale <= 10.0:
             raise ConfigError(f"guidance_scale {self.guidance_scale} is out of range 0..10")
+        if not 0.0 <= self.coverage <= 20.0:
+            raise ConfigError(f"coverage {self.coverage} is out of range 0..20")
         if not 0.0 <= self.key_strength <= 20.0:
             raise ConfigError(f"key_strength {self.key_strength} is out of range 0..20")
         if self.max_tokens < 16:
@@ -55,6 +58,22 @@ def filter_logits(logits: Tensor, temperature: float, top_k: int, top_p: float) 
         drop = probs.cumsum(-1) - probs > top_p  # keep the smallest set reaching top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+def _boost_missing(logits: Tensor, grammars: list[SequenceGrammar], boost: float) -> Tensor:
+    """Raise the Program tokens of requested instruments that have not played in the
+    current bar, so that every instrument asked for is heard (a soft, per-bar nudge)."""
+    if boost == 0.0:
+        return logits
+    rows = [(i, g.missing_programs()) for i, g in enumerate(grammars)]
+    rows = [(i, m) for i, m in rows if m]
+    if not rows:
+        return logits
+    logits = logits.clone()
+    vocab = grammars[0].v.tok.vocab
+    for i, missing in rows:
+        logits[i, [vocab[f"Program_{p}"] for p in missing]] += boost
     return logits
 
 
@@ -130,6 +149,7 @@ def sample(
             logits = logits[b:] + cfg.guidance_scale * (logits[:b] - logits[b:])
         if bias is not None:
             logits = logits + bias
+        logits = _boost_missing(logits, grammars, cfg.coverage)
         masks = torch.stack([g.mask() for g in grammars])  # (B, V)
         best = logits.argmax(-1)
         masked = logits.masked_fill(~masks, float("-inf"))
