@@ -232,7 +232,7 @@ def _from_hits(hits: Sequence[_Hit]) -> dict[str, object]:
         if hit.kind == "unknown":
             raise PromptError(
                 f"instrument {hit.phrase!r} is not in General MIDI: pick a GM instrument "
-                "instead (e.g. 'flute', 'synth lead', 'violin'; see attributes.GM_NAMES)"
+                "instead (e.g. 'flute', 'synth lead', 'violin')"
             )
         if hit.kind == "instrument":
             programs += [p for p in hit.value if p not in programs]  # type: ignore[attr-defined]
