@@ -21,7 +21,7 @@ setup: $(STAMP)
 # Headless Chromium for the end-to-end page test, where it can be installed (root + apt).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
+	  (timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq chromium >/dev/null); } || \
 	  echo "note: chromium could not be installed; the browser test will be skipped"
 
 demo: setup
