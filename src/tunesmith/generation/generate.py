@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from symusic import Score, Tempo
 
-from tunesmith.attributes import DRUMS, PITCH_CLASSES, Attributes
+from tunesmith.attributes import DRUMS, MAX_BARS, PITCH_CLASSES, Attributes
 from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
@@ -66,8 +66,8 @@ def bars_for(attrs: Attributes) -> int:
         return DEFAULT_BARS
     num, den = (int(x) for x in (attrs.time_signature or "4/4").split("/"))
     quarters_per_bar = num * 4 / den
-    bpm = attrs.tempo or 110.0
-    return max(1, min(128, round(attrs.seconds * bpm / 60 / quarters_per_bar)))
+    bpm = attrs.tempo or 110.0  # the model picks the tempo: assume a moderate one
+    return max(1, min(MAX_BARS, round(attrs.seconds * bpm / 60 / quarters_per_bar)))
 
 
 def constraints_for(tok: Tokenizer, attrs: Attributes, bars: int) -> Constraints:
