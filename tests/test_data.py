@@ -159,7 +159,7 @@ def write_pop909(root: Path) -> Path:
         (root / song).mkdir(parents=True)
         tracks = [(0, False, melody(8, pitch + 12)), (0, False, melody(8, pitch, 1)),
                   (0, False, melody(16, pitch - 12, 2))]
-        score = make_score(tracks, tempo=90.0)
+        score = make_score(tracks, tempo=90.0, ts=(2, 4))  # POP909 files carry placeholder meters
         for track, name in zip(score.tracks, ("MELODY", "BRIDGE", "PIANO"), strict=True):
             track.name = name
         score.dump_midi(str(root / song / f"{song}.mid"))
@@ -178,6 +178,9 @@ def test_pop909_reader_labels_keys_in_our_spelling(tmp_path: Path) -> None:
     assert pieces[1].labels["key"] == "C# minor"
     assert [t.name for t in pieces[0].score.tracks] == ["MELODY", "BRIDGE", "PIANO"]
     assert [i for i, _ in reader.skipped] == ["pop909/003"]
+    # the files' placeholder meters give way to the songs' 4/4, so no piece claims the file
+    assert all((ts.numerator, ts.denominator) == (4, 4) for p in pieces for ts in p.score.time_signatures)
+    assert all(p.midi == "" for p in pieces)
 
 
 def write_groove(root: Path) -> Path:

@@ -244,7 +244,8 @@ def _read_pop909(
             labels["key"] = keys[0]  # the opening key; later ones are modulations
         if row.get("bpm"):
             labels["bpm"] = float(row["bpm"])
-        yield Piece(piece_id, "pop909", score, labels, str(path), str(path))
+        # the score differs from the file (its meter), so no `midi`: a build writes its own copy
+        yield Piece(piece_id, "pop909", pop909_meter(score), labels, str(path))
 
 
 # --- Groove MIDI ------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int |
     """Windows of every piece of `specs` (Groove pieces also serve as drum patterns)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tunesmith.data.corpora import open_corpus, pop909_meter
+    from tunesmith.data.corpora import open_corpus
 
     tok = Tokenizer.default()
     rng = np.random.default_rng(cfg.seed)
@@ -202,8 +202,7 @@ def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int |
                 if limit is not None and i >= limit:
                     break
                 pool = drums if piece.corpus == "pop909" else []
-                score = pop909_meter(piece.score) if piece.corpus == "pop909" else piece.score
-                examples += piece_examples(piece.id, score, piece.labels, tok, cfg, rng, pool)
+                examples += piece_examples(piece.id, piece.score, piece.labels, tok, cfg, rng, pool)
                 bar.advance(task)
     return save_examples(examples, out, cfg)
 

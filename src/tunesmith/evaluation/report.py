@@ -203,9 +203,10 @@ def write_window_prompts(build_dir: str | Path, out_jsonl: str | Path, n: int, b
     test = [r for r in test if split_of(r["id"]) != "train" and "~" not in r["id"]]
     picks = [test[int(i)] for i in np.linspace(0, len(test) - 1, min(n, len(test))).round()]
     rng = np.random.default_rng(seed)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in picks:
         score = load_score(Path(build_dir) / r["midi"] if not Path(r["midi"]).is_absolute() else r["midi"])
+        # builds made before the reader fixed POP909's meter point at the original files
         score = pop909_meter(score) if r["corpus"] == "pop909" else score
         starts = bar_starts(score, None)
         first_note = min(n.time for t in score.tracks for n in t.notes)
@@ -375,7 +376,7 @@ def summarize(pieces: Sequence[Piece], targets: Sequence[Attributes], text: np.n
         "compression_ratio": (float(np.mean([p.metrics["compression_ratio"] for p in good]))
                               if good else None),
         "adherence": ({k: v["mean"] for k, v in aggregate(rows).items()} if rows else {})
-        | recall_by_origin(((targets[p.prompt].instruments, p.metrics["detected"].instruments or ())
+        | recall_by_origin(((targets[p.prompt].instruments or (), p.metrics["detected"].instruments or ())
                             for p in good if targets[p.prompt].instruments), cfg.native_programs),
         "fd": None, "fd_std": None, "fd_bootstrap_mean": None,
     }
