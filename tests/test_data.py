@@ -287,6 +287,78 @@ def test_octave_shift_and_roles() -> None:
     assert augment.roles(2, 1) == [0, 0]
 
 
+ROOTS = (36, 43, 41, 38, 45, 40)  # a bass line in the left hand, one root per half note
+
+
+def pop_like(roots: tuple[int, ...] = ROOTS, bars: int = 4) -> Score:
+    """POP909's shape: a melody and one piano track whose left hand holds a root for two
+    beats while a low inner note (52, above the held root) and chords come and go above
+    it; the last bar has chords only, all above BASS_MAX."""
+    q = 480
+    melody_notes = [(b * q, q, 67 + b % 12, 90) for b in range(4 * bars)]
+    piano = []
+    for b in range(4 * (bars - 1)):
+        if b % 2 == 0:
+            piano += [(b * q, 2 * q, roots[b // 2 % len(roots)], 70), (b * q, q, 60, 60), (b * q, q, 64, 60)]
+        else:
+            piano += [(b * q, q, 52, 60), (b * q, q, 60, 60), (b * q, q, 65, 60)]
+    piano += [(b * q, q, p, 60) for b in range(4 * (bars - 1), 4 * bars) for p in (62, 65, 69)]
+    return make_score([(0, False, melody_notes), (0, False, piano)])
+
+
+def note_rows(score: Score) -> Counter:
+    return Counter((n.time, n.duration, n.pitch, n.velocity) for t in score.tracks for n in t.notes)
+
+
+def test_split_bass_moves_the_lowest_note_of_each_onset() -> None:
+    score = pop_like()
+    out = augment.split_bass(score, 33)
+    assert out is not None and len(out.tracks) == 3
+    bass = out.tracks[-1]
+    assert (bass.program, bass.name, bass.is_drum) == (33, "Electric Bass", False)
+    # the held roots, not the inner 52s played over them nor the high chords of the last bar
+    expected = [(b * 480, ROOTS[b // 2 % 6]) for b in range(0, 12, 2)]
+    assert [(n.time, n.pitch) for n in bass.notes] == expected
+    assert note_rows(out) == note_rows(score)  # nothing duplicated, nothing lost
+    assert out.note_num() == score.note_num()
+    for n in bass.notes:
+        others = [m.pitch for t in out.tracks[:-1] for m in t.notes if m.time == n.time]
+        assert n.pitch < min(others)
+    assert [t.notes for t in score.tracks] != [t.notes for t in out.tracks[:2]]  # the input is untouched
+    assert len(score.tracks) == 2
+
+
+def test_split_bass_shifts_an_octave_into_range() -> None:
+    low = pop_like(roots=(24, 26, 27, 31, 33, 35))  # C1..B1: under an acoustic bass (28..60)
+    out = augment.split_bass(low, 32)
+    assert out is not None
+    lo, hi = augment.RANGES[32]
+    pitches = [n.pitch for n in out.tracks[-1].notes]
+    assert pitches == [p + 12 for p in (24, 26, 27, 31, 33, 35)] and all(lo <= p <= hi for p in pitches)
+    assert out.note_num() == low.note_num()
+    synth = augment.split_bass(low, 38)  # a synth bass reaches C1: no shift
+    assert synth is not None and [n.pitch for n in synth.tracks[-1].notes] == [24, 26, 27, 31, 33, 35]
+
+
+def test_split_bass_takes_a_low_voice_whole(tmp_path: Path) -> None:
+    score = chorale()  # four voices in four tracks; the lowest (43..54) becomes the bass
+    out = augment.split_bass(score, 43)
+    assert out is not None and [t.program for t in out.tracks] == [52, 52, 52, 0, 43]
+    assert out.tracks[-1].notes == score.tracks[3].notes and out.note_num() == score.note_num()
+
+
+def test_split_bass_declines_without_a_bass_line(band_score: Score) -> None:
+    high = make_score([(0, False, melody(16, 62))])
+    low_tune = make_score([(0, False, melody(16, 40))])  # a single melody stays a melody
+    high_duet = make_score([(0, False, melody(16, 72)), (40, False, melody(16, 60, seed=1))])
+    stray = pop_like(bars=2)  # two bass notes only
+    drums = make_score([(0, True, melody(8, 36))])
+    for score in (high, low_tune, high_duet, stray, drums, band_score):  # band_score has a bass
+        assert augment.split_bass(score, 33) is None
+    with pytest.raises(ConfigError, match="bass program 0"):
+        augment.split_bass(pop_like(), 0)
+
+
 # --- build -----------------------------------------------------------------------------------
 def test_split_is_deterministic_by_id() -> None:
     ids = [f"corpus/piece{i}" for i in range(3000)]
@@ -415,9 +487,6 @@ def test_process_pool_gives_the_same_pieces(m21_cache: Path, tmp_path: Path) -> 
 
 
 def test_lay_drums_aligns_to_bars_and_loops() -> None:
-    import numpy as np
-    from tests.conftest import make_score
-
     from tunesmith.data.segments import lay_drums
 
     song = make_score([(0, False, [(i * 480, 480, 60, 80) for i in range(16)])], tempo=90.0)  # 4 bars
@@ -428,3 +497,24 @@ def test_lay_drums_aligns_to_bars_and_loops() -> None:
     times = [n.time for n in drums[0].notes]
     assert max(times) < song.end() and len(times) >= 16  # looped over the whole song
     assert times[0] % 480 == 0  # on the song's beat grid
+
+
+def test_segments_with_bass_prob_one_condition_on_a_bass(tok: Tokenizer) -> None:
+    from tunesmith.data.segments import SegmentConfig, piece_examples
+
+    song = pop_like(bars=9)
+    groove = make_score([(0, True, [(i * 240, 60, 36 + i % 3, 100) for i in range(32)])])
+    basses = {f"Inst_{p}" for p in augment.BASSES}
+
+    def instruments(bass_prob: float) -> list[set[str]]:
+        cfg = SegmentConfig(min_bars=4, max_bars=6, windows_per_piece=6, orchestrate_prob=0.0,
+                            drums_prob=1.0, bass_prob=bass_prob)
+        examples = list(piece_examples("pop909/001", song, {}, tok, cfg, np.random.default_rng(0), [groove]))
+        assert len(examples) == 6
+        return [{t for t in tok.to_tokens(e.conds) if t.startswith("Inst_")} for e in examples]
+
+    for found in instruments(1.0):  # every window starts with a held root: a bass line
+        assert found & basses and {"Inst_0", "Inst_drums"} <= found
+    assert not any(found & basses for found in instruments(0.0))
+    with pytest.raises(ConfigError, match="bass_prob 1.5"):
+        SegmentConfig(bass_prob=1.5)

@@ -570,6 +570,9 @@ def data_segments(
     min_bars: Annotated[int, typer.Option(help="Shortest window, in bars.")] = 4,
     max_bars: Annotated[int, typer.Option(help="Longest window, in bars.")] = 16,
     drums_prob: Annotated[float, typer.Option(help="Chance to lay Groove drums under a POP909 window.")] = 0.35,
+    bass_prob: Annotated[
+        float, typer.Option(help="Chance to give a window's bass line to a bass instrument.")
+    ] = 0.3,
     seed: Annotated[int, typer.Option(help="Random seed of window choice and augmentation.")] = 0,
 ) -> None:
     """Training windows (condition + music tokens per split) for `tunesmith train`."""
@@ -578,7 +581,7 @@ def data_segments(
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} is invalid: allowed an integer >= 1")
     cfg = SegmentConfig(windows_per_piece=windows, min_bars=min_bars, max_bars=max_bars,
-                        drums_prob=drums_prob, seed=seed)
+                        drums_prob=drums_prob, bass_prob=bass_prob, seed=seed)
     counts = build_segments(list(corpus), out, cfg, limit=limit, workers=workers)
     typer.echo(f"wrote {out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()))
 

@@ -2,9 +2,10 @@
 
 Consumes corpora (see corpora.py); produces token arrays per split: the condition tokens
 and the REMI+ music tokens of each window, kept apart so training can drop attributes at
-random (MuseCoco) and drop all of them for classifier-free guidance. Re-voicing
-(augment.py) teaches GM programs the corpora lack; a Groove drum pattern is laid under a
-POP909 window on the same beat grid (both counted in quarter notes from a downbeat).
+random (MuseCoco) and drop all of them for classifier-free guidance. Re-voicing and
+bass splitting (augment.py) teach GM programs the corpora lack; a Groove drum pattern is
+laid under a POP909 window on the same beat grid (both counted in quarter notes from a
+downbeat). Conditions are computed from the augmented window, so they name what plays.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class SegmentConfig:
     windows_per_piece: int = 4
     orchestrate_prob: float = 0.5
     drums_prob: float = 0.35
+    bass_prob: float = 0.3  # chance to give the lowest part's bass line to a bass (augment.split_bass)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -52,7 +54,7 @@ class SegmentConfig:
             raise ConfigError(f"min_bars {self.min_bars} must be in 1..max_bars {self.max_bars}")
         if self.windows_per_piece < 1:
             raise ConfigError(f"windows_per_piece {self.windows_per_piece} must be >= 1")
-        for name in ("orchestrate_prob", "drums_prob"):
+        for name in ("orchestrate_prob", "drums_prob", "bass_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
 
@@ -118,7 +120,6 @@ def piece_examples(
     rng: np.random.Generator, drums: list[Score],
 ) -> Iterator[Example]:
     from tunesmith.captions.features import estimate_key
-    from tunesmith.data.augment import orchestrate
 
     split = split_of(piece_id)
     starts = bar_starts(score)
@@ -130,16 +131,27 @@ def piece_examples(
         seg = window(score, bounds[first], bounds[min(first + n, len(bounds) - 1)])
         if seg.note_num() == 0:
             continue
-        if rng.random() < cfg.orchestrate_prob:
-            versions = orchestrate(seg, rng, copies=1)
-            seg = versions[0] if versions else seg
-        four_four = all(ts.numerator == 4 and ts.denominator == 4 for ts in seg.time_signatures)
-        has_drums = any(t.is_drum for t in seg.tracks)
-        if drums and four_four and not has_drums and rng.random() < cfg.drums_prob:
-            seg = lay_drums(seg, drums[int(rng.integers(len(drums)))], rng)
-        ex = encode_example(seg, labels, key, tok, cfg, split)
+        ex = encode_example(augmented(seg, cfg, rng, drums), labels, key, tok, cfg, split)
         if ex is not None:
             yield ex
+
+
+def augmented(seg: Score, cfg: SegmentConfig, rng: np.random.Generator, drums: list[Score]) -> Score:
+    """A window re-voiced, with a bass split off and drums laid under it, each at random.
+    Orchestration comes first, so that it cannot re-voice the new bass track."""
+    from tunesmith.data.augment import BASSES, orchestrate, split_bass
+
+    if rng.random() < cfg.orchestrate_prob:
+        versions = orchestrate(seg, rng, copies=1)
+        seg = versions[0] if versions else seg
+    if rng.random() < cfg.bass_prob:
+        split = split_bass(seg, BASSES[int(rng.integers(len(BASSES)))])
+        seg = split if split is not None else seg
+    four_four = all(ts.numerator == 4 and ts.denominator == 4 for ts in seg.time_signatures)
+    has_drums = any(t.is_drum for t in seg.tracks)
+    if drums and four_four and not has_drums and rng.random() < cfg.drums_prob:
+        seg = lay_drums(seg, drums[int(rng.integers(len(drums)))], rng)
+    return seg
 
 
 def encode_example(seg: Score, labels: dict, key: str | None, tok: Tokenizer,
