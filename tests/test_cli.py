@@ -282,3 +282,8 @@ def test_train_flags_override_the_yaml(tmp_path: Path, monkeypatch: pytest.Monke
     assert "validation loss 1.500" in result.stdout
     bad = run("train", "--config", config, "--lr", "5")
     assert bad.exit_code == 2 and "lr 5" in error_line(bad)
+    (tmp_path / "stage1").mkdir()
+    assert run("train", "--config", config, "--init", tmp_path / "stage1").exit_code == 0
+    assert seen[-1].init == str(tmp_path / "stage1")
+    missing = run("train", "--config", config, "--init", tmp_path / "nowhere")
+    assert missing.exit_code == 2 and "nowhere is not a folder" in error_line(missing)

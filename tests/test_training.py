@@ -8,8 +8,8 @@ import pytest
 
 from tunesmith.data.segments import Example, SegmentConfig, load_split, save_examples
 from tunesmith.errors import ConfigError
-from tunesmith.model import load_checkpoint
-from tunesmith.tokenization import Tokenizer
+from tunesmith.model import PRESETS, Checkpoint, ModelConfig, build_model, load_checkpoint, save_checkpoint
+from tunesmith.tokenization import Tokenizer, TokenizerSettings
 from tunesmith.training import SegmentDataset, TrainConfig, train
 from tunesmith.training.trainer import collate, latest_checkpoint
 
@@ -22,7 +22,7 @@ def tok() -> Tokenizer:
 @pytest.fixture(scope="module")
 def segments(tmp_path_factory: pytest.TempPathFactory, tok: Tokenizer) -> Path:
     """A few dozen real windows: a C major scale pattern in different lengths."""
-    from tests.conftest import make_score
+    from conftest import make_score
 
     rng = np.random.default_rng(0)
     examples = []
@@ -86,3 +86,46 @@ def test_train_checkpoint_and_resume(segments: Path, tmp_path: Path) -> None:
     train(more)
     history = json.loads((tmp_path / "run" / "log_history.json").read_text())
     assert max(h.get("step", 0) for h in history) == 6
+
+
+def saved_model(folder: Path, cfg: ModelConfig, tok: Tokenizer, seed: int) -> Path:
+    return save_checkpoint(Checkpoint(build_model(cfg, tok, seed=seed), tok, cfg), folder)
+
+
+def distance(a: str | Path, b: str | Path) -> float:
+    """Largest absolute weight difference between two checkpoints."""
+    sa, sb = load_checkpoint(a).model.state_dict(), load_checkpoint(b).model.state_dict()
+    return max(float((sa[k] - sb[k]).abs().max()) for k in sa)
+
+
+def test_init_starts_from_a_checkpoint_and_resume_wins(segments: Path, tmp_path: Path, tok: Tokenizer) -> None:
+    init = saved_model(tmp_path / "init", PRESETS["debug"], tok, seed=123)  # not the seed-0 random init
+    # one step at a tiny lr barely moves the weights (Adam's first step is about lr per weight)
+    base = dict(segments=str(segments), preset="debug", batch_size=4, max_steps=1, eval_steps=1,
+                save_steps=1, eval_batches=1, warmup_steps=0, lr=1e-5, max_len=256, threads=1, bf16=False)
+    warm = train(TrainConfig(**base, out=str(tmp_path / "warm"), init=str(init)))
+    assert distance(warm["checkpoint"], init) < 1e-4
+    cold = train(TrainConfig(**base, out=str(tmp_path / "cold")))
+    assert distance(cold["checkpoint"], init) > 1e-2
+    # a run folder with checkpoints resumes from them: its weights replace init's
+    resumed = train(TrainConfig(**{**base, "max_steps": 2}, out=str(tmp_path / "cold"), init=str(init)))
+    assert distance(resumed["checkpoint"], cold["checkpoint"]) < 1e-4
+    assert distance(resumed["checkpoint"], init) > 1e-2
+
+
+def test_init_must_match_the_preset(segments: Path, tmp_path: Path, tok: Tokenizer) -> None:
+    base = dict(segments=str(segments), preset="debug", out=str(tmp_path / "run"), max_steps=1, threads=1)
+    with pytest.raises(ConfigError, match="init .*nowhere is not a folder"):
+        TrainConfig(**base, init=str(tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no tunesmith.json"):
+        train(TrainConfig(**base, init=str(tmp_path / "empty")))
+    wide = ModelConfig(dim=64, n_layers=2, n_heads=2, n_kv_heads=1, ffn_dim=64, max_len=512)
+    saved_model(tmp_path / "wide", wide, tok, seed=0)
+    with pytest.raises(ConfigError, match="has dim 64: preset 'debug' expects 32"):
+        train(TrainConfig(**base, init=str(tmp_path / "wide")))
+    coarse = Tokenizer.create(TokenizerSettings(num_velocities=8))
+    saved_model(tmp_path / "coarse", PRESETS["debug"], coarse, seed=0)
+    with pytest.raises(ConfigError, match=f"vocabulary of {len(coarse)} tokens: expected .* {len(tok)}"):
+        train(TrainConfig(**base, init=str(tmp_path / "coarse")))
+    assert not (tmp_path / "run" / "checkpoints").exists()  # it failed before training

@@ -597,6 +597,10 @@ def train(
     segments: Annotated[
         str | None, typer.Option(help="Folder(s) from `data segments`, comma-separated.")
     ] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint folder whose weights start the run (a resumable run in --out wins)."),
+    ] = None,
 ) -> None:
     """Train (or resume) the decoder; flags override the YAML config."""
     from tunesmith.training import TrainConfig
@@ -605,6 +609,7 @@ def train(
     cfg = TrainConfig.from_yaml(
         config, out=str(out) if out else None, max_steps=max_steps, batch_size=batch_size,
         lr=lr, preset=preset, segments=str(segments) if segments else None,
+        init=str(init) if init else None,
     )
     metrics = run_training(cfg)
     loss = metrics.get("eval_loss")

@@ -2,6 +2,7 @@
 
 Consumes segment files (data/segments.py) and a TrainConfig; produces checkpoints that
 carry the model config and tokenizer, a final tunesmith checkpoint, and a loss-curve PNG.
+A run starts from random weights, or from a checkpoint's (`init`) for a second stage.
 Condition tokens are dropped at random (MuseCoco) and all at once for classifier-free
 guidance; only music tokens and EOS carry loss.
 """
@@ -19,11 +20,18 @@ import numpy as np
 import torch
 import yaml
 from torch.utils.data import Dataset
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
 from tunesmith.data.segments import load_split
 from tunesmith.errors import ConfigError
-from tunesmith.model import PRESETS, Checkpoint, ModelConfig, build_model, save_checkpoint
+from tunesmith.model import (
+    PRESETS,
+    Checkpoint,
+    ModelConfig,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
 from tunesmith.tokenization import Tokenizer
 
 
@@ -46,6 +54,7 @@ class TrainConfig:
     uncond_prob: float = 0.1
     max_len: int = 1024
     threads: int = 0  # torch threads; 0 = torch's default. 1 avoids oversubscription on a busy box
+    init: str | None = None  # checkpoint folder whose weights start the run; a resumable run wins
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -58,6 +67,8 @@ class TrainConfig:
         for name in ("attr_dropout", "uncond_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
+        if self.init is not None and not Path(self.init).is_dir():
+            raise ConfigError(f"init {self.init} is not a folder: expected a checkpoint folder")
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: Any) -> TrainConfig:
@@ -173,6 +184,35 @@ def training_arguments(cfg: TrainConfig) -> TrainingArguments:
     )
 
 
+# Fields that shape the weights; max_len may differ, as RoPE has no position weights.
+ARCHITECTURE = ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "rope_theta")
+
+
+def load_init(path: Path, preset: str, mcfg: ModelConfig, tok: Tokenizer) -> Checkpoint:
+    """The checkpoint at `path`, checked against the preset's architecture and vocabulary."""
+    meta = path / "tunesmith.json"
+    if not meta.is_file():
+        raise ConfigError(f"init {path} has no tunesmith.json: expected a folder saved by training")
+    saved = json.loads(meta.read_text()).get("model", {})
+    for name in ARCHITECTURE:
+        if saved.get(name) != getattr(mcfg, name):
+            raise ConfigError(f"init {path} has {name} {saved.get(name)}: "
+                              f"preset {preset!r} expects {getattr(mcfg, name)}")
+    ckpt = load_checkpoint(path)
+    if ckpt.tokenizer.tokens != tok.tokens:
+        raise ConfigError(f"init {path} has a vocabulary of {len(ckpt.tokenizer)} tokens: "
+                          f"expected the current tokenizer's {len(tok)}")
+    return ckpt
+
+
+def initial_model(cfg: TrainConfig, mcfg: ModelConfig, tok: Tokenizer) -> LlamaForCausalLM:
+    """Random weights, or those of cfg.init (built from the preset so max_len is ours)."""
+    model = build_model(mcfg, tok, seed=cfg.seed)
+    if cfg.init is not None:
+        model.load_state_dict(load_init(Path(cfg.init), cfg.preset, mcfg, tok).model.state_dict())
+    return model
+
+
 def latest_checkpoint(out: Path) -> str | None:
     ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     return str(ckpts[-1]) if ckpts else None
@@ -186,6 +226,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     tok = Tokenizer.default()
     mcfg = cfg.model_config()
+    model = initial_model(cfg, mcfg, tok)  # first, so that a bad init fails before data loads
     dirs = [Path(d) for d in cfg.segments.split(",")]  # several segment builds may be mixed
     train_set = SegmentDataset([e for d in dirs for e in load_split(d, "train")], tok, cfg, train=True)
     valid = [e for d in dirs for e in load_split(d, "valid")]
@@ -194,14 +235,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     valid_set = SegmentDataset([valid[i] for i in pick], tok, cfg, train=False)
     mean_len = float(np.mean([min(len(c) + len(m) + 3, cfg.max_len) for c, m in train_set.examples]))
     args = training_arguments(cfg)
-    model = build_model(mcfg, tok, seed=cfg.seed)
     trainer = Trainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
         data_collator=collate(tok.pad_id),
         callbacks=[TokenRate(mean_len * cfg.batch_size * cfg.grad_accum * args.world_size)],
     )
     (out / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg)))
-    trainer.train(resume_from_checkpoint=latest_checkpoint(out))
+    trainer.train(resume_from_checkpoint=latest_checkpoint(out))  # its weights replace init's
     metrics: dict[str, Any] = dict(trainer.evaluate())
     if trainer.is_world_process_zero():
         final = save_checkpoint(Checkpoint(model, tok, mcfg), out / "final")
