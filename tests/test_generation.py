@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -35,6 +36,18 @@ def test_kv_decoder_matches_hf_logits(tok: Tokenizer) -> None:
     for j in range(6, 12):
         out = kv.forward(ids[:, j : j + 1])
     assert torch.allclose(out, ref[:, 11], atol=1e-4)
+
+
+def test_kv_decoder_sees_weights_changed_after_a_first_use(tok: Tokenizer) -> None:
+    model = build_model(PRESETS["debug"], tok, seed=3).eval()
+    ids = torch.randint(tok.n_special, len(tok), (1, 5))
+    before = KVDecoder(model, 1, 16).forward(ids)
+    with torch.no_grad():
+        model.model.layers[0].mlp.down_proj.weight.mul_(3.0)  # in place, as an optimiser step
+        ref = model(ids).logits[:, -1]
+    after = KVDecoder(model, 1, 16).forward(ids)
+    assert not torch.allclose(before, after, atol=1e-3)
+    assert torch.allclose(after, ref, atol=1e-4)
 
 
 def test_kv_decoder_left_padding(tok: Tokenizer) -> None:
@@ -152,10 +165,22 @@ def test_bars_from_seconds() -> None:
 
 
 def test_filter_logits_top_k_top_p() -> None:
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    assert torch.isinf(filter_logits(logits, 1.0, 2, 1.0)[0, 2:]).all()
-    kept = ~torch.isinf(filter_logits(logits, 1.0, 0, 0.7))
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]], np.float32))
+    assert np.isinf(filter_logits(logits, 1.0, 2, 1.0)[0, 2:]).all()
+    kept = ~np.isinf(filter_logits(logits, 1.0, 0, 0.7))
     assert kept.tolist() == [[True, True, False, False]]
+    assert np.allclose(filter_logits(logits, 2.0, 0, 1.0), logits / 2)
+
+
+def test_draw_follows_probabilities_and_skips_zeros() -> None:
+    from tunesmith.generation.sampler import draw
+
+    probs = np.array([[0.0, 0.7, 0.0, 0.3]] * 4000)
+    picks = draw(probs, np.random.default_rng(0))
+    assert set(picks.tolist()) == {1, 3}
+    assert abs((picks == 1).mean() - 0.7) < 0.03
+    again = draw(probs, np.random.default_rng(0))
+    assert (picks == again).all()
 
 
 def test_key_bias_penalises_only_out_of_scale_pitches(tok: Tokenizer) -> None:
@@ -178,8 +203,8 @@ def test_coverage_boosts_only_silent_requested_programs(tok: Tokenizer) -> None:
               "Duration_1.0.8"):
         g.advance(tok.vocab[t])
     assert g.missing_programs() == [33, -1]
-    out = _boost_missing(torch.zeros(1, len(tok)), [g], 4.0)
-    boosted = {tok.tokens[i] for i in (out[0] > 0).nonzero().squeeze(1).tolist()}
+    out = _boost_missing(np.zeros((1, len(tok)), np.float32), [g], 4.0)
+    boosted = {tok.tokens[i] for i in np.flatnonzero(out[0] > 0)}
     assert boosted == {"Program_33", "Program_-1"}
     g.advance(tok.vocab["Bar_None"])  # a new bar: every instrument is silent again
     assert g.missing_programs() == []  # no Program may follow a Bar directly

@@ -258,12 +258,14 @@ class _Outputs:
 
 def _sampling(
     temperature: float | None, top_k: int | None, top_p: float | None, guidance: float | None,
-    key_strength: float | None = None,
+    key_strength: float | None = None, key_profile: float | None = None,
+    candidates: int | None = None,
 ) -> SamplingConfig:
     from tunesmith.generation import SamplingConfig
 
     given: dict[str, Any] = {"temperature": temperature, "top_k": top_k, "top_p": top_p,
-             "guidance_scale": guidance, "key_strength": key_strength}
+             "guidance_scale": guidance, "key_strength": key_strength,
+             "key_profile": key_profile, "candidates": candidates}
     return SamplingConfig(**{k: v for k, v in given.items() if v is not None})
 
 
@@ -361,6 +363,12 @@ def generate(
     key_strength: Annotated[
         float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")
     ] = None,
+    key_profile: Annotated[
+        float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")
+    ] = None,
+    candidates: Annotated[
+        int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")
+    ] = None,
     key: Annotated[str | None, typer.Option(help="Key, e.g. 'D major', 'F# minor'.")] = None,
     tempo: Annotated[float | None, typer.Option(help="Tempo in bpm (20..300).")] = None,
     time_signature: Annotated[str | None, typer.Option(help="Meter, e.g. 3/4, 6/8.")] = None,
@@ -378,7 +386,7 @@ def generate(
     """Write MIDI from a text prompt; explicit flags override what the text says."""
     flags = _Flags(key, tempo, time_signature, instruments, genre, mood, bars, seconds)
     attrs = flags.attributes()
-    sampling = _sampling(temperature, top_k, top_p, guidance, key_strength)
+    sampling = _sampling(temperature, top_k, top_p, guidance, key_strength, key_profile, candidates)
     outputs = _Outputs(wav, pianoroll)
     if seed is not None and seed < 0:
         raise InputError(f"--seed {seed} is invalid: allowed an integer >= 0")

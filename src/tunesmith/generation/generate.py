@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from symusic import Score, Tempo
 
 from tunesmith.attributes import DRUMS, MAX_BARS, PITCH_CLASSES, Attributes
+from tunesmith.captions.features import MAJOR_PROFILE, MINOR_PROFILE
 from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
+from tunesmith.generation.rewards import adherence_reward
 from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint, load_checkpoint
@@ -38,6 +41,7 @@ class Generated:
     masked_share: float  # share of sampling steps where the grammar overrode the model's top token
     seconds: float  # compute time
     notes: list[str] = field(default_factory=list)  # messages for the user
+    reward: float = 0.0  # adherence reward read from the MIDI (rewards.adherence_reward)
 
 
 def resolve(
@@ -97,15 +101,20 @@ def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
 
 
-def key_bias(tok: Tokenizer, key: str, strength: float) -> torch.Tensor:
-    """(V,) logits offset: -strength on pitched notes outside the key's scale. A soft
-    preference, like a musician told the key: chromatic notes stay possible."""
+def key_bias(tok: Tokenizer, key: str, strength: float, profile: float = 0.0) -> torch.Tensor:
+    """(V,) logits offset on pitched notes: -strength outside the key's scale, plus `profile`
+    times the log of the key's Krumhansl-Kessler probe-tone profile (relative to its mean),
+    which favours tonic and dominant and so tells a key from its relative major/minor. A
+    soft preference, like a musician told the key: chromatic notes stay possible."""
     tonic, mode = key.split(" ")
-    scale = {(PITCH_CLASSES.index(tonic) + i) % 12 for i in SCALES[mode]}
+    root = PITCH_CLASSES.index(tonic)
+    scale = {(root + i) % 12 for i in SCALES[mode]}
+    weights = MAJOR_PROFILE if mode == "major" else MINOR_PROFILE
+    tilt = np.log(weights / weights.mean())  # tonic first
     bias = torch.zeros(len(tok))
     for i in tok.ids_of_type("Pitch"):
-        if int(tok.tokens[i].split("_")[1]) % 12 not in scale:
-            bias[i] = -strength
+        pc = int(tok.tokens[i].split("_")[1]) % 12
+        bias[i] = profile * float(tilt[(pc - root) % 12]) - (0.0 if pc in scale else strength)
     return bias
 
 
@@ -128,25 +137,34 @@ def generate(
     conditioners: Sequence[Conditioner] = DEFAULT_CONDITIONERS,
 ) -> list[Generated]:
     """Generate `num` pieces for one prompt; flags in `attributes` override the text."""
-    if not 1 <= num <= 64:
-        raise PromptError(f"num {num} is out of range 1..64")
-    ckpt = checkpoint or get_checkpoint()
     sampling = sampling or SamplingConfig()
+    if not 1 <= num * sampling.candidates <= 64:
+        raise PromptError(f"num {num} x candidates {sampling.candidates} is out of range 1..64")
+    ckpt = checkpoint or get_checkpoint()
     attrs, notes = resolve(prompt, attributes, conditioners)
     bars = bars_for(attrs)
     header_attrs = attrs.merged(Attributes(bars=bars))
     tok = ckpt.tokenizer
     header = tok.header(header_attrs)
     vocab = Vocab.of(tok)
-    grammars = [SequenceGrammar(vocab, constraints_for(tok, attrs, bars)) for _ in range(num)]
+    grammars = [SequenceGrammar(vocab, constraints_for(tok, attrs, bars))
+                for _ in range(num * sampling.candidates)]
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    bias = key_bias(tok, attrs.key, sampling.key_strength) if attrs.key else None
-    seqs = sample(ckpt, [header] * num, grammars, sampling, gen, on_step, bias)
+    bias = key_bias(tok, attrs.key, sampling.key_strength, sampling.key_profile) if attrs.key else None
+    seqs = sample(ckpt, [header] * len(grammars), grammars, sampling, gen, on_step, bias)
     took = time.perf_counter() - start
-    results = []
+    pieces = []
     for ids, g in zip(seqs, grammars, strict=True):
         score = finish_score(tok.decode(header + ids), attrs, bars)
         share = g.masked_steps / max(g.steps, 1)
-        results.append(Generated(score, header + ids, header_attrs, seed, share, took / num, notes))
-    return results
+        pieces.append(Generated(score, header + ids, header_attrs, seed, share, took / num, notes,
+                                adherence_reward(score, attrs)))
+    return best_of(pieces, sampling.candidates)
+
+
+def best_of(pieces: list[Generated], candidates: int) -> list[Generated]:
+    """Keep the highest-reward piece of each consecutive group of `candidates` (the first on
+    ties, so one candidate changes nothing)."""
+    groups = [pieces[i : i + candidates] for i in range(0, len(pieces), candidates)]
+    return [max(group, key=lambda g: g.reward) for group in groups]
