@@ -65,11 +65,15 @@ def main() -> None:
                 bar.advance(task)
             n = len(prompts)
             rows.append((name, 100 * ck / n, 100 * ckd / n, 100 * recall / n, took / n))
+            bar.console.print(_table(rows, f"{n} prompts with a key from {args.prompts}"))
+
+
+def _table(rows: list[tuple[str, float, float, float, float]], title: str) -> str:
     base = rows[0][4]
-    print(f"{len(prompts)} prompts with a key from {args.prompts}")
-    print(f"{'setting':<32} {'CK %':>6} {'CKD %':>6} {'Inst R %':>8} {'s/piece':>8} {'x time':>7}")
+    lines = [title, f"{'setting':<32} {'CK %':>6} {'CKD %':>6} {'Inst R %':>8} {'s/piece':>8} {'x time':>7}"]
     for name, ck, ckd, rec, sec in rows:
-        print(f"{name:<32} {ck:6.1f} {ckd:6.1f} {rec:8.1f} {sec:8.2f} {sec / base:7.2f}")
+        lines.append(f"{name:<32} {ck:6.1f} {ckd:6.1f} {rec:8.1f} {sec:8.2f} {sec / base:7.2f}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

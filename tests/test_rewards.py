@@ -6,6 +6,7 @@ from symusic import Score
 from conftest import make_score
 from tunesmith.attributes import Attributes
 from tunesmith.captions.features import estimate_key
+from tunesmith.errors import PromptError
 from tunesmith.generation.generate import Generated, best_of, key_bias
 from tunesmith.generation.rewards import adherence_reward, instrument_recall, key_margin
 from tunesmith.tokenization import Tokenizer
@@ -82,3 +83,17 @@ def test_key_profile_favours_the_tonic_and_separates_relative_keys(tok: Tokenize
     assert a_minor[pitch["PitchDrum_38"]] == 0
     flat = key_bias(tok, "A minor", 1.5)
     assert flat[pitch["Pitch_69"]] == flat[pitch["Pitch_60"]] == 0  # profile 0: scale only
+
+
+def test_candidates_keep_the_best_of_the_same_samples(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    from tunesmith.generation import SamplingConfig, generate
+
+    attrs = Attributes(key="D major", instruments=(0, 33), bars=2, tempo=100)
+    plain = generate("", attributes=attrs, num=3, seed=5, checkpoint=debug_checkpoint)
+    (best,) = generate("", attributes=attrs, num=1, seed=5, checkpoint=debug_checkpoint,
+                       sampling=SamplingConfig(candidates=3))
+    assert best.reward == max(g.reward for g in plain)
+    assert best.tokens == max(plain, key=lambda g: g.reward).tokens
+    with pytest.raises(PromptError, match="candidates"):
+        generate("", attributes=attrs, num=8, checkpoint=debug_checkpoint,
+                 sampling=SamplingConfig(candidates=16))

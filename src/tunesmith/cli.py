@@ -609,6 +609,9 @@ def train(
         Path | None,
         typer.Option(help="Checkpoint folder whose weights start the run (a resumable run in --out wins)."),
     ] = None,
+    prefix: Annotated[
+        int | None, typer.Option(help="Soft text prefix length K (MiniLM caption -> K vectors); 0 = off.")
+    ] = None,
 ) -> None:
     """Train (or resume) the decoder; flags override the YAML config."""
     from tunesmith.training import TrainConfig
@@ -617,7 +620,7 @@ def train(
     cfg = TrainConfig.from_yaml(
         config, out=str(out) if out else None, max_steps=max_steps, batch_size=batch_size,
         lr=lr, preset=preset, segments=str(segments) if segments else None,
-        init=str(init) if init else None,
+        init=str(init) if init else None, prefix=prefix,
     )
     metrics = run_training(cfg)
     loss = metrics.get("eval_loss")
@@ -647,12 +650,17 @@ def evaluate(
     reference_dir: Annotated[
         Path | None, typer.Option(help="Reference MIDI set for statistics and FD when prompts have none.")
     ] = None,
+    guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")] = None,
+    key_strength: Annotated[float | None, typer.Option(help="Penalty on notes outside the key.")] = None,
+    key_profile: Annotated[float | None, typer.Option(help="Weight of the key's tonal profile.")] = None,
+    candidates: Annotated[int | None, typer.Option(help="Best-of-N candidates per piece.")] = None,
 ) -> None:
     """Generate (or read) MIDI for each prompt and write the adherence/statistics report."""
     from tunesmith.evaluation.report import EvalConfig, evaluate_with
 
+    sampling = _sampling(None, None, None, guidance, key_strength, key_profile, candidates)
     cfg = EvalConfig(checkpoint_path=model, num=num, midi_dir=midi_dir, limit=limit, seed=seed,
-                     unconditional=unconditional, reference_dir=reference_dir)
+                     unconditional=unconditional, reference_dir=reference_dir, sampling=sampling)
     evaluate_with(prompts, out, cfg)
     typer.echo(f"wrote {out / 'report.md'}, {out / 'metrics.json'} and plots in {out}")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from symusic import Score
@@ -25,6 +25,9 @@ from tunesmith.evaluation.adherence import adherence_row, aggregate, recall_by_o
 from tunesmith.evaluation.compression import compression_ratio
 from tunesmith.evaluation.frechet import frechet_bootstrap, frechet_distance
 from tunesmith.evaluation.statistics import FEATURES, feature_distances
+
+if TYPE_CHECKING:  # generation (torch, the model) loads only when pieces are generated
+    from tunesmith.generation import SamplingConfig
 
 MODEL, UNCONDITIONAL, TRUTH, SHUFFLED = "model", "unconditional", "ground_truth", "shuffled"
 ROW_TITLES = {TRUTH: "Ground truth", SHUFFLED: "Ground truth, shuffled captions",
@@ -49,6 +52,7 @@ class EvalConfig:
     reference_dir: Path | None = None
     unconditional: bool = True
     bootstrap: int = 200
+    sampling: SamplingConfig | None = None  # None: generation's defaults
     progress: bool = True
     # GM programs the default model's corpora really contain (POP909 piano, folk fiddle and
     # flute, Groove drums); other instruments were learned from re-voiced parts only
@@ -320,7 +324,8 @@ def generated_pieces(prompts: Sequence[Prompt], folder: Path, cfg: EvalConfig, b
                            else (p.caption, p.explicit))
             try:
                 gens = generate(text, attributes=attrs, num=n, seed=cfg.seed + p.index,
-                                checkpoint=ckpt)
+                                checkpoint=ckpt,
+                                sampling=None if unconditional else cfg.sampling)
                 for g, x in zip(gens, paths, strict=True):
                     save_midi(g.score, x)
             except InputError as exc:
