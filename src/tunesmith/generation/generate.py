@@ -17,6 +17,7 @@ import torch
 from symusic import Score, Tempo
 
 from tunesmith.attributes import DRUMS, MAX_BARS, PITCH_CLASSES, Attributes
+from tunesmith.captions.conditions import caption_for
 from tunesmith.captions.features import MAJOR_PROFILE, MINOR_PROFILE
 from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
@@ -25,6 +26,7 @@ from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
+from tunesmith.model.prefix import prefix_embeds
 from tunesmith.tokenization import Tokenizer, bar_starts
 
 DEFAULT_BARS = 8
@@ -118,6 +120,12 @@ def key_bias(tok: Tokenizer, key: str, strength: float, profile: float = 0.0) ->
     return bias
 
 
+def prefix_text(tok: Tokenizer, prompt: str, header: list[int]) -> str:
+    """The text a soft-prefix checkpoint reads: the prompt, or when it is empty (flags only)
+    the caption of the header's conditions, as training captions its kept conditions."""
+    return prompt if prompt.strip() else caption_for(tok, header[1:-1])
+
+
 def get_checkpoint(path: str | None = None) -> Checkpoint:
     key = path or "<default>"
     if key not in _cache:
@@ -152,7 +160,10 @@ def generate(
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     bias = key_bias(tok, attrs.key, sampling.key_strength, sampling.key_profile) if attrs.key else None
-    seqs = sample(ckpt, [header] * len(grammars), grammars, sampling, gen, on_step, bias)
+    prefix = None if ckpt.prefix is None else prefix_embeds(ckpt.prefix, [prefix_text(tok, prompt, header)])
+    if prefix is not None:
+        prefix = np.repeat(prefix, len(grammars), axis=0)  # (B, K, D)
+    seqs = sample(ckpt, [header] * len(grammars), grammars, sampling, gen, on_step, bias, prefix)
     took = time.perf_counter() - start
     pieces = []
     for ids, g in zip(seqs, grammars, strict=True):

@@ -8,7 +8,8 @@ OpenBLAS sgemv NumPy calls, and each torch op costs a few microseconds of dispat
 NumPy op costs about one. So the weights are copied once into NumPy arrays (transposed,
 q/k/v and gate/up fused), the cache is preallocated, and one step is ~15 array ops per
 layer. Logits match the HF model's (tested). Left padding lets prompts of different
-lengths share one batch. The interface is torch tensors in and out.
+lengths share one batch. The interface is torch tensors in and out; a soft text prefix
+(model/prefix.py) enters the prefill as NumPy embeddings before the tokens.
 """
 
 from __future__ import annotations
@@ -121,15 +122,22 @@ class KVDecoder:
         allowed |= ~allowed.any(-1, keepdims=True)  # padding rows attend somewhere
         return torch.from_numpy(allowed[:, None])
 
-    def forward(self, ids: Tensor, pad: Tensor | None = None) -> Tensor:
-        """Feed (B, T) tokens (pad marks left padding, True = padding); logits of the last."""
+    def forward(self, ids: Tensor, pad: Tensor | None = None, embeds: Array | None = None) -> Tensor:
+        """Feed (B, T) tokens (pad marks left padding, True = padding); logits of the last.
+        `embeds` (B, K, D) go before the tokens (a text prefix: RoPE positions 0..K-1 on
+        the first call, and the left padding sits between them and the tokens, masked)."""
         tokens = ids.numpy()
         b, t = tokens.shape
-        if t == 1 and self.t < self.max_len:
+        if t == 1 and self.t < self.max_len and embeds is None:
             return torch.from_numpy(self._step(tokens[:, 0]))
+        x = self.embed[tokens]  # (B, T, D)
+        real = np.ones((b, t), bool) if pad is None else ~pad.numpy()
+        if embeds is not None:
+            x = np.concatenate([embeds.astype(np.float32, copy=False), x], 1)
+            real = np.concatenate([np.ones(embeds.shape[:2], bool), real], 1)
+            t += embeds.shape[1]
         if self.t + t > self.max_len:
             raise ValueError(f"cache of {self.max_len} tokens is full")
-        real = np.ones((b, t), bool) if pad is None else ~pad.numpy()
         slots = slice(self.t, self.t + t)
         self.valid[:, slots] = real
         pos = np.maximum(self.pos[:, None] + np.cumsum(real, axis=1) - 1, 0)  # (B, T)
@@ -137,7 +145,7 @@ class KVDecoder:
         self.padded = self.padded or bool((~real).any())
         mask = self._mask(t) if (t > 1 or self.padded) else None
         cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]
-        x = self.embed[tokens].reshape(b * t, -1)
+        x = x.reshape(b * t, -1)
         for i, layer in enumerate(self.layers):
             qkv = self._rms(x) @ layer.qkv
             x = x + self._attend(qkv.reshape(b, t, -1), cos, sin, mask, i, slots) @ layer.wo

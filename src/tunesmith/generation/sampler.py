@@ -2,7 +2,8 @@
 
 Consumes a checkpoint, header ids per sequence and per-sequence grammars; produces token
 ids. Sampling settings are arguments and randomness comes from a caller's torch.Generator.
-Classifier-free guidance mixes the logits of the conditioned and the unconditioned header.
+Classifier-free guidance mixes the logits of the conditioned and the unconditioned header
+(and, with a soft text prefix, of the prompt's prefix and the empty text's).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tunesmith.errors import ConfigError
 from tunesmith.generation.grammar import SequenceGrammar
 from tunesmith.generation.kvdecoder import KVDecoder
 from tunesmith.model import Checkpoint
+from tunesmith.model.prefix import prefix_embeds
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,10 @@ def _left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tenso
 class _Stream:
     """The KV state of all rows (conditioned rows, then unconditioned rows for CFG)."""
 
-    def __init__(self, ckpt: Checkpoint, prompts: list[list[int]]) -> None:
+    def __init__(self, ckpt: Checkpoint, prompts: list[list[int]], prefix: np.ndarray | None = None) -> None:
         self.ckpt, self.max_len = ckpt, ckpt.config.max_len
+        self.prefix = prefix  # (rows, K, D) soft prefix, fed again at every re-prefill
+        self.k = 0 if prefix is None else prefix.shape[1]
         self.history = [list(p) for p in prompts]
         self.heads = [list(p) for p in prompts]
         self.logits = self._prefill(self.history)
@@ -120,7 +124,7 @@ class _Stream:
     def _prefill(self, seqs: list[list[int]]) -> Tensor:
         self.kv = KVDecoder(self.ckpt.model, len(seqs), self.max_len)
         ids, pad = _left_pad(seqs, self.ckpt.tokenizer.pad_id)
-        return self.kv.forward(ids, pad)
+        return self.kv.forward(ids, pad, self.prefix)
 
     def push(self, tokens: Tensor) -> Tensor:
         for row, t in zip(self.history, tokens.tolist(), strict=True):
@@ -136,13 +140,27 @@ class _Stream:
         keep: list[list[int]] = []
         for head, row in zip(self.heads, self.history, strict=True):
             body = row[len(head):]
-            budget = self.max_len // 2 - len(head)
+            budget = self.max_len // 2 - len(head) - self.k
             start = max(len(body) - budget, 0)
             while start < len(body) and body[start] != bar_id:
                 start += 1
             keep.append(head + body[start:])
         self.logits = self._prefill(keep)
         return self.logits
+
+
+def _row_prefixes(ckpt: Checkpoint, prefix: np.ndarray | None, b: int, guided: bool) -> np.ndarray | None:
+    """(rows, K, D) prefix vectors for a checkpoint with a text prefix: the caller's for the
+    conditioned rows (the empty text's when none is given), the empty text's for CFG rows."""
+    if ckpt.prefix is None:
+        if prefix is not None:
+            raise ConfigError("a text prefix was given but the checkpoint has no prefix projection")
+        return None
+    empty = prefix_embeds(ckpt.prefix, [""])  # (1, K, D)
+    cond = np.broadcast_to(empty, (b, *empty.shape[1:])) if prefix is None else prefix
+    if cond.shape != (b, *empty.shape[1:]):
+        raise ConfigError(f"prefix of shape {cond.shape}: expected {(b, *empty.shape[1:])}")
+    return np.concatenate([cond, np.broadcast_to(empty, cond.shape)]) if guided else np.ascontiguousarray(cond)
 
 
 def sample(
@@ -153,14 +171,17 @@ def sample(
     generator: torch.Generator,
     on_step: Callable[[int], None] | None = None,
     bias: Tensor | None = None,
+    prefix: np.ndarray | None = None,
 ) -> list[list[int]]:
     """Sample one continuation per header; returns the generated ids (without the header).
-    `bias` (V,) is added to the logits at every step (e.g. a key's scale preference)."""
+    `bias` (V,) is added to the logits at every step (e.g. a key's scale preference).
+    `prefix` (B, K, D) is the prompt's soft prefix when the checkpoint has one."""
     b = len(headers)
     guided = cfg.guidance_scale != 1.0
     tok = ckpt.tokenizer
     uncond = [tok.bos_id, tok.cond_end_id]
-    stream = _Stream(ckpt, headers + [uncond] * b if guided else headers)
+    rows = _row_prefixes(ckpt, prefix, b, guided)
+    stream = _Stream(ckpt, headers + [uncond] * b if guided else headers, rows)
     out: list[list[int]] = [[] for _ in range(b)]
     np_bias = None if bias is None else bias.numpy()
     # the caller's torch.Generator seeds the NumPy one, so a seed still reproduces a piece

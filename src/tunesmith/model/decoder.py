@@ -2,7 +2,8 @@
 
 A plain LlamaForCausalLM keeps every engine that knows the format usable on our weights
 (vLLM, llama.cpp converters, ONNX export, peft), as MIDI-LLM argues. A checkpoint folder
-holds the HF config and safetensors, tokenizer.json and tunesmith.json (our config).
+holds the HF config and safetensors, tokenizer.json and tunesmith.json (our config), and
+optionally prefix.safetensors (a soft text prefix, model/prefix.py).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.utils import logging as hf_logging
 
 from tunesmith.errors import ConfigError, ModelError
+from tunesmith.model.prefix import TextPrefix, load_prefix, save_prefix
 from tunesmith.tokenization import Tokenizer
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default_model"
@@ -75,13 +78,17 @@ class Checkpoint:
     tokenizer: Tokenizer
     config: ModelConfig
     path: Path | None = None
+    prefix: TextPrefix | None = None  # soft text prefix trained with the model, if any
 
 
 def save_checkpoint(ckpt: Checkpoint, directory: str | Path) -> Path:
     directory = Path(directory)
     ckpt.model.save_pretrained(directory, safe_serialization=True)
     ckpt.tokenizer.save(directory)
-    (directory / "tunesmith.json").write_text(json.dumps({"model": asdict(ckpt.config)}, indent=2))
+    meta: dict[str, Any] = {"model": asdict(ckpt.config)}
+    if ckpt.prefix is not None:
+        meta["prefix"] = save_prefix(ckpt.prefix, directory)
+    (directory / "tunesmith.json").write_text(json.dumps(meta, indent=2))
     return directory
 
 
@@ -100,4 +107,7 @@ def load_checkpoint(directory: str | Path | None = None) -> Checkpoint:
             f"{directory}: model vocabulary {model.config.vocab_size} != tokenizer {len(tok)}"
         )
     model.eval()
-    return Checkpoint(model=model, tokenizer=tok, config=cfg, path=directory)
+    prefix = load_prefix(directory, meta["prefix"]) if meta.get("prefix") else None
+    if prefix is not None and prefix.dim != cfg.dim:
+        raise ModelError(f"{directory}: prefix width {prefix.dim} != model width {cfg.dim}")
+    return Checkpoint(model=model, tokenizer=tok, config=cfg, path=directory, prefix=prefix)

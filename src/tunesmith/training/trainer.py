@@ -4,7 +4,8 @@ Consumes segment files (data/segments.py) and a TrainConfig; produces checkpoint
 carry the model config and tokenizer, a final tunesmith checkpoint, and a loss-curve PNG.
 A run starts from random weights, or from a checkpoint's (`init`) for a second stage.
 Condition tokens are dropped at random (MuseCoco) and all at once for classifier-free
-guidance; only music tokens and EOS carry loss.
+guidance; only music tokens and EOS carry loss. With `prefix` > 0 a caption of the kept
+conditions is embedded by frozen MiniLM and projected to soft prefix vectors (model/prefix.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 from torch.utils.data import Dataset
 from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
+from tunesmith.captions.conditions import caption_for
 from tunesmith.data.segments import load_split
 from tunesmith.errors import ConfigError
 from tunesmith.model import (
@@ -32,6 +34,7 @@ from tunesmith.model import (
     load_checkpoint,
     save_checkpoint,
 )
+from tunesmith.model.prefix import MAX_PREFIX, PrefixConfig, PrefixLM, TextPrefix, load_prefix
 from tunesmith.tokenization import Tokenizer
 
 
@@ -55,6 +58,7 @@ class TrainConfig:
     max_len: int = 1024
     threads: int = 0  # torch threads; 0 = torch's default. 1 avoids oversubscription on a busy box
     init: str | None = None  # checkpoint folder whose weights start the run; a resumable run wins
+    prefix: int = 0  # soft text prefix length K (model/prefix.py); 0 = off
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -67,6 +71,8 @@ class TrainConfig:
         for name in ("attr_dropout", "uncond_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
+        if not 0 <= self.prefix <= MAX_PREFIX:
+            raise ConfigError(f"prefix {self.prefix} is out of range 0..{MAX_PREFIX}")
         if self.init is not None and not Path(self.init).is_dir():
             raise ConfigError(f"init {self.init} is not a folder: expected a checkpoint folder")
 
@@ -92,7 +98,8 @@ class TrainConfig:
 
 
 class SegmentDataset(Dataset):
-    """Examples as input ids with condition dropout; labels mask the header."""
+    """Examples as input ids with condition dropout; labels mask the header. With a prefix,
+    each row also carries the caption of its kept conditions."""
 
     def __init__(self, examples: list, tok: Tokenizer, cfg: TrainConfig, train: bool) -> None:
         self.examples, self.tok, self.cfg, self.train = examples, tok, cfg, train
@@ -110,16 +117,24 @@ class SegmentDataset(Dataset):
         keep = self.rng.random(len(conds)) >= self.cfg.attr_dropout
         return conds[keep].tolist()
 
-    def __getitem__(self, idx: int) -> dict[str, list[int]]:
+    def __getitem__(self, idx: int) -> dict[str, Any]:
         conds, music = self.examples[idx]
-        head = [self.tok.bos_id, *self.conditions(conds, idx), self.tok.cond_end_id]
-        ids = (head + music.tolist() + [self.tok.eos_id])[: self.cfg.max_len]
+        kept = self.conditions(conds, idx)
+        head = [self.tok.bos_id, *kept, self.tok.cond_end_id]
+        # prefix positions share the context, so prefix + tokens fit the generation cache
+        ids = (head + music.tolist() + [self.tok.eos_id])[: self.cfg.max_len - self.cfg.prefix]
         labels = [-100] * len(head) + ids[len(head):]
-        return {"input_ids": ids, "labels": labels}
+        row: dict[str, Any] = {"input_ids": ids, "labels": labels}
+        if self.cfg.prefix:  # the text states only the kept attributes; validation's wording is fixed
+            row["caption"] = caption_for(self.tok, kept, self.rng if self.train else None)
+        return row
 
 
-def collate(pad_id: int):  # type: ignore[no-untyped-def]
-    def fn(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+def collate(pad_id: int, captions: bool = False):  # type: ignore[no-untyped-def]
+    """Right-padded batches; with `captions`, also `text_emb` (B, 384) of the rows' captions
+    from frozen MiniLM (encode_texts caches by string, and windows' captions repeat)."""
+
+    def fn(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         # widths rounded up to 64: few distinct shapes keep kernel caches and the heap small
         width = -(-max(len(r["input_ids"]) for r in rows) // 64) * 64
         ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -130,7 +145,12 @@ def collate(pad_id: int):  # type: ignore[no-untyped-def]
             ids[i, :n] = torch.tensor(r["input_ids"])
             labels[i, :n] = torch.tensor(r["labels"])
             mask[i, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        if captions:
+            from tunesmith.retrieval.text_encoder import encode_texts  # loads MiniLM
+
+            batch["text_emb"] = torch.from_numpy(encode_texts([r["caption"] for r in rows]))
+        return batch
 
     return fn
 
@@ -213,6 +233,27 @@ def initial_model(cfg: TrainConfig, mcfg: ModelConfig, tok: Tokenizer) -> LlamaF
     return model
 
 
+def initial_prefix(cfg: TrainConfig, mcfg: ModelConfig) -> TextPrefix:
+    """Zeros, or cfg.init's prefix when it has one of the same length."""
+    prefix = TextPrefix(PrefixConfig(length=cfg.prefix), mcfg.dim)
+    if cfg.init is not None:
+        entry = json.loads((Path(cfg.init) / "tunesmith.json").read_text()).get("prefix")
+        if entry and entry["length"] == cfg.prefix:
+            prefix.load_state_dict(load_prefix(Path(cfg.init), entry).state_dict())
+    return prefix
+
+
+class PrefixTrainer(Trainer):
+    """Saves a PrefixLM's state dict without the tied output matrix, which safetensors
+    refuses to store twice (a resume loads non-strictly and re-ties it)."""
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        assert self.model is not None  # the Trainer was built with a model
+        state = state_dict if state_dict is not None else self.model.state_dict()
+        skip = set(PrefixLM._keys_to_ignore_on_save)
+        super()._save(output_dir, {k: v for k, v in state.items() if k not in skip})
+
+
 def latest_checkpoint(out: Path) -> str | None:
     ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     return str(ckpts[-1]) if ckpts else None
@@ -235,21 +276,23 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     valid_set = SegmentDataset([valid[i] for i in pick], tok, cfg, train=False)
     mean_len = float(np.mean([min(len(c) + len(m) + 3, cfg.max_len) for c, m in train_set.examples]))
     args = training_arguments(cfg)
-    trainer = Trainer(
-        model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
-        data_collator=collate(tok.pad_id),
+    prefix = initial_prefix(cfg, mcfg) if cfg.prefix else None
+    trainer = (Trainer if prefix is None else PrefixTrainer)(
+        model=model if prefix is None else PrefixLM(model, prefix), args=args,
+        train_dataset=train_set, eval_dataset=valid_set,
+        data_collator=collate(tok.pad_id) if prefix is None else collate(tok.pad_id, captions=True),
         callbacks=[TokenRate(mean_len * cfg.batch_size * cfg.grad_accum * args.world_size)],
     )
     (out / "train_config.yaml").write_text(yaml.safe_dump(asdict(cfg)))
     trainer.train(resume_from_checkpoint=latest_checkpoint(out))  # its weights replace init's
     metrics: dict[str, Any] = dict(trainer.evaluate())
     if trainer.is_world_process_zero():
-        final = save_checkpoint(Checkpoint(model, tok, mcfg), out / "final")
+        final = save_checkpoint(Checkpoint(model, tok, mcfg, prefix=prefix), out / "final")
         history = trainer.state.log_history
         (out / "log_history.json").write_text(json.dumps(history, indent=1))
         plot_losses(history, out / "loss.png")
         metrics["checkpoint"] = str(final)
-        metrics["n_params"] = sum(p.numel() for p in model.parameters())
+        metrics["n_params"] = sum(p.numel() for m in (model, prefix) if m is not None for p in m.parameters())
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
