@@ -6,8 +6,9 @@
 For the first N prompts that ask for a key, each setting generates one piece per prompt
 (the same seeds for every setting), the key is detected from the MIDI (Krumhansl-
 Schmuckler) and compared with the asked key: CK exact, CKD also accepting the relative
-major/minor. Also reported: instrument recall, and seconds per piece relative to the
-first setting (the baseline), all in the same process.
+major/minor. Also reported: instrument recall, CLMP caption-music similarity (the shipped
+CLMP model), and seconds per piece relative to the first setting (the baseline), all in
+the same process.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def main() -> None:
     from tunesmith.evaluation.report import read_prompts
     from tunesmith.generation import SamplingConfig, generate, get_checkpoint
     from tunesmith.generation.rewards import instrument_recall
+    from tunesmith.retrieval.clmp import Clmp
+
+    clmp = Clmp.load(None)
 
     prompts = [p for p in read_prompts(args.prompts) if p.target.key][: args.limit]
     ckpt = get_checkpoint(args.model)
@@ -50,7 +54,7 @@ def main() -> None:
             ks, kp, cand, cfg_scale = (float(x) for x in values.split(","))
             sampling = SamplingConfig(key_strength=ks, key_profile=kp, candidates=int(cand),
                                       guidance_scale=cfg_scale)
-            ck = ckd = recall = 0.0
+            ck = ckd = recall = sim = 0.0
             took = 0.0
             task = bar.add_task(name, total=len(prompts))
             for p in prompts:
@@ -62,17 +66,19 @@ def main() -> None:
                 ck += bool(found and key_match(p.target.key, found))  # type: ignore[arg-type]
                 ckd += bool(found and key_match_relative(p.target.key, found))  # type: ignore[arg-type]
                 recall += instrument_recall(g.score, p.target.instruments or ())
+                sim += float(clmp.embed_text([p.caption])[0] @ clmp.embed_music([g.score])[0])
                 bar.advance(task)
             n = len(prompts)
-            rows.append((name, 100 * ck / n, 100 * ckd / n, 100 * recall / n, took / n))
+            rows.append((name, 100 * ck / n, 100 * ckd / n, 100 * recall / n, sim / n, took / n))
             bar.console.print(_table(rows, f"{n} prompts with a key from {args.prompts}"))
 
 
-def _table(rows: list[tuple[str, float, float, float, float]], title: str) -> str:
-    base = rows[0][4]
-    lines = [title, f"{'setting':<32} {'CK %':>6} {'CKD %':>6} {'Inst R %':>8} {'s/piece':>8} {'x time':>7}"]
-    for name, ck, ckd, rec, sec in rows:
-        lines.append(f"{name:<32} {ck:6.1f} {ckd:6.1f} {rec:8.1f} {sec:8.2f} {sec / base:7.2f}")
+def _table(rows: list[tuple[str, float, float, float, float, float]], title: str) -> str:
+    base = rows[0][-1]
+    lines = [title, f"{'setting':<32} {'CK %':>6} {'CKD %':>6} {'Inst R %':>8} {'CLMP':>6} {'s/piece':>8} "
+             f"{'x time':>7}"]
+    for name, ck, ckd, rec, sim, sec in rows:
+        lines.append(f"{name:<32} {ck:6.1f} {ckd:6.1f} {rec:8.1f} {sim:6.3f} {sec:8.2f} {sec / base:7.2f}")
     return "\n".join(lines)
 
 

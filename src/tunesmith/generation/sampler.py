@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from tunesmith.errors import ConfigError
@@ -163,6 +164,21 @@ def _row_prefixes(ckpt: Checkpoint, prefix: np.ndarray | None, b: int, guided: b
     return np.concatenate([cond, np.broadcast_to(empty, cond.shape)]) if guided else np.ascontiguousarray(cond)
 
 
+def _choose(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: SamplingConfig,
+            rng: np.random.Generator) -> np.ndarray:
+    """The next token of every row: coverage nudge, grammar mask, filtering, one draw. Counts
+    the steps where the grammar overrode the model's top token."""
+    logits = _boost_missing(logits, grammars, cfg.coverage)
+    masks = np.stack([g.mask().numpy() for g in grammars])  # (B, V)
+    best = logits.argmax(-1)
+    for i, g in enumerate(grammars):
+        if not g.done:
+            g.steps += 1
+            g.masked_steps += int(not masks[i, best[i]])
+    masked = np.where(masks, logits, -np.inf)
+    return draw(_softmax(filter_logits(masked, cfg.temperature, cfg.top_k, cfg.top_p)), rng)
+
+
 def sample(
     ckpt: Checkpoint,
     headers: list[list[int]],
@@ -186,27 +202,22 @@ def sample(
     np_bias = None if bias is None else bias.numpy()
     # the caller's torch.Generator seeds the NumPy one, so a seed still reproduces a piece
     rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
-    for step in range(cfg.max_tokens):
-        if all(g.done for g in grammars):
-            break
-        logits = stream.logits.numpy()
-        if guided:
-            logits = logits[b:] + cfg.guidance_scale * (logits[:b] - logits[b:])
-        if np_bias is not None:
-            logits = logits + np_bias
-        logits = _boost_missing(logits, grammars, cfg.coverage)
-        masks = np.stack([g.mask().numpy() for g in grammars])  # (B, V)
-        best = logits.argmax(-1)
-        masked = np.where(masks, logits, -np.inf)
-        nxt = draw(_softmax(filter_logits(masked, cfg.temperature, cfg.top_k, cfg.top_p)), rng)
-        for i, g in enumerate(grammars):
-            if not g.done:
-                g.steps += 1
-                g.masked_steps += int(not masks[i, best[i]])
-                g.advance(int(nxt[i]))
-                out[i].append(int(nxt[i]))
-        if on_step is not None:
-            on_step(step)
-        ids = torch.from_numpy(nxt.astype(np.int64))
-        stream.push(torch.cat([ids, ids]) if guided else ids)
+    # NumPy's BLAS follows torch's thread setting (its default would be every core, which
+    # oversubscribes a server running several jobs or a training beside generation)
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+        for step in range(cfg.max_tokens):
+            if all(g.done for g in grammars):
+                break
+            logits = stream.logits.numpy()
+            if guided:
+                logits = logits[b:] + cfg.guidance_scale * (logits[:b] - logits[b:])
+            nxt = _choose(logits if np_bias is None else logits + np_bias, grammars, cfg, rng)
+            for i, g in enumerate(grammars):
+                if not g.done:
+                    g.advance(int(nxt[i]))
+                    out[i].append(int(nxt[i]))
+            if on_step is not None:
+                on_step(step)
+            ids = torch.from_numpy(nxt.astype(np.int64))
+            stream.push(torch.cat([ids, ids]) if guided else ids)
     return out
