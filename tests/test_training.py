@@ -11,7 +11,7 @@ from tunesmith.errors import ConfigError
 from tunesmith.model import PRESETS, Checkpoint, ModelConfig, build_model, load_checkpoint, save_checkpoint
 from tunesmith.tokenization import Tokenizer, TokenizerSettings
 from tunesmith.training import SegmentDataset, TrainConfig, train
-from tunesmith.training.trainer import collate, latest_checkpoint
+from tunesmith.training.trainer import collate, export_checkpoint, latest_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,13 @@ def test_train_checkpoint_and_resume(segments: Path, tmp_path: Path) -> None:
     train(more)
     history = json.loads((tmp_path / "run" / "log_history.json").read_text())
     assert max(h.get("step", 0) for h in history) == 6
+    # the last Trainer checkpoint exports to the same weights as the final model
+    exported = export_checkpoint(tmp_path / "run" / "checkpoints" / "checkpoint-6", tmp_path / "x6")
+    assert distance(exported, tmp_path / "run" / "final") == 0.0
+    assert distance(export_checkpoint(tmp_path / "run" / "checkpoints" / "checkpoint-4",
+                                      tmp_path / "x4"), tmp_path / "run" / "final") > 0
+    with pytest.raises(ConfigError, match="not a Trainer checkpoint"):
+        export_checkpoint(tmp_path / "run", tmp_path / "bad")
 
 
 def saved_model(folder: Path, cfg: ModelConfig, tok: Tokenizer, seed: int) -> Path:

@@ -297,6 +297,31 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     return metrics
 
 
+def export_checkpoint(step_dir: str | Path, out: str | Path) -> Path:
+    """A tunesmith checkpoint (model, tokenizer, prefix if any) from one of the Trainer's
+    intermediate `checkpoints/checkpoint-N` folders, to generate or evaluate from it; the
+    training config is read from the run folder's train_config.yaml."""
+    from safetensors.torch import load_file
+
+    step_dir = Path(step_dir)
+    run_cfg = step_dir.parent.parent / "train_config.yaml"
+    weights = step_dir / "model.safetensors"
+    if not run_cfg.is_file() or not weights.is_file():
+        raise ConfigError(f"{step_dir} is not a Trainer checkpoint of a tunesmith run "
+                          f"(needs {weights.name} and ../../train_config.yaml)")
+    cfg = TrainConfig.from_yaml(run_cfg)
+    tok, mcfg = Tokenizer.default(), cfg.model_config()
+    model = build_model(mcfg, tok)
+    prefix = TextPrefix(PrefixConfig(length=cfg.prefix), mcfg.dim) if cfg.prefix else None
+    holder = model if prefix is None else PrefixLM(model, prefix)
+    missing, unexpected = holder.load_state_dict(load_file(str(weights)), strict=False)
+    if unexpected or [k for k in missing if not k.endswith("lm_head.weight")]:
+        raise ConfigError(f"{weights} does not fit the run's model: missing {missing[:3]}, "
+                          f"unexpected {unexpected[:3]}")
+    model.tie_weights()
+    return save_checkpoint(Checkpoint(model.eval(), tok, mcfg, prefix=prefix), out)
+
+
 def plot_losses(history: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
