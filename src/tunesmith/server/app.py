@@ -69,7 +69,11 @@ class GenerateRequest(BaseModel):
     bars: int | None = None
     seconds: float | None = None
     temperature: float = 1.0
+    candidates: int = 1  # best-of-N by adherence read from the MIDI
     seed: int = 0
+
+
+MAX_CANDIDATES = 4  # a job's cost grows with N: the server caps it
 
 
 def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
@@ -79,6 +83,8 @@ def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
                           f"allowed {config.max_prompt_chars}")
     if not 0 <= req.seed <= MAX_SEED:
         raise InputError(f"seed {req.seed} is out of range: allowed 0..{MAX_SEED}")
+    if not 1 <= req.candidates <= MAX_CANDIDATES:
+        raise InputError(f"candidates {req.candidates} is out of range: allowed 1..{MAX_CANDIDATES}")
     # An empty list reaches Attributes, which refuses it with a message.
     instruments = parse_instruments(req.instruments) if req.instruments is not None else None
     explicit = Attributes(
@@ -91,8 +97,8 @@ def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
     )
     requested, notes = resolve(req.prompt, explicit)
     requested = requested.merged(Attributes(bars=bars_for(requested)))
-    return JobSpec(req.prompt, explicit, requested, SamplingConfig(temperature=req.temperature),
-                   req.seed, tuple(notes))
+    sampling = SamplingConfig(temperature=req.temperature, candidates=req.candidates)
+    return JobSpec(req.prompt, explicit, requested, sampling, req.seed, tuple(notes))
 
 
 class BodyLimit:

@@ -43,6 +43,7 @@ function readForm() {
   if (text("bars")) body.bars = Number(text("bars"));
   if (text("instruments")) body.instruments = text("instruments").split(",").map((s) => s.trim());
   body.temperature = Number($("temperature").value);
+  body.candidates = Number($("candidates").value);
   body.seed = text("seed") ? Number(text("seed")) : 0;
   return body;
 }
