@@ -211,3 +211,34 @@ def test_coverage_boosts_only_silent_requested_programs(tok: Tokenizer) -> None:
     g.advance(tok.vocab["TimeSig_4/4"])
     g.advance(tok.vocab["Position_0"])
     assert g.missing_programs() == [0, 33, -1]
+
+
+@pytest.mark.parametrize(("tempo", "bars"), [("Tempo_60.0", 4), ("Tempo_120.0", 8)])
+def test_seconds_with_a_free_tempo_fit_the_sampled_tempo(tok: Tokenizer, tempo: str, bars: int) -> None:
+    # 16 s in 4/4: 4 bars at 60 bpm, 8 bars at 120 bpm
+    if tempo not in tok.vocab:
+        tempo = min((t for t in tok.vocab if t.startswith("Tempo_")),
+                    key=lambda t: abs(float(t.split("_")[1]) - float(tempo.split("_")[1])))
+    g = SequenceGrammar(Vocab.of(tok), Constraints(bars=6, seconds=16.0))
+    for t in ("Bar_None", "TimeSig_4/4", "Position_0", tempo, "Program_0", "Pitch_60", "Velocity_63",
+              "Duration_1.0.8"):
+        g.advance(tok.vocab[t])
+    bpm = float(tempo.split("_")[1])
+    assert g.bar_target == round(16.0 * bpm / 60 / 4) == bars
+    for _ in range(bars - 1):
+        assert not g.mask()[tok.eos_id]
+        g.advance(tok.vocab["Bar_None"])
+        g.advance(tok.vocab["TimeSig_4/4"])
+    assert g.mask()[tok.eos_id] and not g.mask()[tok.vocab["Bar_None"]]
+
+
+def test_generate_with_seconds_and_free_tempo_keeps_the_length(debug_checkpoint) -> None:  # type: ignore[no-untyped-def]
+    from tunesmith.captions.features import features
+
+    for seed in range(3):
+        (g,) = generate("", attributes=Attributes(seconds=12.0, instruments=(0,)), seed=seed,
+                        checkpoint=debug_checkpoint)
+        f = features(g.score)
+        half_bar = 2 * 60 / f.tempo  # the bar count is rounded to whole bars
+        assert abs(f.duration_s - 12.0) <= max(0.2 * 12.0, half_bar)
+        assert g.attributes.bars == f.bars  # the reported bar count is what was written

@@ -84,8 +84,10 @@ def constraints_for(tok: Tokenizer, attrs: Attributes, bars: int) -> Constraints
     if attrs.tempo is not None:
         tempos = [t for t in tok.vocab if t.startswith("Tempo_")]
         tempo_token = min(tempos, key=lambda t: abs(float(t.split("_")[1]) - attrs.tempo))  # type: ignore[operator]
+    # a length in seconds with a free tempo: the grammar re-derives the bars from the tempo
+    seconds = attrs.seconds if attrs.bars is None and attrs.tempo is None else None
     return Constraints(programs=programs, time_signature=attrs.time_signature,
-                       tempo_token=tempo_token, bars=bars)
+                       tempo_token=tempo_token, bars=bars, seconds=seconds)
 
 
 def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
@@ -167,9 +169,11 @@ def generate(
     took = time.perf_counter() - start
     pieces = []
     for ids, g in zip(seqs, grammars, strict=True):
-        score = finish_score(tok.decode(header + ids), attrs, bars)
+        made = g.bar_target or bars
+        score = finish_score(tok.decode(header + ids), attrs, made)
         share = g.masked_steps / max(g.steps, 1)
-        pieces.append(Generated(score, header + ids, header_attrs, seed, share, took / num, notes,
+        asked = header_attrs.merged(Attributes(bars=made))
+        pieces.append(Generated(score, header + ids, asked, seed, share, took / num, notes,
                                 adherence_reward(score, attrs)))
     return best_of(pieces, sampling.candidates)
 

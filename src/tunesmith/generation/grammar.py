@@ -19,6 +19,7 @@ from tunesmith.tokenization import Tokenizer
 
 NOTE_TYPES = ("Pitch", "PitchDrum")
 MAX_ONSETS_PER_POSITION = 16  # more notes starting together is noise, not music
+DEFAULT_BPM = 120.0  # what a piece without a Tempo token decodes to (miditok's default)
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Constraints:
     tempo_token: str | None = None  # "Tempo_90.71"; None = the model chooses
     bars: int | None = None  # stop after exactly this many bars
     max_bars: int = 128
+    # asked length in seconds with a tempo the model picks: `bars` is then re-derived from
+    # the sampled tempo, so a slow piece gets fewer bars and the length still holds
+    seconds: float | None = None
 
 
 class Vocab:
@@ -68,6 +72,8 @@ class SequenceGrammar:
         self.bars = 0
         self.pos = -1
         self.numerator = 4
+        self.quarters_per_bar = 4.0
+        self.bar_target = c.bars  # may change once the tempo is known (Constraints.seconds)
         self.program: int | None = None
         self.notes = 0
         self.at_position = 0  # notes started at the current position
@@ -100,10 +106,10 @@ class SequenceGrammar:
     def _type_allowed(self, typ: str) -> Tensor:
         v, c = self.v, self.c
         if typ == "Bar":
-            limit = c.bars if c.bars is not None else c.max_bars
+            limit = self.bar_target if self.bar_target is not None else c.max_bars
             return v.type_mask["Bar"] if self.bars < limit else v.mask([])
         if typ == "EOS":
-            ok = self.notes > 0 and (c.bars is None or self.bars >= c.bars)
+            ok = self.notes > 0 and (self.bar_target is None or self.bars >= self.bar_target)
             return v.type_mask["EOS"] if ok else v.mask([])
         if typ == "TimeSig":
             return v.mask([v.tok.vocab[f"TimeSig_{self.fixed_ts}"]]) if self.fixed_ts else v.type_mask[typ]
@@ -135,7 +141,7 @@ class SequenceGrammar:
     def state(self) -> tuple:
         """Everything the allowed set depends on; masks are cached per state."""
         return (self.c, self.done, self.last, self.program == -1, self.pos, self.numerator,
-                self.bars, self.notes > 0, self.at_position >= MAX_ONSETS_PER_POSITION,
+                self.bars, self.bar_target, self.notes > 0, self.at_position >= MAX_ONSETS_PER_POSITION,
                 self.tempo_done, self.fixed_ts)
 
     def mask(self) -> Tensor:
@@ -146,6 +152,14 @@ class SequenceGrammar:
             self.v.cache[key] = cached
         return cached
 
+    def _fit_length(self, bpm: float) -> None:
+        """With a length in seconds and the tempo just sampled, the bar count that lasts it
+        (never fewer bars than already written)."""
+        if self.c.seconds is None:
+            return
+        bars = round(self.c.seconds * bpm / 60.0 / self.quarters_per_bar)
+        self.bar_target = min(max(bars, self.bars, 1), self.c.max_bars)
+
     def advance(self, token_id: int) -> None:
         typ, val = self.v.type_of[token_id], self.v.value_of[token_id]
         if typ == "Bar":
@@ -154,12 +168,14 @@ class SequenceGrammar:
             self.pos = -1
         elif typ == "TimeSig":
             self.fixed_ts = self.fixed_ts or val
-            self.numerator = int(val.split("/")[0])
+            num, den = (int(x) for x in val.split("/"))
+            self.numerator, self.quarters_per_bar = num, num * 4 / den
         elif typ == "Position":
             self.pos = int(val)
             self.at_position = 0
         elif typ == "Tempo":
             self.tempo_done = True
+            self._fit_length(float(val))
         elif typ == "Program":
             self.program = int(val)
             self.in_bar.add(self.program)
@@ -170,4 +186,5 @@ class SequenceGrammar:
             self.done = True
         if typ == "Program" and not self.tempo_done:
             self.tempo_done = True  # the model chose no tempo: keep the piece's single tempo
+            self._fit_length(DEFAULT_BPM)
         self.last = typ
