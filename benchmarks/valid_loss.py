@@ -1,0 +1,50 @@
+"""Validation loss of several checkpoints on the same windows, token-weighted.
+
+    python benchmarks/valid_loss.py --config configs/finetune.yaml CKPT [CKPT ...]
+
+The windows are those a training run with CONFIG validates on (its segment builds, its seed,
+eval_batches x batch_size of them, every attribute kept). The Trainer's logged eval_loss
+averages per-batch means; this script weights every music token equally, so checkpoints
+from different runs compare on one scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", required=True)
+    ap.add_argument("checkpoints", nargs="+")
+    args = ap.parse_args()
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    from tunesmith.data.segments import load_split
+    from tunesmith.model import load_checkpoint
+    from tunesmith.tokenization import Tokenizer
+    from tunesmith.training.trainer import SegmentDataset, TrainConfig, collate
+
+    cfg = TrainConfig.from_yaml(args.config)
+    tok = Tokenizer.default()
+    valid = [e for d in cfg.segments.split(",") for e in load_split(Path(d), "valid")]
+    pick = np.random.default_rng(cfg.seed).permutation(len(valid))[: cfg.eval_batches * cfg.batch_size]
+    rows = SegmentDataset([valid[i] for i in pick], tok, cfg, train=False)
+    batch = collate(tok.pad_id)
+    for path in args.checkpoints:
+        model = load_checkpoint(path).model.eval()
+        total = count = 0.0
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            for i in range(0, len(rows), cfg.batch_size):
+                b = batch([rows[j] for j in range(i, min(i + cfg.batch_size, len(rows)))])
+                out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], labels=b["labels"])
+                n = int((b["labels"][:, 1:] != -100).sum())
+                total, count = total + float(out.loss) * n, count + n
+        print(f"{path}: {total / count:.4f} nats/token over {int(count):,} tokens ({len(rows)} windows)")
+
+
+if __name__ == "__main__":
+    main()
