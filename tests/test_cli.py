@@ -287,3 +287,7 @@ def test_train_flags_override_the_yaml(tmp_path: Path, monkeypatch: pytest.Monke
     assert seen[-1].init == str(tmp_path / "stage1")
     missing = run("train", "--config", config, "--init", tmp_path / "nowhere")
     assert missing.exit_code == 2 and "nowhere is not a folder" in error_line(missing)
+    assert run("train", "--config", config, "--keep-checkpoints", "12").exit_code == 0
+    assert seen[-1].keep_checkpoints == 12
+    none_kept = run("train", "--config", config, "--keep-checkpoints", "0")
+    assert none_kept.exit_code == 2 and "keep_checkpoints 0 must be >= 1" in error_line(none_kept)

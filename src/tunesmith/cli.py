@@ -612,6 +612,7 @@ def train(
     prefix: Annotated[
         int | None, typer.Option(help="Soft text prefix length K (MiniLM caption -> K vectors); 0 = off.")
     ] = None,
+    keep_checkpoints: Annotated[int | None, typer.Option(help="Newest checkpoints to keep.")] = None,
 ) -> None:
     """Train (or resume) the decoder; flags override the YAML config."""
     from tunesmith.training import TrainConfig
@@ -620,7 +621,7 @@ def train(
     cfg = TrainConfig.from_yaml(
         config, out=str(out) if out else None, max_steps=max_steps, batch_size=batch_size,
         lr=lr, preset=preset, segments=str(segments) if segments else None,
-        init=str(init) if init else None, prefix=prefix,
+        init=str(init) if init else None, prefix=prefix, keep_checkpoints=keep_checkpoints,
     )
     metrics = run_training(cfg)
     loss = metrics.get("eval_loss")

@@ -56,6 +56,7 @@ class TrainConfig:
     attr_dropout: float = 0.3
     uncond_prob: float = 0.1
     max_len: int = 1024
+    keep_checkpoints: int = 2  # newest Trainer checkpoints kept (more: compare runs mid-way)
     threads: int = 0  # torch threads; 0 = torch's default. 1 avoids oversubscription on a busy box
     init: str | None = None  # checkpoint folder whose weights start the run; a resumable run wins
     prefix: int = 0  # soft text prefix length K (model/prefix.py); 0 = off
@@ -63,7 +64,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ConfigError(f"preset {self.preset!r} is unknown: allowed {', '.join(PRESETS)}")
-        for name in ("batch_size", "grad_accum", "max_steps", "eval_steps", "save_steps"):
+        for name in ("batch_size", "grad_accum", "max_steps", "eval_steps", "save_steps", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} {getattr(self, name)} must be >= 1")
         if not 0 < self.lr < 1:
@@ -189,7 +190,7 @@ def training_arguments(cfg: TrainConfig) -> TrainingArguments:
         eval_steps=cfg.eval_steps,
         save_strategy="steps",
         save_steps=cfg.save_steps,
-        save_total_limit=2,
+        save_total_limit=cfg.keep_checkpoints,
         logging_steps=25,
         bf16=cfg.bf16,
         use_cpu=True,
