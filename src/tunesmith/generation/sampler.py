@@ -202,9 +202,10 @@ def sample(
     np_bias = None if bias is None else bias.numpy()
     # the caller's torch.Generator seeds the NumPy one, so a seed still reproduces a piece
     rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
-    # NumPy's BLAS follows torch's thread setting (its default would be every core, which
-    # oversubscribes a server running several jobs or a training beside generation)
-    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+    # One BLAS thread: a second one gained 2 % at batch 1 and 16 % at batch 8 on an idle
+    # 2-core machine, but made the small products up to 25x slower while the other core was
+    # busy (a second job, a training run): OpenBLAS threads spin-wait on a loaded core.
+    with threadpool_limits(limits=1, user_api="blas"):
         for step in range(cfg.max_tokens):
             if all(g.done for g in grammars):
                 break
