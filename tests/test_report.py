@@ -177,8 +177,11 @@ def test_window_prompts_from_a_build(tmp_path: Path) -> None:
     assert n == min(10, len(held)) > 0
     prompts = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert {p["id"] for p in prompts} <= {r["id"] for r in held}
+    # paths are relative to the prompts file, so the folder can move (read_prompts resolves them)
+    assert all(p.truth is not None and p.truth.is_file() for p in read_prompts(tmp_path / "p.jsonl"))
     for p in prompts:
-        truth = load_score(p["midi"])
+        assert not Path(p["midi"]).is_absolute()
+        truth = load_score(tmp_path / p["midi"])
         ticks_per_bar = truth.ticks_per_quarter * 4 * int(p["time_signature"].split("/")[0]) // int(
             p["time_signature"].split("/")[1])
         assert truth.end() <= 4 * ticks_per_bar and p["bars"] == 4

@@ -222,7 +222,7 @@ def write_window_prompts(build_dir: str | Path, out_jsonl: str | Path, n: int, b
         rows.append({"caption": caption(f, rng), "key": f.key, "tempo": f.tempo,
                      "time_signature": f.time_signature, "instrument_summary": list(f.instruments),
                      "chord_summary": list(f.chords), "duration": round(f.duration_s, 2),
-                     "bars": bars, "midi": str(path.resolve()), "id": r["id"]})
+                     "bars": bars, "midi": str(path.relative_to(out.parent)), "id": r["id"]})
     out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in rows))
     return len(rows)
 
