@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -56,6 +57,7 @@ class Vocab:
         self.position_ids = sorted(tok.ids_of_type("Position"), key=lambda i: int(self.value_of[i]))
         self.ppb = tok.remi.config.beat_res[(0, 4)]
         self.cache: dict[tuple, Tensor] = {}  # grammar state -> allowed mask
+        self.id_cache: dict[tuple, np.ndarray] = {}  # grammar state -> allowed token ids
 
     def mask(self, ids: list[int]) -> Tensor:
         m = torch.zeros(self.size, dtype=torch.bool)
@@ -151,6 +153,14 @@ class SequenceGrammar:
             cached = self._type_allowed("Tempo") if self.must_tempo() else self.allowed()
             self.v.cache[key] = cached
         return cached
+
+    def allowed_ids(self) -> np.ndarray:
+        """The allowed token ids, ascending (what the sampler draws among)."""
+        key = self.state()
+        ids = self.v.id_cache.get(key)
+        if ids is None:
+            ids = self.v.id_cache[key] = np.flatnonzero(self.mask().numpy())
+        return ids
 
     def _fit_length(self, bpm: float) -> None:
         """With a length in seconds and the tempo just sampled, the bar count that lasts it
