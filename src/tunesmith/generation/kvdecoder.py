@@ -149,8 +149,7 @@ class KVDecoder:
         for i, layer in enumerate(self.layers):
             qkv = self._rms(x) @ layer.qkv
             x = x + self._attend(qkv.reshape(b, t, -1), cos, sin, mask, i, slots) @ layer.wo
-            gate, up = np.split(self._rms(x) @ layer.gate_up, 2, axis=-1)
-            x = x + (gate / (1.0 + np.exp(-gate)) * up) @ layer.down
+            x = self._mlp(x, layer)
         self.t += t
         last = self._rms(x.reshape(b, t, -1)[:, -1])
         return torch.from_numpy(last @ self.head)  # (B, V)
@@ -167,7 +166,6 @@ class KVDecoder:
         if self.padded:  # (B, 1, 1, S) additive: padding slots get no attention
             mask = np.where(self.valid[:, None, None, : slot + 1], np.float32(0), np.float32(-np.inf))
         x = self.embed[tokens]  # (B, D)
-        ffn = self.layers[0].down.shape[0]
         for i, layer in enumerate(self.layers):
             qkv = self._rms(x) @ layer.qkv
             qk = qkv[:, : (h + kv) * hd].reshape(b, h + kv, hd)
@@ -180,11 +178,15 @@ class KVDecoder:
                 scores = scores + mask
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             out = (scores / scores.sum(-1, keepdims=True)) @ self.v[i, :, :, : slot + 1]
-            x = x + out.reshape(b, h * hd) @ layer.wo
-            gate_up = self._rms(x) @ layer.gate_up
-            gate = gate_up[:, :ffn]
-            x = x + (gate / (1.0 + np.exp(-gate)) * gate_up[:, ffn:]) @ layer.down
+            x = self._mlp(x + out.reshape(b, h * hd) @ layer.wo, layer)
         return self._rms(x) @ self.head  # (B, V)
+
+    def _mlp(self, x: Array, layer: _Layer) -> Array:
+        """The SwiGLU block with its residual, on (N, D) rows."""
+        gate_up = self._rms(x) @ layer.gate_up
+        ffn = layer.down.shape[0]
+        gate = gate_up[:, :ffn]
+        return x + (gate / (1.0 + np.exp(-gate)) * gate_up[:, ffn:]) @ layer.down
 
     def _attend(self, qkv: Array, cos: Array, sin: Array, mask: Tensor | None, i: int,
                 slots: slice) -> Array:
