@@ -141,19 +141,24 @@ def pitch_class_histogram(score: Score) -> np.ndarray:
     return hist
 
 
+# Every key's profile, rotated to its tonic, in the order of attributes.KEYS (12 major, 12 minor).
+KEY_PROFILES = np.stack([np.roll(p, t) for p in (MAJOR_PROFILE, MINOR_PROFILE) for t in range(12)])
+
+
+def key_correlations(score: Score) -> np.ndarray | None:
+    """(24,) correlation of the duration-weighted pitch-class histogram with every key's
+    profile, in KEYS order. None without pitched notes or when every pitch class is equal."""
+    hist = pitch_class_histogram(score)
+    if hist.sum() <= 0 or hist.std() == 0:
+        return None
+    return np.array([np.corrcoef(hist, p)[0, 1] for p in KEY_PROFILES])
+
+
 def estimate_key(score: Score) -> str | None:
     """Krumhansl-Schmuckler key: the key whose rotated profile best correlates with the
-    duration-weighted pitch-class histogram. None without pitched notes."""
-    hist = pitch_class_histogram(score)
-    if hist.sum() <= 0:
-        return None
-    best, best_r = None, -math.inf
-    for mode, profile in ((0, MAJOR_PROFILE), (1, MINOR_PROFILE)):
-        for tonic in range(12):
-            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
-            if r > best_r:
-                best, best_r = A.KEYS[mode * 12 + tonic], r
-    return best
+    duration-weighted pitch-class histogram (the first on ties). None without pitched notes."""
+    r = key_correlations(score)
+    return None if r is None else A.KEYS[int(np.argmax(r))]
 
 
 def time_signature(score: Score) -> str:

@@ -10,20 +10,16 @@ import numpy as np
 from symusic import Score
 
 from tunesmith.attributes import KEYS, Attributes
-from tunesmith.captions.features import MAJOR_PROFILE, MINOR_PROFILE, pitch_class_histogram
-
-# Every key's Krumhansl-Kessler profile, in the order of KEYS (12 major, then 12 minor).
-_PROFILES = np.stack([np.roll(p, t) for p in (MAJOR_PROFILE, MINOR_PROFILE) for t in range(12)])
+from tunesmith.captions.features import key_correlations
 
 
 def key_margin(score: Score, key: str) -> float:
     """Correlation of the piece's pitch-class histogram with `key`'s profile minus the best
     other key's: positive exactly when Krumhansl-Schmuckler detection returns `key`.
     -1 when the piece has no pitched notes."""
-    hist = pitch_class_histogram(score)
-    if hist.sum() <= 0 or hist.std() == 0:
+    r = key_correlations(score)
+    if r is None:
         return -1.0
-    r = np.array([np.corrcoef(hist, p)[0, 1] for p in _PROFILES])
     i = KEYS.index(key)
     return float(r[i] - np.max(np.delete(r, i)))
 
