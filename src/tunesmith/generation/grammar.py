@@ -56,8 +56,7 @@ class Vocab:
         self.type_mask["EOS"] = self.mask([tok.eos_id])
         self.position_ids = sorted(tok.ids_of_type("Position"), key=lambda i: int(self.value_of[i]))
         self.ppb = tok.remi.config.beat_res[(0, 4)]
-        self.cache: dict[tuple, Tensor] = {}  # grammar state -> allowed mask
-        self.id_cache: dict[tuple, np.ndarray] = {}  # grammar state -> allowed token ids
+        self.cache: dict[tuple, tuple[Tensor, np.ndarray]] = {}  # state -> allowed mask and ids
 
     def mask(self, ids: list[int]) -> Tensor:
         m = torch.zeros(self.size, dtype=torch.bool)
@@ -147,20 +146,16 @@ class SequenceGrammar:
                 self.tempo_done, self.fixed_ts)
 
     def mask(self) -> Tensor:
+        return self.options()[0]
+
+    def options(self) -> tuple[Tensor, np.ndarray]:
+        """The allowed tokens as a (V,) mask and as ascending ids, cached per grammar state."""
         key = self.state()
         cached = self.v.cache.get(key)
         if cached is None:
-            cached = self._type_allowed("Tempo") if self.must_tempo() else self.allowed()
-            self.v.cache[key] = cached
+            mask = self._type_allowed("Tempo") if self.must_tempo() else self.allowed()
+            cached = self.v.cache[key] = (mask, np.flatnonzero(mask.numpy()))
         return cached
-
-    def allowed_ids(self) -> np.ndarray:
-        """The allowed token ids, ascending (what the sampler draws among)."""
-        key = self.state()
-        ids = self.v.id_cache.get(key)
-        if ids is None:
-            ids = self.v.id_cache[key] = np.flatnonzero(self.mask().numpy())
-        return ids
 
     def _fit_length(self, bpm: float) -> None:
         """With a length in seconds and the tempo just sampled, the bar count that lasts it

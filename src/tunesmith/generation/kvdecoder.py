@@ -108,10 +108,8 @@ class KVDecoder:
         return x / np.sqrt((x * x).sum(-1, keepdims=True) * (1.0 / x.shape[-1]) + self.eps)
 
     def _rope(self, x: Array, cos: Array, sin: Array) -> Array:
-        # x: (B, H, T, hd); cos, sin: (B, 1, T, hd)
-        half = x.shape[-1] // 2
-        rot = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
-        return (x * cos + rot * sin).astype(np.float32, copy=False)
+        """Rotary embedding of (..., hd) rows; cos and sin broadcast against them."""
+        return (x * cos + (x @ self.rot) * sin).astype(np.float32, copy=False)
 
     def _mask(self, t: int) -> Tensor:
         """Boolean (B, 1, T, S) mask of allowed keys: causal within the new block, padding
@@ -169,7 +167,7 @@ class KVDecoder:
         for i, layer in enumerate(self.layers):
             qkv = self._rms(x) @ layer.qkv
             qk = qkv[:, : (h + kv) * hd].reshape(b, h + kv, hd)
-            qk = qk * cos + (qk @ self.rot) * sin  # RoPE on queries and keys at once
+            qk = self._rope(qk, cos, sin)  # queries and keys at once
             self.kt[i, :, :, :, slot] = qk[:, h:]
             self.v[i, :, :, slot] = qkv[:, (h + kv) * hd :].reshape(b, kv, hd)
             q = qk[:, :h].reshape(b, kv, h // kv, hd)

@@ -172,10 +172,10 @@ def _choose(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: SamplingCo
     logits = _boost_missing(logits, grammars, cfg.coverage)
     out = np.zeros(len(grammars), np.int64)
     for i, g in enumerate(grammars):
-        ids = g.allowed_ids()
+        mask, ids = g.options()
         if not g.done:
             g.steps += 1
-            g.masked_steps += int(not g.mask().numpy()[logits[i].argmax()])
+            g.masked_steps += int(not mask.numpy()[logits[i].argmax()])
         row = filter_logits(logits[i, ids][None], cfg.temperature, cfg.top_k, cfg.top_p)
         out[i] = ids[draw(_softmax(row), rng)[0]]
     return out
