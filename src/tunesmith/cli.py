@@ -170,6 +170,11 @@ def _load(path: Path) -> Score:
 # --- render, pianoroll, inspect -----------------------------------------------------------
 InFile = Annotated[Path, typer.Argument(help="A MIDI file.", show_default=False)]
 Model = Annotated[Path | None, typer.Option(help="Checkpoint folder (default: the shipped one).")]
+# sampling options shared by `generate` and `evaluate`
+Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
+KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
+KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
+Candidates = Annotated[int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")]
 
 
 @app.command()
@@ -359,16 +364,10 @@ def generate(
     top_k: Annotated[int | None, typer.Option(help="Keep the K likeliest tokens (0: all).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: a new one).")] = None,
     num: Annotated[int, typer.Option("-n", "--num", help="Pieces to write (OUT-1.mid ...).")] = 1,
-    guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")] = None,
-    key_strength: Annotated[
-        float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")
-    ] = None,
-    key_profile: Annotated[
-        float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")
-    ] = None,
-    candidates: Annotated[
-        int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")
-    ] = None,
+    guidance: Guidance = None,
+    key_strength: KeyStrength = None,
+    key_profile: KeyProfile = None,
+    candidates: Candidates = None,
     key: Annotated[str | None, typer.Option(help="Key, e.g. 'D major', 'F# minor'.")] = None,
     tempo: Annotated[float | None, typer.Option(help="Tempo in bpm (20..300).")] = None,
     time_signature: Annotated[str | None, typer.Option(help="Meter, e.g. 3/4, 6/8.")] = None,
@@ -651,10 +650,10 @@ def evaluate(
     reference_dir: Annotated[
         Path | None, typer.Option(help="Reference MIDI set for statistics and FD when prompts have none.")
     ] = None,
-    guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")] = None,
-    key_strength: Annotated[float | None, typer.Option(help="Penalty on notes outside the key.")] = None,
-    key_profile: Annotated[float | None, typer.Option(help="Weight of the key's tonal profile.")] = None,
-    candidates: Annotated[int | None, typer.Option(help="Best-of-N candidates per piece.")] = None,
+    guidance: Guidance = None,
+    key_strength: KeyStrength = None,
+    key_profile: KeyProfile = None,
+    candidates: Candidates = None,
 ) -> None:
     """Generate (or read) MIDI for each prompt and write the adherence/statistics report."""
     from tunesmith.evaluation.report import EvalConfig, evaluate_with
