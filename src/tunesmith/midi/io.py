@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,20 +21,34 @@ from symusic import Score, Tempo, TimeSignature
 from tunesmith.attributes import INSTRUMENT_NAMES
 from tunesmith.errors import InputError, MidiError
 
+# What any command may be asked to read. Every later stage (features, piano roll, render,
+# tokens) costs at most linear time and memory in these quantities, so checking them on load
+# bounds the work a hostile file can cause (a 170-byte file must not cost gigabytes).
+MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_TRACKS = 256
+TPQ_RANGE = (1, 32767)  # ticks per quarter; the header field is 15 bits, 0 divides by zero
+MAX_NOTES = 200_000
+MAX_EVENTS = 1_000_000  # notes, controls, pitch bends, pedals, tempos, meters, lyrics...
+MAX_SECONDS = 3600.0  # one hour of music
+MAX_QUARTERS = 50_000  # beats: bounds per-beat arrays (chords) whatever the tempo map says
+MAX_BARS = 10_000
+MAX_NUMERATOR = 32
+DENOMINATORS = (1, 2, 4, 8, 16, 32)
 TEMPO_LIMITS = (10.0, 1000.0)  # bpm; beyond these a tempo event is a corrupt file, not music
-MAX_FILE_BYTES = 64 * 1024 * 1024
 WRITE_TPQ = 480
 
 
 def load_score(src: str | Path | bytes, *, name: str | None = None) -> Score:
-    """Load and validate a MIDI file (path or bytes); raise MidiError naming it on any problem."""
+    """Load and validate a MIDI file (path or bytes); raise MidiError naming it on any problem.
+
+    The one gate every command and the server use: the header is checked before parsing,
+    then the parsed score's size, length and meters (`validate_score`), so nothing after
+    this point can be asked for unbounded work."""
     label = name or (str(src) if not isinstance(src, bytes) else "uploaded MIDI")
-    data = src if isinstance(src, bytes) else _read_bytes(Path(src), label)
-    if len(data) == 0:
-        raise MidiError(f"{label}: the file is empty")
-    if not data.startswith(b"MThd"):
-        raise MidiError(f"{label}: not a MIDI file (no MThd header)")
+    data = src if isinstance(src, bytes) else read_regular_file(Path(src), label, MAX_FILE_BYTES)
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiError(f"{label}: {len(data)} bytes is too large, allowed up to {MAX_FILE_BYTES}")
+    check_header(data, label)
     try:
         score = Score.from_midi(data)
     except Exception as exc:  # symusic raises RuntimeError with its parser's message
@@ -41,15 +57,45 @@ def load_score(src: str | Path | bytes, *, name: str | None = None) -> Score:
     return score
 
 
-def _read_bytes(path: Path, label: str) -> bytes:
-    if not path.exists():
-        raise MidiError(f"{label}: no such file")
-    if path.is_dir():
-        raise MidiError(f"{label}: is a folder, expected a MIDI file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise MidiError(f"{label}: {size} bytes is too large, allowed up to {MAX_FILE_BYTES} bytes")
-    return path.read_bytes()
+def read_regular_file(path: Path, label: str, limit: int, error: type[InputError] = MidiError) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; a FIFO, device or folder is
+    refused before it is opened (reading a FIFO would wait forever)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise error(f"{label}: no such file") from None
+    except OSError as e:
+        raise error(f"{label}: cannot be read ({e.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{label}: is a folder, expected a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{label}: is not a regular file (a pipe or a device): give a file")
+    if info.st_size > limit:
+        raise error(f"{label}: {info.st_size} bytes is too large, allowed up to {limit} bytes")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise error(f"{label}: cannot be read ({e.strerror})") from None
+
+
+def check_header(data: bytes, label: str) -> None:
+    """The MThd chunk: present, with a sane track count and ticks per quarter (not SMPTE)."""
+    if len(data) == 0:
+        raise MidiError(f"{label}: the file is empty")
+    if not data.startswith(b"MThd") or len(data) < 14:
+        raise MidiError(f"{label}: not a MIDI file (no MThd header)")
+    length, fmt, ntrks, division = struct.unpack(">IHHH", data[4:14])
+    if length < 6:
+        raise MidiError(f"{label}: MIDI header length {length} is invalid, expected 6")
+    if fmt > 2:
+        raise MidiError(f"{label}: MIDI format {fmt} is unknown, allowed 0, 1 or 2")
+    if ntrks > MAX_TRACKS:
+        raise MidiError(f"{label}: header declares {ntrks} tracks, allowed at most {MAX_TRACKS}")
+    if division & 0x8000:
+        raise MidiError(f"{label}: SMPTE time division is not supported, only ticks per quarter")
+    if not TPQ_RANGE[0] <= division <= TPQ_RANGE[1]:
+        raise MidiError(f"{label}: {division} ticks per quarter is out of range, "
+                        f"allowed {TPQ_RANGE[0]}..{TPQ_RANGE[1]}")
 
 
 def _short(exc: Exception) -> str:
@@ -57,11 +103,37 @@ def _short(exc: Exception) -> str:
 
 
 def validate_score(score: Score, label: str = "score") -> None:
-    """Raise MidiError if a score has no notes, too many tracks or an impossible tempo."""
-    if len(score.tracks) > MAX_TRACKS:
-        raise MidiError(f"{label}: {len(score.tracks)} tracks, allowed at most {MAX_TRACKS}")
-    if score.note_num() == 0:
+    """Raise MidiError naming the value and the limit if a score is empty or too costly:
+    ticks per quarter, tracks, notes, events, tempi, meters, length in seconds, beats, bars."""
+    tpq = score.ticks_per_quarter
+    if not TPQ_RANGE[0] <= tpq <= TPQ_RANGE[1]:
+        raise MidiError(f"{label}: {tpq} ticks per quarter is out of range, "
+                        f"allowed {TPQ_RANGE[0]}..{TPQ_RANGE[1]}")
+    _check_counts(score, label)
+    _check_tempi(score, label)
+    _check_meters(score, label)
+    _check_length(score, label)
+
+
+def _limit(label: str, what: str, value: float, limit: float) -> None:
+    if value > limit:
+        raise MidiError(f"{label}: {value:,.0f} {what}, allowed at most {limit:,.0f}")
+
+
+def _check_counts(score: Score, label: str) -> None:
+    _limit(label, "tracks", len(score.tracks), MAX_TRACKS)
+    notes = score.note_num()
+    if notes == 0:
         raise MidiError(f"{label}: the MIDI file has no notes")
+    _limit(label, "notes", notes, MAX_NOTES)
+    meta = (len(score.tempos) + len(score.time_signatures) + len(score.key_signatures)
+            + len(score.markers))
+    events = notes + meta + sum(len(t.controls) + len(t.pitch_bends) + len(t.pedals)
+                                + len(t.lyrics) for t in score.tracks)
+    _limit(label, "events", events, MAX_EVENTS)
+
+
+def _check_tempi(score: Score, label: str) -> None:
     for tempo in score.tempos:
         qpm = tempo.qpm
         if not math.isfinite(qpm) or not TEMPO_LIMITS[0] <= qpm <= TEMPO_LIMITS[1]:
@@ -69,9 +141,57 @@ def validate_score(score: Score, label: str = "score") -> None:
                 f"{label}: tempo {qpm:.6g} bpm at tick {tempo.time} is out of range, "
                 f"allowed {TEMPO_LIMITS[0]:g}..{TEMPO_LIMITS[1]:g} bpm"
             )
+
+
+def _check_meters(score: Score, label: str) -> None:
     for ts in score.time_signatures:
-        if ts.numerator <= 0 or ts.denominator <= 0:
-            raise MidiError(f"{label}: time signature {ts.numerator}/{ts.denominator} is invalid")
+        if not 1 <= ts.numerator <= MAX_NUMERATOR or ts.denominator not in DENOMINATORS:
+            raise MidiError(
+                f"{label}: time signature {ts.numerator}/{ts.denominator} at tick {ts.time} is "
+                f"out of range, allowed 1..{MAX_NUMERATOR} over "
+                f"{'/'.join(map(str, DENOMINATORS))}"
+            )
+
+
+def _check_length(score: Score, label: str) -> None:
+    """Event times must not have wrapped around (huge delta times overflow 32 bits), and the
+    score must fit in MAX_SECONDS, MAX_QUARTERS and MAX_BARS."""
+    if score.start() < 0:
+        raise MidiError(f"{label}: event times overflow (a delta time too large): "
+                        f"first event at tick {score.start()}")
+    end = score.end()
+    tpq = score.ticks_per_quarter
+    _limit(label, "beats (quarter notes) long", end / tpq, MAX_QUARTERS)
+    seconds = seconds_at(score, end)
+    if seconds > MAX_SECONDS:
+        raise MidiError(f"{label}: lasts {seconds:,.0f} s, allowed at most {MAX_SECONDS:,.0f} s")
+    _limit(label, "bars long", bars_at(score, end), MAX_BARS)
+
+
+def seconds_at(score: Score, tick: int) -> float:
+    """Seconds from tick 0 to `tick` through the tempo map (120 bpm before the first tempo)."""
+    tpq = score.ticks_per_quarter
+    marks = sorted((t.time, t.qpm) for t in score.tempos if t.time < tick)
+    if not marks or marks[0][0] > 0:
+        marks.insert(0, (0, 120.0))
+    total = 0.0
+    for (at, qpm), (nxt, _) in zip(marks, [*marks[1:], (tick, 0.0)], strict=True):
+        total += (nxt - at) / tpq * 60.0 / qpm
+    return total
+
+
+def bars_at(score: Score, tick: int) -> float:
+    """Bars from tick 0 to `tick` through the meter map (4/4 before the first meter); a meter
+    starts a new bar where it stands. O(number of meters), not of bars."""
+    tpq = score.ticks_per_quarter
+    marks = sorted((t.time, t.numerator, t.denominator) for t in score.time_signatures
+                   if t.time < tick)
+    if not marks or marks[0][0] > 0:
+        marks.insert(0, (0, 4, 4))
+    total = 0.0
+    for (at, num, den), (nxt, _, _) in zip(marks, [*marks[1:], (tick, 0, 0)], strict=True):
+        total += math.ceil((nxt - at) / (tpq * 4 * num / max(den, 1)))
+    return total
 
 
 def cut(score: Score, start: int, end: int) -> Score:
