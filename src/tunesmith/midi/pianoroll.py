@@ -25,6 +25,11 @@ from tunesmith.midi.io import atomic_path
 
 WIDTH_RANGE = (400, 8000)
 DPI = 100
+MAX_DRAWN_NOTES = 200_000  # as many as the loader admits; drawn as one collection per track
+MAX_BAR_LINES = 10_001  # the loader's bar limit, plus the closing line
+MAX_LEGEND = 24  # legend entries; more tracks end in "+ K more"
+LEGEND_ROW_IN = 0.3  # inches per legend row
+MIN_AXES_IN = 1.5  # the note axes keep at least this height; the picture grows if needed
 # Okabe-Ito (colour-blind safe) first, then tab10 hues for larger ensembles.
 PALETTE = (
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#8C564B", "#F0C419",
@@ -76,12 +81,18 @@ def bar_lines(score: symusic.Score) -> list[float]:
     lines: list[float] = []
     for i, (start, num, den) in enumerate(sigs):
         stop = sigs[i + 1][0] if i + 1 < len(sigs) else float("inf")
-        bar = tpq * 4 * num / den
+        bar = tpq * 4 * num / den if den > 0 else 0.0
+        if not bar > 0:  # a zero step would loop forever
+            raise InputError(f"time signature {num}/{den} with {tpq} ticks per quarter "
+                             "gives bars of no length: cannot draw bar lines")
         t = float(start)
         while t < stop:
             lines.append(t)
             if t >= end:  # this line closes the last bar
                 return lines
+            if len(lines) >= MAX_BAR_LINES:
+                raise InputError(f"score is more than {MAX_BAR_LINES - 1:,} bars long: "
+                                 "too long to draw")
             t += bar
     return lines
 
@@ -100,14 +111,21 @@ def draw_pianoroll(
 ) -> bytes:
     """Draw the score as a piano roll and return the PNG; also write it atomically to `path`."""
     if not WIDTH_RANGE[0] <= width_px <= WIDTH_RANGE[1]:
-        raise InputError(f"picture width {width_px} px is out of range: allowed {WIDTH_RANGE}")
-    fig = Figure(figsize=(width_px / DPI, width_px / DPI * 0.5), dpi=DPI)
+        raise InputError(f"picture width {width_px} px is out of range: allowed "
+                         f"{WIDTH_RANGE[0]}..{WIDTH_RANGE[1]}")
+    notes = score.note_num()
+    if notes > MAX_DRAWN_NOTES:
+        raise InputError(f"score has {notes:,} notes: the piano roll draws at most "
+                         f"{MAX_DRAWN_NOTES:,}")
+    w = width_px / DPI
+    h = max(w * 0.5, _head_in(title) + _legend_rows(score, w) * LEGEND_ROW_IN + 0.7 + MIN_AXES_IN)
+    fig = Figure(figsize=(w, h), dpi=DPI)
     FigureCanvasAgg(fig)
     if title:  # margins in inches so that text keeps its size at any width
         fig.suptitle(title, fontsize=15, fontweight="bold", x=0.1 / fig.get_figwidth(),
                      y=1 - 0.1 / fig.get_figheight(), ha="left", va="top")
     if any(len(t.notes) for t in score.tracks):
-        _draw_score(fig, score, head_in=0.45 if title else 0.0)
+        _draw_score(fig, score, head_in=_head_in(title))
     else:
         fig.text(0.5, 0.5, "no notes", ha="center", va="center", fontsize=28, color="#777777")
     buf = io.BytesIO()
@@ -117,6 +135,26 @@ def draw_pianoroll(
         with atomic_path(Path(path)) as tmp:
             tmp.write_bytes(png)
     return png
+
+
+def _head_in(title: str | None) -> float:
+    return 0.45 if title else 0.0
+
+
+def _shown(score: symusic.Score) -> list[int]:
+    """Tracks with notes, in the order the legend lists them: pitched, then drums."""
+    tracks = list(score.tracks)
+    return ([i for i, t in enumerate(tracks) if not t.is_drum and len(t.notes)]
+            + [i for i, t in enumerate(tracks) if t.is_drum and len(t.notes)])
+
+
+def _legend_columns(entries: int, width_in: float) -> int:
+    return max(1, min(entries, int(width_in / 2.2)))
+
+
+def _legend_rows(score: symusic.Score, width_in: float) -> int:
+    entries = min(len(_shown(score)), MAX_LEGEND + 1)
+    return -(-entries // _legend_columns(entries, width_in)) if entries else 0
 
 
 def _draw_score(fig: Figure, score: symusic.Score, head_in: float) -> None:
@@ -131,8 +169,9 @@ def _draw_score(fig: Figure, score: symusic.Score, head_in: float) -> None:
     )
     w, h = fig.get_figwidth(), fig.get_figheight()
     shown = pitched + drums
-    ncol = max(1, min(len(shown), int(w / 2.2)))
-    top = 1 - (head_in + 0.15 + 0.3 * -(-len(shown) // ncol)) / h
+    entries = min(len(shown), MAX_LEGEND + 1)
+    ncol = _legend_columns(entries, w)
+    top = 1 - (head_in + 0.15 + LEGEND_ROW_IN * _legend_rows(score, w)) / h
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights, hspace=0.06,
                             left=1.15 / w, right=1 - 0.15 / w, top=top, bottom=0.55 / h)
     axes = [fig.add_subplot(grid[i, 0]) for i in range(len(heights))]
@@ -147,7 +186,12 @@ def _draw_score(fig: Figure, score: symusic.Score, head_in: float) -> None:
         _draw_drums(axes[-1], [tracks[i] for i in drums], [colours[i] for i in drums], drum_keys,
                     tpq)
     _bar_axis(axes, bar_lines(score), score, tpq)
-    fig.legend([_legend_patch(colours[i]) for i in shown], [labels[i] for i in shown],
+    handles = [_legend_patch(colours[i]) for i in shown[:MAX_LEGEND]]
+    names = [labels[i] for i in shown[:MAX_LEGEND]]
+    if len(shown) > MAX_LEGEND:
+        handles.append(_legend_patch("none"))
+        names.append(f"+ {len(shown) - MAX_LEGEND} more")
+    fig.legend(handles, names,
                loc="lower right", bbox_to_anchor=(1 - 0.15 / w, top), ncol=ncol,
                frameon=False, fontsize=11, handlelength=1.2, columnspacing=1.4,
                borderaxespad=0.2)
@@ -174,11 +218,18 @@ def _rgba(colour: str, alpha: np.ndarray) -> np.ndarray:
 
 
 def _draw_pitched(ax: Axes, tracks: Sequence[Any], colours: list[str], tpq: int) -> None:
+    from matplotlib.collections import PolyCollection
+
     for track, colour in zip(tracks, colours, strict=True):
         n = track.notes.numpy()  # dict of arrays: time, duration, pitch, velocity
-        ax.barh(n["pitch"], n["duration"] / tpq, left=n["time"] / tpq, height=0.82,
-                color=_rgba(colour, _velocity_alpha(n["velocity"])), edgecolor=colour,
-                linewidth=0.4, zorder=3)
+        x0 = n["time"] / tpq
+        x1 = x0 + n["duration"] / tpq
+        y0, y1 = n["pitch"] - 0.41, n["pitch"] + 0.41
+        verts = np.stack([np.stack([x0, y0], -1), np.stack([x0, y1], -1),
+                          np.stack([x1, y1], -1), np.stack([x1, y0], -1)], 1)  # (N, 4, 2)
+        # one collection per track: matplotlib draws 100k notes in seconds, not minutes
+        ax.add_collection(PolyCollection(verts, facecolors=_rgba(colour, _velocity_alpha(
+            n["velocity"])), edgecolors=colour, linewidths=0.4, zorder=3))
 
 
 def _draw_drums(ax: Axes, tracks: Sequence[Any], colours: list[str], keys: list[int],
@@ -217,11 +268,12 @@ def _bar_axis(axes: list[Axes], lines: list[float], score: symusic.Score, tpq: i
     q = [t / tpq for t in lines]  # in quarter notes
     every = max(1, int(np.ceil(len(q) / 40)))  # keep at most ~40 bar numbers
     beats = _beats(score, lines) if len(q) <= 64 else []
-    for ax in axes:
-        for x in beats:
-            ax.axvline(x, color="#e4e4e8", lw=0.5, zorder=1)
-        for x in q:
-            ax.axvline(x, color="#9a9aa6", lw=0.9, zorder=2)
+    for ax in axes:  # vlines: one collection whatever the number of bars
+        if beats:
+            ax.vlines(beats, 0, 1, transform=ax.get_xaxis_transform(), color="#e4e4e8",
+                      lw=0.5, zorder=1)
+        ax.vlines(q, 0, 1, transform=ax.get_xaxis_transform(), color="#9a9aa6", lw=0.9,
+                  zorder=2)
         ax.set_xlim(q[0] - 0.15, q[-1] + 0.15)  # room for hits on the bar lines
         ax.tick_params(axis="x", length=0)
         for side in ("top", "right"):
@@ -241,7 +293,9 @@ def _beats(score: symusic.Score, lines: list[float]) -> list[float]:
     out: list[float] = []
     for a, b in zip(lines, lines[1:], strict=False):
         den = next((d for t, d in reversed(sigs) if t <= a), 4)
-        step = tpq * 4 / den
+        step = tpq * 4 / max(den, 1)
+        if not step > 0:
+            continue
         out.extend(x / tpq for x in np.arange(a + step, b - 1e-6, step))
     return out
 
