@@ -10,6 +10,8 @@ loop: TinySoundFont's Sequencer only plays files. Figures in benchmarks/render.p
 from __future__ import annotations
 
 import io
+import math
+import stat
 import wave
 from collections.abc import Iterator, Sequence
 from importlib import resources
@@ -45,6 +47,9 @@ def check_soundfont(path: Path | str) -> Path:
     """The path itself if it is a readable SoundFont 2 file (RIFF ... sfbk), else InputError."""
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):  # a FIFO would block the open below forever
+            raise InputError(f"SoundFont {path} is not a regular file: give an .sf2 file")
         with path.open("rb") as f:
             head = f.read(12)
     except OSError as e:
@@ -75,7 +80,7 @@ def render(
     sf_path = check_soundfont(sf2) if sf2 is not None else default_soundfont()
     seconds = score.to("second")
     end = max((n.end for t in seconds.tracks for n in t.notes), default=0.0)
-    if end > MAX_SECONDS:
+    if not math.isfinite(end) or end > MAX_SECONDS:
         raise InputError(f"score lasts {end:.0f} s: rendering is limited to {MAX_SECONDS:.0f} s")
     if end <= 0.0:
         return np.zeros((0, 2), np.float32)
@@ -177,8 +182,9 @@ def _send(synth: Any, kind: int, chan: int, a: int, b: int) -> None:
 
 def _trim_tail(audio: np.ndarray, last_off: int) -> np.ndarray:
     """Cut the silence after the last audible sample, but never before the last note-off."""
-    loud = np.flatnonzero(np.abs(audio).max(axis=1) > SILENCE)
-    stop = max(last_off, int(loud[-1]) + 1 if loud.size else 0)
+    tail = audio[last_off:]  # only the release tail can be trimmed: look at it alone
+    loud = np.flatnonzero(np.abs(tail).max(axis=1) > SILENCE) if len(tail) else tail[:0, 0]
+    stop = last_off + (int(loud[-1]) + 1 if loud.size else 0)
     return audio[: min(stop, len(audio))]
 
 
@@ -189,13 +195,21 @@ def _normalise(audio: np.ndarray) -> np.ndarray:
     return (audio * (PEAK / peak)).astype(np.float32)
 
 
-def to_pcm16(audio: np.ndarray) -> np.ndarray:
-    """float audio in [-1, 1], shape (n,) or (n, c) -> int16 of shape (n, c); clips beyond."""
+PCM_CHUNK = 1 << 18  # frames converted at a time: a 20-minute render needs no second copy
+
+
+def _frames(audio: np.ndarray) -> np.ndarray:
     a = np.asarray(audio, np.float32)
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or not 1 <= a.shape[1] <= 8:
         raise InputError(f"audio shape {a.shape} is not (frames,) or (frames, channels)")
+    return a
+
+
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    """float audio in [-1, 1], shape (n,) or (n, c) -> int16 of shape (n, c); clips beyond."""
+    a = _frames(audio)
     if not np.isfinite(a).all():
         raise InputError("audio holds NaN or infinite samples: cannot write them as PCM")
     return np.round(np.clip(a, -1.0, 1.0) * 32767.0).astype("<i2")
@@ -203,26 +217,28 @@ def to_pcm16(audio: np.ndarray) -> np.ndarray:
 
 def write_wav(audio: np.ndarray, path: Path | str, sample_rate: int = 44100) -> Path:
     """Write float audio as a 16-bit PCM WAV file, atomically (never a partial file)."""
-    pcm = to_pcm16(audio)
+    a = _frames(audio)
     _check_rate(sample_rate)
     path = Path(path)
     with atomic_path(path) as tmp, tmp.open("wb") as f:
-        _write_pcm(f, pcm, sample_rate)
+        _write_pcm(f, a, sample_rate)
     return path
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int = 44100) -> bytes:
     """The 16-bit PCM WAV file of `audio`, in memory (for the HTTP server)."""
-    pcm = to_pcm16(audio)
+    a = _frames(audio)
     _check_rate(sample_rate)
     buf = io.BytesIO()
-    _write_pcm(buf, pcm, sample_rate)
+    _write_pcm(buf, a, sample_rate)
     return buf.getvalue()
 
 
-def _write_pcm(f: BinaryIO, pcm: np.ndarray, sample_rate: int) -> None:
+def _write_pcm(f: BinaryIO, audio: np.ndarray, sample_rate: int) -> None:
+    """(n, c) float frames -> 16-bit PCM, converted chunk by chunk (bounded extra memory)."""
     with wave.open(f, "wb") as w:
-        w.setnchannels(pcm.shape[1])
+        w.setnchannels(audio.shape[1])
         w.setsampwidth(2)
         w.setframerate(sample_rate)
-        w.writeframes(pcm.tobytes())
+        for i in range(0, max(len(audio), 1), PCM_CHUNK):
+            w.writeframes(to_pcm16(audio[i : i + PCM_CHUNK]).tobytes())
