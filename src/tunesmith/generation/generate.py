@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from symusic import Score, Tempo
 
-from tunesmith.attributes import DRUMS, MAX_BARS, PITCH_CLASSES, Attributes
+from tunesmith.attributes import MAX_BARS, Attributes
 from tunesmith.captions.conditions import caption_for
-from tunesmith.captions.features import MAJOR_PROFILE, MINOR_PROFILE
 from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.rewards import adherence_reward
@@ -27,10 +26,12 @@ from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
 from tunesmith.model.prefix import prefix_embeds
-from tunesmith.tokenization import Tokenizer, bar_starts
+from tunesmith.theory import bar_starts, key_profile, scale_mask
+from tunesmith.tokenization import Tokenizer
 
 DEFAULT_BARS = 8
 MAX_PROMPT_CHARS = 20_000
+MAX_SEED = 2**31 - 1  # the same cap for the CLI, batch lines and the HTTP API
 _cache: dict[str, Checkpoint] = {}
 
 
@@ -53,8 +54,10 @@ def resolve(
 ) -> tuple[Attributes, list[str]]:
     """Targets from the text, with explicit flags overriding; plus notes for the user."""
     notes = []
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise PromptError(f"prompt of {len(prompt)} characters is too long: allowed {MAX_PROMPT_CHARS}")
+    check_prompt(prompt)
+    if override is not None and override.bars is not None and override.seconds is not None:
+        raise PromptError(f"bars {override.bars} and seconds {override.seconds:g} both given: "
+                          "give one length")
     attrs = condition(prompt, conditioners)
     length_only = override is None or Attributes(bars=override.bars, seconds=override.seconds) == override
     if not prompt.strip() and length_only:
@@ -62,6 +65,25 @@ def resolve(
     if override is not None:
         attrs = attrs.merged(override)
     return attrs, notes
+
+
+def check_prompt(prompt: str) -> None:
+    """Refuse a prompt that is too long or not text (undecodable bytes, lone surrogates)."""
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise PromptError(f"prompt of {len(prompt)} characters is too long: allowed {MAX_PROMPT_CHARS}")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise PromptError(f"prompt is not valid UTF-8 text (character {e.start + 1} is "
+                          f"{prompt[e.start]!a}): give plain text") from None
+
+
+def check_seed(seed: object) -> int:
+    """The seed itself if it is an integer in 0..MAX_SEED, else PromptError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        shown = f"{seed}"[:40] + ("..." if len(f"{seed}") > 40 else "")
+        raise PromptError(f"seed {shown} is out of range: allowed an integer 0..{MAX_SEED}")
+    return seed
 
 
 def bars_for(attrs: Attributes) -> int:
@@ -73,21 +95,36 @@ def bars_for(attrs: Attributes) -> int:
     num, den = (int(x) for x in (attrs.time_signature or "4/4").split("/"))
     quarters_per_bar = num * 4 / den
     bpm = attrs.tempo or 110.0  # the model picks the tempo: assume a moderate one
-    return max(1, min(MAX_BARS, round(attrs.seconds * bpm / 60 / quarters_per_bar)))
+    bars = max(1, round(attrs.seconds * bpm / 60 / quarters_per_bar))
+    if bars > MAX_BARS:  # never a shorter piece than asked: refuse up front
+        raise PromptError(f"{attrs.seconds:g} s at {bpm:g} bpm in {num}/{den} is {bars} bars: "
+                          f"allowed up to {MAX_BARS} bars (ask for fewer seconds or a slower tempo)")
+    return bars
 
 
-def constraints_for(tok: Tokenizer, attrs: Attributes, bars: int) -> Constraints:
-    programs = None
-    if attrs.instruments:
-        programs = tuple(sorted({-1 if p == DRUMS else p for p in attrs.instruments}))
-    tempo_token = None
-    if attrs.tempo is not None:
-        tempos = [t for t in tok.vocab if t.startswith("Tempo_")]
-        tempo_token = min(tempos, key=lambda t: abs(float(t.split("_")[1]) - attrs.tempo))  # type: ignore[operator]
+TOKENS_PER_BAR = 48  # per instrument, a dense bar of the default model (~10 notes)
+
+
+def check_capacity(attrs: Attributes, bars: int, max_tokens: int) -> None:
+    """Refuse up front a length the token budget cannot hold (bars x instruments x a dense
+    bar's tokens); what still runs out is refused after sampling, never cut silently."""
+    tracks = len(attrs.instruments or ()) or 1
+    need = bars * tracks * TOKENS_PER_BAR
+    if need > max_tokens:
+        raise PromptError(
+            f"{bars} bars of {tracks} instrument{'s' * (tracks > 1)} need about {need:,} tokens: "
+            f"the model writes at most {max_tokens:,} (ask for at most "
+            f"{max(1, max_tokens // (tracks * TOKENS_PER_BAR))} bars)"
+        )
+
+
+def constraints_for(attrs: Attributes, bars: int) -> Constraints:
+    """What the grammar enforces of the attributes: instruments, meter, tempo and length."""
+    programs = tuple(sorted(set(attrs.instruments))) if attrs.instruments else None
     # a length in seconds with a free tempo: the grammar re-derives the bars from the tempo
     seconds = attrs.seconds if attrs.bars is None and attrs.tempo is None else None
     return Constraints(programs=programs, time_signature=attrs.time_signature,
-                       tempo_token=tempo_token, bars=bars, seconds=seconds)
+                       tempo=attrs.tempo, bars=bars, seconds=seconds)
 
 
 def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
@@ -101,24 +138,18 @@ def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
     return score
 
 
-# Pitch classes of a key, from its tonic: major, and minor with the raised 7th of harmonic minor
-SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
-
-
 def key_bias(tok: Tokenizer, key: str, strength: float, profile: float = 0.0) -> torch.Tensor:
     """(V,) logits offset on pitched notes: -strength outside the key's scale, plus `profile`
     times the log of the key's Krumhansl-Kessler probe-tone profile (relative to its mean),
     which favours tonic and dominant and so tells a key from its relative major/minor. A
     soft preference, like a musician told the key: chromatic notes stay possible."""
-    tonic, mode = key.split(" ")
-    root = PITCH_CLASSES.index(tonic)
-    scale = {(root + i) % 12 for i in SCALES[mode]}
-    weights = MAJOR_PROFILE if mode == "major" else MINOR_PROFILE
-    tilt = np.log(weights / weights.mean())  # tonic first
+    weights = key_profile(key)
+    tilt = np.log(weights / weights.mean())  # (12,) by pitch class
+    scale = scale_mask(key)
     bias = torch.zeros(len(tok))
     for i in tok.ids_of_type("Pitch"):
         pc = int(tok.tokens[i].split("_")[1]) % 12
-        bias[i] = profile * float(tilt[(pc - root) % 12]) - (0.0 if pc in scale else strength)
+        bias[i] = profile * float(tilt[pc]) - (0.0 if scale[pc] else strength)
     return bias
 
 
@@ -150,14 +181,16 @@ def generate(
     sampling = sampling or SamplingConfig()
     if not 1 <= num * sampling.candidates <= 64:
         raise PromptError(f"num {num} x candidates {sampling.candidates} is out of range 1..64")
+    check_seed(seed)
     ckpt = checkpoint or get_checkpoint()
     attrs, notes = resolve(prompt, attributes, conditioners)
     bars = bars_for(attrs)
+    check_capacity(attrs, bars, sampling.max_tokens)
     header_attrs = attrs.merged(Attributes(bars=bars))
     tok = ckpt.tokenizer
     header = tok.header(header_attrs)
     vocab = Vocab.of(tok)
-    grammars = [SequenceGrammar(vocab, constraints_for(tok, attrs, bars))
+    grammars = [SequenceGrammar(vocab, constraints_for(attrs, bars))
                 for _ in range(num * sampling.candidates)]
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
@@ -169,13 +202,33 @@ def generate(
     took = time.perf_counter() - start
     pieces = []
     for ids, g in zip(seqs, grammars, strict=True):
+        if not g.done:  # the token cap stopped it: a shorter piece is not a success
+            raise PromptError(
+                f"the model reached its {sampling.max_tokens}-token limit at bar {g.bars} of "
+                f"{g.bar_target or bars}: ask for fewer bars or fewer instruments"
+            )
         made = g.bar_target or bars
         score = finish_score(tok.decode(header + ids), attrs, made)
+        _check_seconds(score, attrs, made)
         share = g.masked_steps / max(g.steps, 1)
         asked = header_attrs.merged(Attributes(bars=made))
         pieces.append(Generated(score, header + ids, asked, seed, share, took / num, notes,
                                 adherence_reward(score, attrs)))
     return best_of(pieces, sampling.candidates)
+
+
+def _check_seconds(score: Score, attrs: Attributes, made: int) -> None:
+    """A length in seconds with a free tempo: refuse a piece the bar limit made shorter."""
+    if attrs.seconds is None or attrs.bars is not None or not len(score.tempos):
+        return
+    ts = score.time_signatures[0] if len(score.time_signatures) else None
+    quarters = ts.numerator * 4 / ts.denominator if ts is not None else 4.0
+    need = round(attrs.seconds * score.tempos[0].qpm / 60.0 / quarters)
+    if need > made:
+        raise PromptError(
+            f"{attrs.seconds:g} s at the sampled {score.tempos[0].qpm:.0f} bpm needs {need} bars: "
+            f"allowed up to {MAX_BARS} (ask for fewer seconds or give a slower --tempo)"
+        )
 
 
 def best_of(pieces: list[Generated], candidates: int) -> list[Generated]:
