@@ -567,6 +567,22 @@ def data_build(
     stdout.print(format_summary(build(corpus, out, config)))
 
 
+@data_app.command("roles")
+def data_roles(
+    corpus: Corpora,
+    out: Annotated[Path, typer.Option(help="JSON file for the role table.")],
+    limit: Annotated[int | None, typer.Option(help="At most N pieces per corpus.")] = None,
+) -> None:
+    """Which GM programs play lead, chords, bass and pad per genre in real band music."""
+    from tunesmith.data.roles import learn_roles
+
+    table = learn_roles(list(corpus), limit)
+    table.save(out)
+    for genre in sorted(table.counts):
+        row = {r: [p for p, _ in table.choices(genre, r, 4)] for r in ("lead", "chords", "bass", "pad")}
+        typer.echo(f"{genre}: {row}")
+
+
 @data_app.command("segments")
 def data_segments(
     corpus: Corpora,
@@ -581,6 +597,11 @@ def data_segments(
         float, typer.Option(help="Chance to give a window's bass line to a bass instrument.")
     ] = 0.3,
     seed: Annotated[int, typer.Option(help="Random seed of window choice and augmentation.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Longest window in tokens (the model's context).")] = 1024,
+    roles: Annotated[
+        Path | None, typer.Option(help="Role table (`data roles`): re-voice POP909 parts by role.")
+    ] = None,
+    orchestrate_prob: Annotated[float, typer.Option(help="Chance to re-voice a window.")] = 0.5,
 ) -> None:
     """Training windows (condition + music tokens per split) for `tunesmith train`."""
     from tunesmith.data.segments import SegmentConfig, build_segments
@@ -588,7 +609,8 @@ def data_segments(
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit} is invalid: allowed an integer >= 1")
     cfg = SegmentConfig(windows_per_piece=windows, min_bars=min_bars, max_bars=max_bars,
-                        drums_prob=drums_prob, bass_prob=bass_prob, seed=seed)
+                        drums_prob=drums_prob, bass_prob=bass_prob, seed=seed, max_tokens=max_tokens,
+                        roles=str(roles) if roles else None, orchestrate_prob=orchestrate_prob)
     counts = build_segments(list(corpus), out, cfg, limit=limit, workers=workers)
     typer.echo(f"wrote {out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()))
 

@@ -21,6 +21,7 @@ from symusic import Score, TimeSignature
 
 from tunesmith import attributes as A
 from tunesmith.data import music21_corpus as m21
+from tunesmith.data.clean import groove_to_gm
 from tunesmith.errors import ConfigError, MidiError
 from tunesmith.midi.io import load_score
 
@@ -70,16 +71,16 @@ class Reader:
 
 def open_corpus(spec: str, cache_dir: Path | None = None, workers: int = 1) -> Reader:
     """The reader of a spec: music21[:COLL,...], folder:PATH, midicaps:JSONL[:LAKH_ROOT],
-    pop909:PATH or groove:PATH. `cache_dir` and `workers` serve the music21 conversion."""
+    pop909:PATH, groove:PATH, midimancy:TAR_XZ, touhou:TAR_XZ or nottingham:PATH. `cache_dir` and `workers` serve the music21 conversion."""
     name, _, arg = spec.partition(":")
     if name == "music21":
         wanted = [c for c in arg.split(",") if c] or None
         load = partial(_read_music21, cache_dir=cache_dir or _default_cache(), workers=workers)
         return Reader(spec, name, m21.list_jobs(wanted), load)
-    if name not in ("folder", "midicaps", "pop909", "groove"):
+    if name not in ("folder", "midicaps", "pop909", "groove", *ARCHIVES, "nottingham"):
         raise ConfigError(
             f"corpus {name!r} in spec {spec!r} is unknown: allowed music21, folder, midicaps, "
-            "pop909, groove"
+            "pop909, groove, midimancy, touhou, nottingham"
         )
     if not arg:
         raise ConfigError(f"corpus spec {spec!r} needs a path: write {name}:PATH")
@@ -91,6 +92,10 @@ def open_corpus(spec: str, cache_dir: Path | None = None, workers: int = 1) -> R
         return Reader(spec, name, _folder_items(path), _read_folder)
     if name == "pop909":
         return Reader(spec, name, _pop909_items(path), _read_pop909)
+    if name in ARCHIVES:
+        return Reader(spec, name, _archive_items(path, name), partial(_read_archive, path=path))
+    if name == "nottingham":
+        return Reader(spec, name, _nottingham_items(path), _read_nottingham)
     return Reader(spec, name, _groove_items(path), _read_groove)
 
 
@@ -280,10 +285,101 @@ def _read_groove(
         score = _load(path, piece_id, skipped)
         if score is None:
             continue
+        score = groove_to_gm(score)  # Roland kit pitches (22, 26: hi-hats) -> General MIDI
         for track in score.tracks:  # a drum kit throughout, whatever the channel says
             track.is_drum = True
             track.name = A.INSTRUMENT_NAMES[A.DRUMS]
         yield Piece(piece_id, "groove", score, groove_labels(row), str(path), str(path))
+
+
+# --- band and game-music archives (Midimancy, Touhou) -------------------------------------
+ARCHIVES = ("midimancy", "touhou")
+# Midimancy folder -> genre; game folders (sonic, OSRS, castlevania, ...) are soundtracks.
+MIDIMANCY_GENRES = {
+    "ClassicRock": "rock", "Daft Punk": "electronic", "Weeknd, The": "pop", "MCR": "rock",
+    "Ghost": "rock", "1 - Pop Music": "pop", "1 - Vocaloid and similar": "pop",
+    "1 - Folk Songs and Classical": "classical",
+}
+
+
+def archive_labels(corpus: str, member: str) -> dict[str, Any] | None:
+    """Genre, group (artist or game: the unit of the split, so no song leaks) and title of
+    an archive member from its folders; None for members that are not MIDI files."""
+    if not member.lower().endswith(MIDI_SUFFIXES):
+        return None
+    parts = member.split("/")
+    if corpus == "touhou":  # touhou/<series>/<game>/<track (arranger)>.mid
+        return {"genre": "soundtrack", "group": "/".join(parts[1:3]), "title": Path(parts[-1]).stem}
+    # midimancy/<No Man's Land|Songs Here>/<folder>[/<artist or game>]/...
+    folder = parts[2] if len(parts) > 3 else ""
+    genre = MIDIMANCY_GENRES.get(folder, "soundtrack")
+    group = "/".join(parts[2:4]) if len(parts) > 4 else folder or member
+    return {"genre": genre, "group": group, "title": Path(parts[-1]).stem}
+
+
+def _archive_items(path: Path, corpus: str) -> list[tuple[str, dict[str, Any]]]:
+    import tarfile
+
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            names = [m.name for m in tar if m.isfile()]
+    except (tarfile.TarError, OSError) as exc:
+        raise ConfigError(f"{corpus} archive {path} cannot be read: {exc}") from exc
+    return [(n, lab) for n in names if (lab := archive_labels(corpus, n)) is not None]
+
+
+def _read_archive(
+    items: list[tuple[str, dict[str, Any]]], skipped: list[tuple[str, str]], path: Path
+) -> Iterator[Piece]:
+    """Members in archive order: an .xz archive is read as a stream, and random access
+    would decompress it from the start for every member."""
+    import tarfile
+
+    wanted = dict(items)
+    corpus = items[0][1].get("corpus", "") if items else ""
+    with tarfile.open(path, "r:*") as tar:
+        for member in tar:
+            labels = wanted.get(member.name)
+            f = tar.extractfile(member) if labels is not None else None
+            if f is None or labels is None:
+                continue
+            piece_id = f"{path.name.split('.')[0]}/{member.name}"
+            try:
+                score = load_score(f.read(), name=piece_id)
+            except MidiError as exc:
+                skipped.append((piece_id, str(exc)))
+                continue
+            yield Piece(piece_id, corpus or path.name.split(".")[0], score, labels, member.name)
+
+
+# --- Nottingham -------------------------------------------------------------------------
+# Tune type from the file name prefix; jigs are 6/8 and waltzes 3/4 in the files themselves.
+NOTTINGHAM_FORMS = {
+    "jigs": "jig", "reels": "reel", "hpps": "hornpipe", "waltzes": "waltz", "slip": "slip jig",
+    "morris": "morris", "playford": "country dance", "ashover": "country dance", "xmas": "carol",
+}
+
+
+def _nottingham_items(root: Path) -> list[tuple[Path, dict[str, Any]]]:
+    folder = root / "MIDI" if (root / "MIDI").is_dir() else root
+    items = []
+    for p in sorted(folder.glob("*.mid")):
+        stem = p.stem.rstrip("0123456789")
+        form = next((f for k, f in NOTTINGHAM_FORMS.items() if stem.startswith(k)), None)
+        if form is None:
+            continue  # chords.mid / melody.mid are format samples, not tunes
+        items.append((p, {"genre": "folk", "form": form, "group": p.stem}))
+    return items
+
+
+def _read_nottingham(
+    items: list[tuple[Path, dict[str, Any]]], skipped: list[tuple[str, str]]
+) -> Iterator[Piece]:
+    for path, labels in items:
+        piece_id = f"nottingham/{path.stem}"
+        score = _load(path, piece_id, skipped)
+        if score is not None:
+            yield Piece(piece_id, "nottingham", score, labels, str(path), str(path))
 
 
 # --- labels -----------------------------------------------------------------------------

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from symusic import Score, Tempo, TimeSignature
 
-from tunesmith.attributes import GENRES, Attributes
+from tunesmith.attributes import GENRES, MAX_INSTRUMENTS, Attributes
 from tunesmith.data.build import split_of
+from tunesmith.data.roles import RoleTable
 from tunesmith.errors import ConfigError
 from tunesmith.midi.io import cut
 from tunesmith.tokenization import Tokenizer, bar_starts
@@ -48,6 +49,7 @@ class SegmentConfig:
     drums_prob: float = 0.35
     bass_prob: float = 0.3  # chance to give the lowest part's bass line to a bass (augment.split_bass)
     seed: int = 0
+    roles: str | None = None  # RoleTable JSON: re-voice POP909 by role instead of by ensemble
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_bars <= self.max_bars:
@@ -115,37 +117,71 @@ def attributes_of(score: Score, piece_labels: dict, piece_key: str | None) -> At
                       bars=min(max(f.bars, 1), 128))
 
 
+REAL_BANDS = ("midimancy", "touhou")  # real arrangements: never re-voiced
+
+
+def piece_split(piece_id: str, labels: dict) -> str:
+    """A corpus's own split if it has one, else a hash of the piece's group (artist or game)
+    or id, so that no song (and no artist's other songs) leaks into validation or test."""
+    return str(labels.get("split") or split_of(str(labels.get("group") or piece_id)))
+
+
+def busiest(score: Score, n: int = MAX_INSTRUMENTS) -> Score:
+    """Only the tracks of the `n` instruments with the most notes (the header names at most
+    `n`, and a window must not teach programs its header leaves out)."""
+    notes: dict[tuple[bool, int], int] = {}
+    for t in score.tracks:
+        key = (t.is_drum, int(t.program))
+        notes[key] = notes.get(key, 0) + len(t.notes)
+    keep = set(sorted(notes, key=lambda k: -notes[k])[:n])
+    out = score.copy()
+    out.tracks = [t for t in out.tracks if (t.is_drum, int(t.program)) in keep]
+    return out
+
+
 def piece_examples(
     piece_id: str, score: Score, labels: dict, tok: Tokenizer, cfg: SegmentConfig,
-    rng: np.random.Generator, drums: list[Score],
+    rng: np.random.Generator, drums: list[Score], corpus: str = "", table: RoleTable | None = None,
 ) -> Iterator[Example]:
     from tunesmith.captions.features import estimate_key
 
-    split = split_of(piece_id)
+    split = piece_split(piece_id, labels)
     starts = bar_starts(score)
     key = labels.get("key") or estimate_key(score)
     for _ in range(cfg.windows_per_piece):
         n = int(rng.integers(cfg.min_bars, cfg.max_bars + 1))
         first = int(rng.integers(0, max(1, len(starts) - n + 1)))
         bounds = [*starts, starts[-1] + (starts[-1] - starts[-2] if len(starts) > 1 else 1920)]
-        seg = window(score, bounds[first], bounds[min(first + n, len(bounds) - 1)])
+        seg = busiest(window(score, bounds[first], bounds[min(first + n, len(bounds) - 1)]))
         if seg.note_num() == 0:
             continue
-        ex = encode_example(augmented(seg, cfg, rng, drums), labels, key, tok, cfg, split)
+        if corpus not in REAL_BANDS:
+            seg = augmented(seg, cfg, rng, drums, table, labels.get("genre"))
+        ex = encode_example(seg, labels, key, tok, cfg, split)
         if ex is not None:
             yield ex
 
 
-def augmented(seg: Score, cfg: SegmentConfig, rng: np.random.Generator, drums: list[Score]) -> Score:
+def augmented(seg: Score, cfg: SegmentConfig, rng: np.random.Generator, drums: list[Score],
+              table: RoleTable | None = None, genre: str | None = None) -> Score:
     """A window re-voiced, with a bass split off and drums laid under it, each at random.
+    With a role table, parts are re-voiced by role (instruments that play that role in
+    real music of the genre; the bass by the table's bass choices), else by ensemble.
     Orchestration comes first, so that it cannot re-voice the new bass track."""
     from tunesmith.data.augment import BASSES, orchestrate, split_bass
+    from tunesmith.data.roles import revoice_by_role
 
+    band_genre = "rock" if genre == "pop" else genre  # POP909 songs take pop/rock band voicings
     if rng.random() < cfg.orchestrate_prob:
-        versions = orchestrate(seg, rng, copies=1)
-        seg = versions[0] if versions else seg
+        if table is not None and genre == "pop":
+            seg = revoice_by_role(seg, table, band_genre, rng)
+        else:
+            versions = orchestrate(seg, rng, copies=1)
+            seg = versions[0] if versions else seg
     if rng.random() < cfg.bass_prob:
-        split = split_bass(seg, BASSES[int(rng.integers(len(BASSES)))])
+        learned = [p for p, _ in table.choices(band_genre, "bass")] if table is not None else []
+        basses = [p for p in learned if p in BASSES] or list(BASSES)
+        split = split_bass(seg, basses[int(rng.integers(len(basses)))])
         seg = split if split is not None else seg
     four_four = all(ts.numerator == 4 and ts.denominator == 4 for ts in seg.time_signatures)
     has_drums = any(t.is_drum for t in seg.tracks)
@@ -163,7 +199,8 @@ def encode_example(seg: Score, labels: dict, key: str | None, tok: Tokenizer,
     return Example(split, tok.ids(header_tokens(attrs)), music)
 
 
-def save_examples(examples: list[Example], out: Path, cfg: SegmentConfig) -> dict[str, int]:
+def save_examples(examples: list[Example], out: Path, cfg: SegmentConfig, tokenizer_hash: str = "",
+                  cleaning: dict | None = None) -> dict[str, int]:
     """One .npz per split: flat conds/music arrays with offsets. Written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
@@ -178,7 +215,8 @@ def save_examples(examples: list[Example], out: Path, cfg: SegmentConfig) -> dic
         tmp = out / f".{split}.tmp.npz"
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(out / f"{split}.npz")
-    (out / "segments.json").write_text(json.dumps({"config": asdict(cfg), "counts": counts}))
+    meta = {"config": asdict(cfg), "counts": counts, "tokenizer": tokenizer_hash, "cleaning": cleaning or {}}
+    (out / "segments.json").write_text(json.dumps(meta, indent=1))
     return counts
 
 
@@ -200,9 +238,14 @@ def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int |
 
     from tunesmith.data.corpora import open_corpus
 
+    from tunesmith.data.clean import CleanReport, clean
+    from tunesmith.data.roles import RoleTable
+
     tok = Tokenizer.default()
     rng = np.random.default_rng(cfg.seed)
-    drums = _drum_pool([s for s in specs if s.startswith("groove:")], limit)
+    table = RoleTable.load(Path(cfg.roles)) if cfg.roles else None
+    report = CleanReport()
+    drums = [clean(d, CleanReport()) for d in _drum_pool([s for s in specs if s.startswith("groove:")], limit)]
     examples: list[Example] = []
     cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
             TextColumn("{task.speed} pieces/s"), TimeRemainingColumn())
@@ -214,9 +257,19 @@ def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int |
                 if limit is not None and i >= limit:
                     break
                 pool = drums if piece.corpus == "pop909" else []
-                examples += piece_examples(piece.id, piece.score, piece.labels, tok, cfg, rng, pool)
+                score = clean(piece.score, report)
+                if score.note_num() > 0:
+                    examples += piece_examples(piece.id, score, piece.labels, tok, cfg, rng, pool,
+                                               piece.corpus, table)
                 bar.advance(task)
-    return save_examples(examples, out, cfg)
+    return save_examples(examples, out, cfg, tokenizer_hash(tok), report.to_dict())
+
+
+def tokenizer_hash(tok: Tokenizer) -> str:
+    """A short hash of a tokenizer's vocabulary: windows made by another tokenizer differ."""
+    import hashlib
+
+    return hashlib.sha1(json.dumps(tok.vocab, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _drum_pool(specs: list[str], limit: int | None) -> list[Score]:
