@@ -265,3 +265,56 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return path
+
+
+def check_writable(paths: list[Path]) -> None:
+    """Before any work: every target can be created (not a folder, its nearest existing
+    folder writable). Raises InputError naming the user's path."""
+    for path in paths:
+        if path.is_dir():
+            raise InputError(f"output {path} is a folder: give a file name")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise InputError(f"output {path} cannot be written (permission denied)")
+        folder = path.parent if str(path.parent) else Path(".")
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise InputError(f"output {path}: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"output {path}: the folder {folder} cannot be written "
+                             "(permission denied)")
+
+
+def write_files_atomic(files: dict[Path, bytes]) -> list[Path]:
+    """Write several files so that they appear all together or not at all: every one goes
+    to a temporary file beside its target first, and only when all are written are they
+    renamed into place. A failure removes the temporary files and names the user's path."""
+    temps: dict[Path, Path] = {}
+    try:
+        for path, data in files.items():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
+                                            dir=path.parent)
+                temps[path] = Path(name)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.chmod(name, 0o666 & ~_umask())
+            except OSError as e:
+                raise InputError(f"output {path} cannot be written ({e.strerror or e})") from e
+        for path, tmp in temps.items():
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise InputError(f"output {path} cannot be written ({e.strerror or e})") from e
+    finally:
+        for tmp in temps.values():
+            if tmp.exists():
+                tmp.unlink()
+    return list(files)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
