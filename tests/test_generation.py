@@ -85,7 +85,7 @@ def _walk(tok: Tokenizer, c: Constraints, seed: int) -> list[str]:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_grammar_walk_is_valid_remi(tok: Tokenizer, seed: int) -> None:
-    c = Constraints(programs=(0, -1), time_signature="3/4", tempo_token="Tempo_90.71", bars=4)
+    c = Constraints(programs=(0, DRUMS), time_signature="3/4", tempo=90.71, bars=4)
     toks = _walk(tok, c, seed)
     assert toks[-1] == "EOS_None"
     assert toks.count("Bar_None") == 4
@@ -188,7 +188,8 @@ def test_key_bias_penalises_only_out_of_scale_pitches(tok: Tokenizer) -> None:
 
     bias = key_bias(tok, "A minor", 2.0)
     assert bias[tok.vocab["Pitch_69"]] == 0  # A
-    assert bias[tok.vocab["Pitch_68"]] == 0  # G#, the harmonic minor's leading tone
+    assert bias[tok.vocab["Pitch_68"]] == 0  # G#, the leading tone (theory.SCALES)
+    assert bias[tok.vocab["Pitch_67"]] == 0  # G, the natural minor's 7th
     assert bias[tok.vocab["Pitch_70"]] == -2.0  # Bb
     assert bias[tok.vocab["PitchDrum_38"]] == 0  # drums have no key
     pitches = [int(t.split("_")[1]) for t in tok.vocab if t.startswith("Pitch_")]
@@ -198,11 +199,11 @@ def test_key_bias_penalises_only_out_of_scale_pitches(tok: Tokenizer) -> None:
 def test_coverage_boosts_only_silent_requested_programs(tok: Tokenizer) -> None:
     from tunesmith.generation.sampler import _boost_missing
 
-    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(0, 33, -1), bars=2))
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(0, 33, DRUMS), bars=2))
     for t in ("Bar_None", "TimeSig_4/4", "Position_0", "Program_0", "Pitch_60", "Velocity_63",
               "Duration_1.0.8"):
         g.advance(tok.vocab[t])
-    assert g.missing_programs() == [33, -1]
+    assert g.missing_programs() == [33, DRUMS]
     out = _boost_missing(np.zeros((1, len(tok)), np.float32), [g], 4.0)
     boosted = {tok.tokens[i] for i in np.flatnonzero(out[0] > 0)}
     assert boosted == {"Program_33", "Program_-1"}
@@ -210,7 +211,7 @@ def test_coverage_boosts_only_silent_requested_programs(tok: Tokenizer) -> None:
     assert g.missing_programs() == []  # no Program may follow a Bar directly
     g.advance(tok.vocab["TimeSig_4/4"])
     g.advance(tok.vocab["Position_0"])
-    assert g.missing_programs() == [0, 33, -1]
+    assert g.missing_programs() == [0, 33, DRUMS]
 
 
 @pytest.mark.parametrize(("tempo", "bars"), [("Tempo_60.0", 4), ("Tempo_120.0", 8)])

@@ -15,20 +15,8 @@ import numpy as np
 from symusic import Score
 
 from tunesmith.attributes import PITCH_CLASSES
+from tunesmith.theory import CHORD_TYPES
 
-# (suffix, intervals above the root). Order is the tie-break: simpler chords first.
-CHORD_TYPES: tuple[tuple[str, tuple[int, ...]], ...] = (
-    ("", (0, 4, 7)),
-    ("m", (0, 3, 7)),
-    ("7", (0, 4, 7, 10)),
-    ("maj7", (0, 4, 7, 11)),
-    ("m7", (0, 3, 7, 10)),
-    ("6", (0, 4, 7, 9)),
-    ("dim", (0, 3, 6)),
-    ("aug", (0, 4, 8)),
-    ("sus4", (0, 5, 7)),
-    ("sus2", (0, 2, 7)),
-)
 MIN_SCORE = 0.8  # cosine similarity below which a beat has no clear chord (e.g. a lone melody)
 BASS_BONUS = 0.05  # a root in the bass breaks ties such as C6 vs Am7 (same pitch classes)
 MAX_PROGRESSION = 4

@@ -9,7 +9,6 @@ Key finding is hand-written (20 lines of numpy) because music21's is too slow pe
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,10 +19,7 @@ from symusic import Score
 from tunesmith import attributes as A
 from tunesmith.captions.chords import progression
 from tunesmith.errors import InputError
-
-# Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+from tunesmith.theory import KEY_PROFILES, bar_starts
 
 # Length words: MidiCaps has no fixed bins, so these follow its corpus (most pieces run
 # 30 s to 3 min): below 15 s "very short", 15-30 "short", 30-90 "moderate", 90-180
@@ -141,10 +137,6 @@ def pitch_class_histogram(score: Score) -> np.ndarray:
     return hist
 
 
-# Every key's profile, rotated to its tonic, in the order of attributes.KEYS (12 major, 12 minor).
-KEY_PROFILES = np.stack([np.roll(p, t) for p in (MAJOR_PROFILE, MINOR_PROFILE) for t in range(12)])
-
-
 def key_correlations(score: Score) -> np.ndarray | None:
     """(24,) correlation of the duration-weighted pitch-class histogram with every key's
     profile, in KEYS order. None without pitched notes or when every pitch class is equal."""
@@ -169,10 +161,8 @@ def time_signature(score: Score) -> str:
 
 
 def count_bars(score: Score) -> int:
-    """Bars up to the last note end, with the first time signature throughout."""
-    num, den = (int(x) for x in time_signature(score).split("/"))
-    ticks_per_bar = score.ticks_per_quarter * 4 * num / den
-    return math.ceil(score.end() / ticks_per_bar) if score.end() > 0 else 0
+    """Bars up to the score's end, on its bar grid (theory.bar_starts)."""
+    return len(bar_starts(score)) if score.end() > 0 else 0
 
 
 def programs(score: Score) -> tuple[int, ...]:

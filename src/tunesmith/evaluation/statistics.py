@@ -13,14 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from symusic import Score
 
-from tunesmith.attributes import KEYS, PITCH_CLASSES
 from tunesmith.errors import InputError
-
-# Scale masks indexed by pitch class, rooted on C; rolled to the other 11 roots.
-_MAJOR = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)
-_MINOR = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], dtype=bool)  # natural minor
-_SCALES = np.stack([np.roll(m, r) for m in (_MAJOR, _MINOR) for r in range(12)])  # (24, 12)
-
+from tunesmith.theory import SCALE_MASKS, bar_starts, scale_mask
 
 # ---------------------------------------------------------------- note access and bars
 
@@ -39,27 +33,14 @@ def note_arrays(score: Score, *, drums: bool) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]).astype(np.int64) for k in keys}
 
 
-def _bar_ticks_at(score: Score, tick: int) -> int:
-    """Length in ticks of a bar under the time signature in force at `tick` (4/4 if none)."""
-    num, den = 4, 4
-    for ts in score.time_signatures:
-        if ts.time <= tick:
-            num, den = ts.numerator, ts.denominator
-    return max(1, num * score.ticks_per_quarter * 4 // den)
-
-
 def bar_boundaries(score: Score, n_bars: int) -> np.ndarray:
     """Tick positions of the first `n_bars` bar lines plus the end of the last bar.
 
-    Bars come from the score's time signatures (symusic's downbeats; 4/4 when there is
-    none); past the score's end they continue with the last bar length, so a short
-    generated score still has the bars a region asks for. Shape (n_bars + 1,).
+    Bars come from the score's bar grid (theory.bar_starts); past the score's end they
+    continue in the last meter, so a short generated score still has the bars a region asks
+    for. Shape (n_bars + 1,).
     """
-    score = as_ticks(score)
-    lines = [int(t) for t in score.get_downbeats()] or [0]
-    while len(lines) < n_bars + 1:
-        lines.append(lines[-1] + _bar_ticks_at(score, lines[-1]))
-    return np.asarray(lines[: n_bars + 1], dtype=np.int64)
+    return np.asarray(bar_starts(as_ticks(score), n_bars + 1), dtype=np.int64)
 
 
 def bar_count(score: Score) -> int:
@@ -68,11 +49,7 @@ def bar_count(score: Score) -> int:
     onsets = note_arrays(score, drums=True)["time"]
     if onsets.size == 0:
         return 0
-    last = int(onsets.max())
-    n = 1
-    while bar_boundaries(score, n)[-1] <= last:
-        n *= 2  # doubling keeps this O(log bars) calls
-    return int(np.searchsorted(bar_boundaries(score, n), last, side="right"))
+    return len(bar_starts(score, end=int(onsets.max()) + 1))
 
 
 def onset_vectors(onsets: np.ndarray, bounds: np.ndarray, positions: int) -> np.ndarray:
@@ -117,21 +94,18 @@ def pitch_class_entropy(score: Score) -> float:
 
 
 def pitch_in_scale_rate(score: Score, key: str) -> float:
-    """Share of pitched notes in the scale of `key` ("C major", "A minor": natural minor)."""
-    if key not in KEYS:
-        raise InputError(f"key {key!r} is unknown: allowed e.g. 'C major', 'F# minor'")
-    pc, mode = key.split(" ")
-    scale = _SCALES[PITCH_CLASSES.index(pc) + (12 if mode == "minor" else 0)]
+    """Share of pitched notes in the scale of `key` (theory.SCALES: minor with both 7ths)."""
+    scale = scale_mask(key)
     counts = _pitch_class_counts(score)
     total = counts.sum()
     return float(counts[scale].sum() / total) if total else 0.0
 
 
 def scale_consistency(score: Score) -> float:
-    """Largest pitch-in-scale rate over the 12 major and 12 natural minor scales."""
+    """Largest pitch-in-scale rate over the 24 keys' scales (theory.SCALES)."""
     counts = _pitch_class_counts(score)
     total = counts.sum()
-    return float((_SCALES @ counts).max() / total) if total else 0.0
+    return float((SCALE_MASKS @ counts).max() / total) if total else 0.0
 
 
 def pitch_range(score: Score) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tunesmith.attributes import DRUMS
 from tunesmith.tokenization import Tokenizer
 
 NOTE_TYPES = ("Pitch", "PitchDrum")
@@ -25,9 +26,9 @@ DEFAULT_BPM = 120.0  # what a piece without a Tempo token decodes to (miditok's 
 
 @dataclass(frozen=True)
 class Constraints:
-    programs: tuple[int, ...] | None = None  # miditok programs (-1 for drums); None = any
+    programs: tuple[int, ...] | None = None  # GM programs (DRUMS for the kit); None = any
     time_signature: str | None = None  # "3/4"; None = the model chooses, then keeps it
-    tempo_token: str | None = None  # "Tempo_90.71"; None = the model chooses
+    tempo: float | None = None  # bpm, sampled as the nearest Tempo token; None = the model chooses
     bars: int | None = None  # stop after exactly this many bars
     max_bars: int = 128
     # asked length in seconds with a tempo the model picks: `bars` is then re-derived from
@@ -56,6 +57,7 @@ class Vocab:
         self.type_mask["EOS"] = self.mask([tok.eos_id])
         self.position_ids = sorted(tok.ids_of_type("Position"), key=lambda i: int(self.value_of[i]))
         self.ppb = tok.remi.config.beat_res[(0, 4)]
+        self.program_of = {i: tok.program_of(i) for i in tok.ids_of_type("Program")}  # GM, DRUMS
         self.cache: dict[tuple, tuple[Tensor, np.ndarray]] = {}  # state -> allowed mask and ids
 
     def mask(self, ids: list[int]) -> Tensor:
@@ -96,7 +98,7 @@ class SequenceGrammar:
             "Duration": ("Program", "Position", "Bar", "EOS"),
         }.get(self.last, ("EOS",))
         if self.last == "Program":
-            nxt = ("PitchDrum",) if self.program == -1 else ("Pitch",)
+            nxt = ("PitchDrum",) if self.program == DRUMS else ("Pitch",)
         m = torch.zeros(v.size, dtype=torch.bool)
         for typ in nxt:
             m |= self._type_allowed(typ)
@@ -120,18 +122,18 @@ class SequenceGrammar:
         if typ == "Tempo":
             if self.tempo_done:
                 return v.mask([])
-            return v.mask([v.tok.vocab[c.tempo_token]]) if c.tempo_token else v.type_mask[typ]
+            return v.mask([v.tok.tempo_id(c.tempo)]) if c.tempo is not None else v.type_mask[typ]
         if typ == "Program":
             if self.at_position >= MAX_ONSETS_PER_POSITION:
                 return v.mask([])
             if c.programs is None:
                 return v.type_mask[typ]
-            return v.mask([v.tok.vocab[f"Program_{p}"] for p in c.programs])
+            return v.mask([v.tok.program_id(p) for p in c.programs])
         return v.type_mask[typ]
 
     def must_tempo(self) -> bool:
         """The first position of a piece carries the requested tempo."""
-        return self.c.tempo_token is not None and not self.tempo_done and self.last == "Position"
+        return self.c.tempo is not None and not self.tempo_done and self.last == "Position"
 
     def missing_programs(self) -> list[int]:
         """Requested programs that have not played in this bar yet, when a Program may come."""
@@ -141,7 +143,7 @@ class SequenceGrammar:
 
     def state(self) -> tuple:
         """Everything the allowed set depends on; masks are cached per state."""
-        return (self.c, self.done, self.last, self.program == -1, self.pos, self.numerator,
+        return (self.c, self.done, self.last, self.program == DRUMS, self.pos, self.numerator,
                 self.bars, self.bar_target, self.notes > 0, self.at_position >= MAX_ONSETS_PER_POSITION,
                 self.tempo_done, self.fixed_ts)
 
@@ -182,7 +184,7 @@ class SequenceGrammar:
             self.tempo_done = True
             self._fit_length(float(val))
         elif typ == "Program":
-            self.program = int(val)
+            self.program = self.v.program_of[token_id]
             self.in_bar.add(self.program)
         elif typ == "Duration":
             self.notes += 1

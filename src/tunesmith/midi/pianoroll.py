@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from tunesmith.attributes import INSTRUMENT_NAMES, PITCH_CLASSES
 from tunesmith.errors import InputError
 from tunesmith.midi.io import atomic_path
+from tunesmith.theory import bar_starts
 
 WIDTH_RANGE = (400, 8000)
 DPI = 100
@@ -68,33 +69,15 @@ def track_colours(score: symusic.Score) -> list[str]:
 
 
 def bar_lines(score: symusic.Score) -> list[float]:
-    """Bar boundaries in ticks, from 0 to the first boundary at or after the last note's end.
-
-    Bars follow the time-signature map (4/4 before the first one); a time signature starts a
-    new bar where it stands.
-    """
-    tpq = score.ticks_per_quarter
+    """Bar boundaries in ticks (the bar grid of theory.bar_starts), from 0 to the first
+    boundary at or after the last note's end."""
     end = max((n.end for t in score.tracks for n in t.notes), default=0)
-    sigs = sorted((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures)
-    if not sigs or sigs[0][0] > 0:
-        sigs.insert(0, (0, 4, 4))
-    lines: list[float] = []
-    for i, (start, num, den) in enumerate(sigs):
-        stop = sigs[i + 1][0] if i + 1 < len(sigs) else float("inf")
-        bar = tpq * 4 * num / den if den > 0 else 0.0
-        if not bar > 0:  # a zero step would loop forever
-            raise InputError(f"time signature {num}/{den} with {tpq} ticks per quarter "
-                             "gives bars of no length: cannot draw bar lines")
-        t = float(start)
-        while t < stop:
-            lines.append(t)
-            if t >= end:  # this line closes the last bar
-                return lines
-            if len(lines) >= MAX_BAR_LINES:
-                raise InputError(f"score is more than {MAX_BAR_LINES - 1:,} bars long: "
-                                 "too long to draw")
-            t += bar
-    return lines
+    lines = bar_starts(score, end=end)  # the bars that start before the end
+    if end > 0:
+        lines = bar_starts(score, len(lines) + 1)  # and the line closing the last one
+    if len(lines) > MAX_BAR_LINES:
+        raise InputError(f"score is more than {MAX_BAR_LINES - 1:,} bars long: too long to draw")
+    return [float(t) for t in lines]
 
 
 def note_name(pitch: int) -> str:

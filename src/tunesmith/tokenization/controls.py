@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from symusic import Score
 
 from tunesmith.errors import InputError
+from tunesmith.theory import bar_starts
 from tunesmith.tokenization.vocab import DENSITY_MAX, DURATION_CLASSES, POLY_MAX
 
 # Duration classes in quarter notes; a note counts for the class nearest on a log scale.
@@ -64,24 +65,6 @@ def bar_controls(notes: Sequence[tuple[int, int]], tpq: int) -> BarControls:
         poly_max=min(max(per_onset.values()), POLY_MAX),
         durations=tuple(i in present for i in range(len(DURATION_CLASSES))),
     )
-
-
-def bar_starts(score: Score, n_bars: int | None = None) -> list[int]:
-    """Tick of the start of every bar, following the score's time-signature changes."""
-    tpq = score.ticks_per_quarter
-    sigs = sorted((ts.time, ts.numerator, ts.denominator) for ts in score.time_signatures)
-    if not sigs or sigs[0][0] > 0:
-        sigs.insert(0, (0, 4, 4))
-    end = score.end()
-    starts: list[int] = []
-    tick, i = 0, 0
-    while (n_bars is None and tick < max(end, 1)) or (n_bars is not None and len(starts) < n_bars):
-        while i + 1 < len(sigs) and sigs[i + 1][0] <= tick:
-            i += 1
-        starts.append(tick)
-        _, num, den = sigs[i]
-        tick += max(1, num * tpq * 4 // den)
-    return starts
 
 
 def track_bar_controls(score: Score, track_index: int) -> list[BarControls]:

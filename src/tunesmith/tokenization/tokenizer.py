@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from miditok import REMI, TokenizerConfig
 from symusic import Score
 
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes
 from tunesmith.errors import ConfigError, ModelError
-from tunesmith.tokenization.vocab import header_tokens, special_tokens
+from tunesmith.tokenization.vocab import header_attributes, header_tokens, special_tokens
 
 DRUM_PROGRAM_TOKEN = -1  # miditok's program for drum tracks
 
@@ -119,6 +120,16 @@ class Tokenizer:
         """Id of the Program token of a GM program (DRUMS for the drum kit)."""
         return self.vocab[f"Program_{DRUM_PROGRAM_TOKEN if program == DRUMS else program}"]
 
+    def program_of(self, token_id: int) -> int:
+        """GM program (DRUMS for the drum kit) of a Program token id."""
+        program = int(self.tokens[token_id].split("_", 1)[1])
+        return DRUMS if program == DRUM_PROGRAM_TOKEN else program
+
+    def tempo_id(self, bpm: float) -> int:
+        """Id of the Tempo token nearest to `bpm` (the lower one on a tie)."""
+        tempos = self.remi.tempos  # ascending bpm, one per Tempo token
+        return self.vocab[f"Tempo_{tempos[int(np.argmin(np.abs(tempos - bpm)))]}"]
+
     # --- encoding -------------------------------------------------------------------
     def preprocess(self, score: Score) -> Score:
         """The score quantized to this vocabulary's grid, as the decoder will give it back."""
@@ -133,6 +144,10 @@ class Tokenizer:
         """BOS, the condition tokens of `attrs`, CondEnd."""
         conds = self.ids(header_tokens(attrs)) if attrs is not None else []
         return [self.bos_id, *conds, self.cond_end_id]
+
+    def attributes(self, ids: Sequence[int]) -> Attributes:
+        """The attributes the condition tokens among `ids` state (the inverse of `header`)."""
+        return header_attributes(self.to_tokens(ids))
 
     def encode(self, score: Score, attrs: Attributes | None = None) -> list[int]:
         return [*self.header(attrs), *self.encode_score(score), self.eos_id]

@@ -7,6 +7,8 @@ text2midi; per-bar controls and single-section infilling markers follow MIDI-RWK
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tunesmith.attributes import (
     BAR_BINS,
     DRUMS,
@@ -17,6 +19,7 @@ from tunesmith.attributes import (
     TIME_SIGNATURES,
     Attributes,
     bar_bin,
+    tempo_of_word,
     tempo_word,
 )
 
@@ -32,6 +35,10 @@ DURATION_CLASSES = ("Whole", "Half", "Quarter", "Eighth", "Sixteenth")
 def key_token(key: str) -> str:
     pc, mode = key.split(" ")
     return f"Key_{pc}{'maj' if mode == 'major' else 'min'}"
+
+
+def _key_of_token(value: str) -> str:
+    return f"{value[:-3]} {'major' if value.endswith('maj') else 'minor'}"
 
 
 def inst_token(program: int) -> str:
@@ -79,3 +86,27 @@ def header_tokens(attrs: Attributes) -> list[str]:
     if attrs.instruments:
         toks += [inst_token(p) for p in sorted(set(attrs.instruments))]
     return toks
+
+
+def header_attributes(tokens: Sequence[str]) -> Attributes:
+    """The attributes condition tokens state: the inverse of `header_tokens` (other tokens
+    are skipped). Bins come back as one value each: a tempo word as the middle of its bin
+    (`tempo_of_word`), a bar bin as its upper bound; so header_tokens(header_attributes(t))
+    gives `t` back."""
+    fields: dict[str, object] = {}
+    programs: list[int] = []
+    for t in tokens:
+        kind, _, value = t.partition("_")
+        if kind == "Key":
+            fields["key"] = _key_of_token(value)
+        elif kind == "TimeSigCond":
+            fields["time_signature"] = value
+        elif kind == "TempoCond":
+            fields["tempo"] = tempo_of_word(value)
+        elif kind in ("Genre", "Mood"):
+            fields[kind.lower()] = value
+        elif kind == "Bars":
+            fields["bars"] = int(value)
+        elif kind == "Inst":
+            programs.append(DRUMS if value == "drums" else int(value))
+    return Attributes(**fields, instruments=tuple(programs) or None)  # type: ignore[arg-type]

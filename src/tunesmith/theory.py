@@ -1,0 +1,102 @@
+"""Musical facts, defined once: the bar grid of a score, scales, key profiles, chord templates.
+
+Consumes symusic Scores (for the bar grid) and key names ("A minor"); produces ticks, pitch-class
+sets and (12,) arrays. The sampler's key preference, the metrics, the piano roll, the features
+behind captions and the training windows all read these, so they cannot disagree. Key profiles
+follow Krumhansl & Kessler (1982); chord templates Fujishima (1999).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from symusic import Score
+
+from tunesmith.attributes import KEYS, PITCH_CLASSES
+from tunesmith.errors import InputError
+
+# --- bar grid -----------------------------------------------------------------------------
+MAX_GRID_BARS = 100_000  # more bars than any file the loader accepts: a longer grid is a bug
+
+
+def bar_starts(score: Score, n_bars: int | None = None, end: int | None = None) -> list[int]:
+    """Tick of the start of every bar, from the score's time-signature map.
+
+    Before the first time signature the meter is 4/4; a time signature starts a new bar where
+    it stands (symusic's downbeats, a DAW's bar ruler). With `n_bars`, exactly that many bars
+    (continuing past the score's end in the last meter); otherwise every bar that starts
+    before `end` (default: the score's end), and at least one.
+    """
+    tpq = score.ticks_per_quarter
+    sigs = sorted((int(ts.time), ts.numerator, ts.denominator) for ts in score.time_signatures)
+    if not sigs or sigs[0][0] > 0:
+        sigs.insert(0, (0, 4, 4))
+    stop = max(score.end() if end is None else end, 1)
+    starts: list[int] = []
+    tick, i = 0, 0
+    while (len(starts) < n_bars) if n_bars is not None else (tick < stop):
+        while i + 1 < len(sigs) and sigs[i + 1][0] <= tick:
+            i += 1
+        starts.append(tick)
+        _, num, den = sigs[i]
+        length = num * tpq * 4 // den if den > 0 else 0
+        if length <= 0:
+            raise InputError(f"time signature {num}/{den} at {tpq} ticks per quarter gives bars "
+                             "of no length")
+        if len(starts) > MAX_GRID_BARS:
+            raise InputError(f"score is more than {MAX_GRID_BARS:,} bars long")
+        # the next time signature (always after `tick`) cuts a bar short where it stands
+        tick = min(tick + length, sigs[i + 1][0]) if i + 1 < len(sigs) else tick + length
+    return starts
+
+
+# --- scales and keys ----------------------------------------------------------------------
+# Pitch classes above the tonic. Minor is the natural minor plus the raised 7th (the leading
+# tone of harmonic minor): music in a minor key uses both 7ths, so neither the sampler's scale
+# preference nor the scale metrics count G or G# in A minor as out of the key.
+SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
+
+# Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def tonic_and_mode(key: str) -> tuple[int, str]:
+    """("A minor") -> (9, "minor"); raises InputError for a key not in KEYS."""
+    if key not in KEYS:
+        raise InputError(f"key {key!r} is unknown: allowed e.g. 'C major', 'F# minor'")
+    pc, mode = key.split(" ")
+    return PITCH_CLASSES.index(pc), mode
+
+
+def scale_mask(key: str) -> np.ndarray:
+    """(12,) bool, indexed by pitch class from C: the pitch classes of the key's scale."""
+    root, mode = tonic_and_mode(key)
+    mask = np.zeros(12, dtype=bool)
+    mask[[(root + i) % 12 for i in SCALES[mode]]] = True
+    return mask
+
+
+def key_profile(key: str) -> np.ndarray:
+    """(12,) probe-tone profile of a key, indexed by pitch class from C."""
+    root, mode = tonic_and_mode(key)
+    return np.roll(MAJOR_PROFILE if mode == "major" else MINOR_PROFILE, root)
+
+
+# Every key's scale and profile, in the order of attributes.KEYS (12 major, then 12 minor).
+SCALE_MASKS = np.stack([scale_mask(k) for k in KEYS])  # (24, 12)
+KEY_PROFILES = np.stack([key_profile(k) for k in KEYS])  # (24, 12)
+
+# --- chords -------------------------------------------------------------------------------
+# (suffix, intervals above the root). Order is the tie-break: simpler chords first.
+CHORD_TYPES: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("", (0, 4, 7)),
+    ("m", (0, 3, 7)),
+    ("7", (0, 4, 7, 10)),
+    ("maj7", (0, 4, 7, 11)),
+    ("m7", (0, 3, 7, 10)),
+    ("6", (0, 4, 7, 9)),
+    ("dim", (0, 3, 6)),
+    ("aug", (0, 4, 8)),
+    ("sus4", (0, 5, 7)),
+    ("sus2", (0, 2, 7)),
+)
