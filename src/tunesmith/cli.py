@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from rich.progress import (
 )
 from rich.text import Text
 from typer.core import TyperGroup
+from typer.exceptions import Abort, TyperException
 
 from tunesmith.attributes import Attributes
 from tunesmith.errors import InputError, TunesmithError
@@ -48,6 +50,7 @@ DEMO_PROMPT = (
 )
 SERVE_URL = "http://{host}:{port}"
 MAX_BATCH_LINES = 10_000
+MAX_BATCH_BYTES = 16 * 1024 * 1024
 
 stderr = Console(stderr=True)
 stdout = Console()
@@ -55,6 +58,26 @@ stdout = Console()
 
 class _Group(TyperGroup):
     """The root group: every expected error of any command becomes one line and an exit code."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Bad flags and arguments too: click's usage errors (typer draws them in a box)
+        become one `error:` line with exit code 2."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except TyperException as err:  # typer's vendored click usage errors
+            ctx = getattr(err, "ctx", None)
+            if type(err).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                typer.echo(ctx.get_help(), err=True)
+                sys.exit(2)
+            where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            typer.echo(f"error: {' '.join(err.format_message().split())}{where}", err=True)
+            sys.exit(err.exit_code)
+        except Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
         try:
@@ -292,12 +315,29 @@ def _artefacts(score: Score, midi: Path, outputs: _Outputs) -> dict[Path, bytes]
 
 
 def _write(files: dict[Path, bytes]) -> list[Path]:
-    from tunesmith.midi.io import write_bytes_atomic
+    """Write the files all together or not at all (temporary files, renamed at the end)."""
+    from tunesmith.midi.io import write_files_atomic
 
-    for path, data in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, data)
-    return list(files)
+    return write_files_atomic(files)
+
+
+def _targets(midi: Path, outputs: _Outputs) -> list[Path]:
+    """The files one piece will write: OUT.mid and, if asked, OUT.wav and OUT.png."""
+    return ([midi] + ([midi.with_suffix(".wav")] if outputs.wav else [])
+            + ([midi.with_suffix(".png")] if outputs.pianoroll else []))
+
+
+def _check_targets(paths: list[Path]) -> None:
+    """Refuse unwritable outputs before the model loads (the message names the user's path)."""
+    from tunesmith.midi.io import check_writable
+
+    check_writable(paths)
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out-dir {out_dir} is a file: give a folder")
+    _check_targets([out_dir / "index.jsonl"])
 
 
 def _summary(piece: Generated) -> str:
@@ -341,8 +381,9 @@ def _one_prompt(
     for note in dict.fromkeys(n for p in pieces for n in p.notes):
         typer.echo(f"note: {note}", err=True)
     made = [_artefacts(p.score, _numbered(out, i, num), outputs) for i, p in enumerate(pieces, 1)]
+    _write({path: data for files in made for path, data in files.items()})  # all or none
     for piece, files in zip(pieces, made, strict=True):
-        written = _write(files)
+        written = list(files)
         typer.echo(f"{', '.join(map(str, written))}: {_summary(piece)}")
         if piece.score.note_num() == 0:
             typer.echo(f"warning: {written[0]} has no notes: try another --seed", err=True)
@@ -387,21 +428,24 @@ def generate(
     attrs = flags.attributes()
     sampling = _sampling(temperature, top_k, top_p, guidance, key_strength, key_profile, candidates)
     outputs = _Outputs(wav, pianoroll)
-    if seed is not None and seed < 0:
-        raise InputError(f"--seed {seed} is invalid: allowed an integer >= 0")
-    seed = seed if seed is not None else secrets.randbelow(2**31)
+    from tunesmith.generation.generate import check_prompt, check_seed
+
+    seed = check_seed(seed) if seed is not None else secrets.randbelow(2**31)
     if prompts is not None:
         if prompt or out is not None or out_dir is None:
             raise InputError("batch mode takes --prompts FILE --out-dir DIR and no PROMPT or -o")
         lines = _read_lines(prompts)
+        _check_out_dir(out_dir)
         _batch(lines, out_dir, attrs, num, seed, sampling, _checkpoint(model), outputs)
         return
     if out_dir is not None:
         raise InputError("--out-dir is for batch mode (--prompts FILE): use -o OUT.mid")
     from tunesmith.captions import parse
 
+    check_prompt(prompt)
     parse(prompt)  # an impossible request in the text fails before the model loads
     target = _output(out, Path(f"{_slug(prompt)}.mid"))
+    _check_targets([p for i in range(1, num + 1) for p in _targets(_numbered(target, i, num), outputs)])
     _one_prompt(prompt, attrs, target, num, seed, sampling, _checkpoint(model), outputs)
 
 
@@ -422,35 +466,67 @@ def _job(line: int, text: str, base: Attributes, seed: int) -> _Job:
         raise InputError(f"line {line}: not valid JSON ({e.msg} at column {e.colno})") from e
     if not isinstance(row, dict):
         raise InputError(f"line {line}: expected a JSON object, got {type(row).__name__}")
+    unknown = sorted(set(row) - set(_FIELDS) - {"prompt", "caption", "seed"})
+    if unknown:
+        raise InputError(f"line {line}: unknown field {unknown[0][:40]!r}: allowed prompt, "
+                         f"caption, seed, {', '.join(_FIELDS)}")
     prompt = row.get("prompt", row.get("caption", ""))
     if not isinstance(prompt, str):
-        raise InputError(f"line {line}: prompt must be a string, got {prompt!r}")
-    instruments = row.get("instruments")
+        raise InputError(f"line {line}: prompt must be a string, got {_shown(prompt)}")
+    values = {name: _field(line, row, name, kind) for name, kind in _FIELDS.items()}
+    instruments = values["instruments"]
     if isinstance(instruments, list):
         instruments = ",".join(str(i) for i in instruments)
-    try:
-        flags = _Flags(
-            key=row.get("key"), tempo=row.get("tempo"), time_signature=row.get("time_signature"),
-            instruments=instruments, genre=row.get("genre"), mood=row.get("mood"),
-            bars=row.get("bars"), seconds=row.get("seconds"),
-        )
-        from tunesmith.captions import parse
+    from tunesmith.captions import parse
+    from tunesmith.generation.generate import check_prompt, check_seed
 
+    try:
+        check_prompt(prompt)
+        flags = _Flags(**{**values, "instruments": instruments})
         parse(prompt)
         attrs = base.merged(flags.attributes())
-    except (TunesmithError, TypeError, AttributeError, ValueError) as e:
+        line_seed = check_seed(row.get("seed", seed))
+    except TunesmithError as e:
         raise InputError(f"line {line}: {e}") from e
-    line_seed = row.get("seed", seed)
-    if not isinstance(line_seed, int) or line_seed < 0:
-        raise InputError(f"line {line}: seed {line_seed!r} must be an integer >= 0")
     return _Job(line, prompt, attrs, line_seed)
 
 
+# The optional fields of a batch line and the JSON types each accepts.
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "key": (str,), "tempo": (int, float), "time_signature": (str,), "instruments": (str, list),
+    "genre": (str,), "mood": (str,), "bars": (int,), "seconds": (int, float),
+}
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _field(line: int, row: dict[str, Any], name: str, kinds: tuple[type, ...]) -> Any:
+    """A field's value if it has one of the allowed JSON types (booleans are not numbers)."""
+    value = row.get(name)
+    if value is None:
+        return None
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    if ok and isinstance(value, list):
+        ok = all(isinstance(v, str | int) and not isinstance(v, bool) for v in value)
+    if ok and isinstance(value, float) and not value == value:  # NaN
+        ok = False
+    if not ok:
+        allowed = {"str": "a string", "int": "an integer", "float": "a number",
+                   "list": "a list of names"}
+        want = " or ".join(dict.fromkeys(allowed[k.__name__] for k in kinds))
+        raise InputError(f"line {line}: {name} must be {want}, got {_shown(value)}")
+    return value
+
+
 def _read_lines(path: Path) -> list[tuple[int, str]]:
-    if not path.is_file():
-        raise InputError(f"prompts file {path}: no such file")
+    from tunesmith.midi.io import read_regular_file
+
+    data = read_regular_file(path, f"prompts file {path}", MAX_BATCH_BYTES, InputError)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"prompts file {path} is not UTF-8 text (byte {e.start})") from e
     lines = [(i, t) for i, t in enumerate(text.splitlines(), 1) if t.strip()]
@@ -469,25 +545,40 @@ def _batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     index: list[dict[str, Any]] = []
     failed: list[TunesmithError] = []
-    with _progress("prompt", total_known=True) as bar:
-        task = bar.add_task("generating", total=len(lines))
-        for line, text in lines:
-            try:
-                files = _batch_line(line, text, out_dir, base, num, seed, sampling, ckpt, outputs)
-                index.append({"line": line, "files": [p.name for p in files]})
-            except TunesmithError as err:
-                failed.append(err)
-                bar.console.print(Text(f"error: {err}"))
-                index.append({"line": line, "error": str(err)})
-            bar.advance(task)
-    from tunesmith.midi.io import write_bytes_atomic
+    try:
+        with _progress("prompt", total_known=True) as bar:
+            task = bar.add_task("generating", total=len(lines))
+            for line, text in lines:
+                try:
+                    files = _batch_line(line, text, out_dir, base, num, seed, sampling, ckpt,
+                                        outputs)
+                    index.append({"line": line, "files": [p.name for p in files]})
+                except Exception as exc:  # one line's failure never stops the others
+                    err = _line_error(line, exc)
+                    failed.append(err)
+                    bar.console.print(Text(f"error: {err}"))
+                    index.append({"line": line, "error": str(err)})
+                bar.advance(task)
+    finally:  # the index says what was written and what failed, even after Ctrl+C
+        from tunesmith.midi.io import write_bytes_atomic
 
-    rows = "".join(json.dumps(r) + "\n" for r in index)
-    write_bytes_atomic(out_dir / "index.jsonl", rows.encode())
+        rows = "".join(json.dumps(r) + "\n" for r in index)
+        write_bytes_atomic(out_dir / "index.jsonl", rows.encode())
     typer.echo(f"{len(lines) - len(failed)} of {len(lines)} prompts written to {out_dir} "
                f"({len(failed)} failed; see {out_dir / 'index.jsonl'})")
     if failed:
         raise typer.Exit(max(e.exit_code for e in failed))
+
+
+def _line_error(line: int, exc: Exception) -> TunesmithError:
+    """A line's failure as a one-line error naming the line (a bug says what it was)."""
+    if isinstance(exc, TunesmithError):
+        text = str(exc)
+        return type(exc)(text if text.startswith(f"line {line}:") else f"line {line}: {text}")
+    if isinstance(exc, OSError):
+        return InputError(f"line {line}: {exc.strerror or exc}")
+    return TunesmithError(f"line {line}: internal error ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:120]})")
 
 
 def _batch_line(
@@ -539,8 +630,10 @@ def serve(
     """Start the web page and HTTP API."""
     from tunesmith.server import serve as run_server
 
-    typer.echo(f"serving on {SERVE_URL.format(host=host, port=port)} (Ctrl+C stops)", err=True)
-    run_server(host, port, str(model) if model is not None else None)
+    def ready() -> None:  # only once the model has loaded and the port is ours
+        typer.echo(f"serving on {SERVE_URL.format(host=host, port=port)} (Ctrl+C stops)", err=True)
+
+    run_server(host, port, str(model) if model is not None else None, on_ready=ready)
 
 
 # --- data, train --------------------------------------------------------------------------

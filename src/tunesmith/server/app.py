@@ -7,9 +7,11 @@ only place where a TunesmithError becomes an HTTP status (its `http_status`).
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -295,9 +297,45 @@ def _add_render_route(app: FastAPI, config: ServerConfig) -> None:
         return Response(wav_bytes(audio, config.sample_rate), media_type="audio/wav")
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, model: str | None = None) -> None:
-    """Load the model and serve the API and page until interrupted (127.0.0.1 by default)."""
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, model: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Load the model and serve the API and page until interrupted (127.0.0.1 by default).
+
+    The port is bound before the model loads, so a port in use is one InputError, and
+    `on_ready` runs only once both have succeeded."""
     import uvicorn
 
-    app = create_app(model)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    sock = bind(host, port)
+    try:
+        app = create_app(model)
+        if on_ready is not None:
+            on_ready()
+        config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or InputError naming them (in use, bad address)."""
+    if not 1 <= port <= 65535:
+        raise InputError(f"port {port} is out of range: allowed 1..65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise InputError(f"host {host!r} cannot be resolved ({e}): give an address "
+                         "such as 127.0.0.1") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        reason = "is in use" if e.errno == errno.EADDRINUSE else f"cannot be bound ({e.strerror})"
+        raise InputError(f"port {port} on {host} {reason}: pick another with --port") from None
+    sock.set_inheritable(True)
+    return sock
