@@ -9,9 +9,10 @@ optionally prefix.safetensors (a soft text prefix, model/prefix.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -21,6 +22,7 @@ from tunesmith.errors import ConfigError, ModelError
 from tunesmith.model.prefix import TextPrefix, load_prefix, save_prefix
 from tunesmith.tokenization import Tokenizer
 
+T = TypeVar("T")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "default_model"
 
 
@@ -93,21 +95,47 @@ def save_checkpoint(ckpt: Checkpoint, directory: str | Path) -> Path:
 
 
 def load_checkpoint(directory: str | Path | None = None) -> Checkpoint:
-    """Load a checkpoint folder (the shipped default model when None)."""
+    """Load a checkpoint folder (the shipped default model when None), validated: every file
+    readable, the vocabulary matching the tokenizer, every weight finite. Any problem is one
+    ModelError naming the folder, never a traceback from the file parsers."""
     directory = Path(directory) if directory is not None else DEFAULT_MODEL_DIR
     if not (directory / "config.json").is_file():
         raise ModelError(f"{directory}: not a tunesmith checkpoint (no config.json)")
-    tok = Tokenizer.load(directory)
-    meta = json.loads((directory / "tunesmith.json").read_text())
-    cfg = ModelConfig(**meta["model"])
+    tok = _loading(directory, "tokenizer.json", lambda: Tokenizer.load(directory))
+    meta = _loading(directory, "tunesmith.json",
+                    lambda: json.loads((directory / "tunesmith.json").read_text()))
+    cfg = _loading(directory, "tunesmith.json", lambda: ModelConfig(**meta["model"]))
     hf_logging.disable_progress_bar()  # a 5 MB model needs no loading bar on the user's screen
-    model = LlamaForCausalLM.from_pretrained(directory, dtype=torch.float32)
+    model = _loading(directory, "model.safetensors",
+                     lambda: LlamaForCausalLM.from_pretrained(directory, dtype=torch.float32))
     if model.config.vocab_size != len(tok):
         raise ModelError(
             f"{directory}: model vocabulary {model.config.vocab_size} != tokenizer {len(tok)}"
         )
+    _check_finite(model, directory)
     model.eval()
-    prefix = load_prefix(directory, meta["prefix"]) if meta.get("prefix") else None
+    prefix = None
+    if meta.get("prefix"):
+        prefix = _loading(directory, "prefix.safetensors", lambda: load_prefix(directory, meta["prefix"]))
     if prefix is not None and prefix.dim != cfg.dim:
         raise ModelError(f"{directory}: prefix width {prefix.dim} != model width {cfg.dim}")
     return Checkpoint(model=model, tokenizer=tok, config=cfg, path=directory, prefix=prefix)
+
+
+def _loading(directory: Path, name: str, load: Callable[[], T]) -> T:
+    """Run one loading step; a corrupt or missing file becomes ModelError naming it."""
+    try:
+        return load()
+    except ModelError:
+        raise
+    except Exception as e:  # the parsers (json, safetensors, tokenizers) raise anything
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise ModelError(f"{directory}: {name} cannot be loaded ({reason})") from e
+
+
+def _check_finite(model: torch.nn.Module, directory: Path) -> None:
+    """NaN or infinite weights sample nonsense silently: refuse them on load."""
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param).all():
+            raise ModelError(f"{directory}: weight {name} holds NaN or infinite values: "
+                             "the checkpoint is corrupt")
