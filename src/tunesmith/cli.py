@@ -180,8 +180,22 @@ def _checkpoint(model: Path | None) -> Checkpoint:
     hf_logging.disable_progress_bar()
     from tunesmith.generation import get_checkpoint
 
-    with stderr.status("loading model"):
+    with stderr.status("loading model"), _user_model(model):
         return get_checkpoint(str(model) if model is not None else None)
+
+
+@contextmanager
+def _user_model(model: Path | None) -> Iterator[None]:
+    """A checkpoint the user named that cannot be loaded is bad input (exit 2); only the
+    shipped model failing is tunesmith's own error."""
+    from tunesmith.errors import ModelError
+
+    try:
+        yield
+    except ModelError as err:
+        if model is None:
+            raise
+        raise InputError(str(err)) from err
 
 
 def _load(path: Path) -> Score:
@@ -633,7 +647,8 @@ def serve(
     def ready() -> None:  # only once the model has loaded and the port is ours
         typer.echo(f"serving on {SERVE_URL.format(host=host, port=port)} (Ctrl+C stops)", err=True)
 
-    run_server(host, port, str(model) if model is not None else None, on_ready=ready)
+    with _user_model(model):
+        run_server(host, port, str(model) if model is not None else None, on_ready=ready)
 
 
 # --- data, train --------------------------------------------------------------------------
