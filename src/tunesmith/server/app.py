@@ -181,7 +181,9 @@ def create_app(
         finally:
             jobs.stop()
 
-    app = FastAPI(title="tunesmith", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+    # No docs page: FastAPI's loads Swagger UI from a CDN, which the page's CSP blocks and an
+    # offline machine cannot reach. The schema itself is served at /api/openapi.json.
+    app = FastAPI(title="tunesmith", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.jobs, app.state.config = jobs, config
     _add_handlers(app, jobs)
