@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from tunesmith.errors import ConfigError
+from tunesmith.generation.engine import DECODERS, EngineDecoder
 from tunesmith.generation.grammar import SequenceGrammar
 from tunesmith.generation.kvdecoder import KVDecoder
 from tunesmith.model import Checkpoint
@@ -34,6 +35,7 @@ class SamplingConfig:
     candidates: int = 1  # best-of-N: sample N per piece, keep the one that follows the request best
     coverage: float = 4.0  # logit boost for requested instruments silent so far in the bar
     max_tokens: int = 8192
+    decoder: str = "int8"  # ONNX Runtime GenAI int8 or fp32 weights, or "numpy" (engine.py)
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 5.0:
@@ -54,6 +56,8 @@ class SamplingConfig:
             raise ConfigError(f"candidates {self.candidates} is out of range 1..16")
         if self.max_tokens < 16:
             raise ConfigError(f"max_tokens {self.max_tokens} must be >= 16")
+        if self.decoder not in DECODERS:
+            raise ConfigError(f"decoder {self.decoder!r} is not one of {', '.join(DECODERS)}")
 
 
 def filter_logits(logits: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
@@ -114,8 +118,11 @@ def _left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tenso
 class _Stream:
     """The KV state of all rows (conditioned rows, then unconditioned rows for CFG)."""
 
-    def __init__(self, ckpt: Checkpoint, prompts: list[list[int]], prefix: np.ndarray | None = None) -> None:
+    def __init__(self, ckpt: Checkpoint, prompts: list[list[int]], prefix: np.ndarray | None = None,
+                 decoder: str = "int8") -> None:
         self.ckpt, self.max_len = ckpt, ckpt.config.max_len
+        # the engine takes no soft prefix: a prefix checkpoint runs on the NumPy decoder
+        self.decoder = "numpy" if prefix is not None else decoder
         self.prefix = prefix  # (rows, K, D) soft prefix, fed again at every re-prefill
         self.k = 0 if prefix is None else prefix.shape[1]
         self.history = [list(p) for p in prompts]
@@ -123,7 +130,10 @@ class _Stream:
         self.logits = self._prefill(self.history)
 
     def _prefill(self, seqs: list[list[int]]) -> Tensor:
-        self.kv = KVDecoder(self.ckpt.model, len(seqs), self.max_len)
+        if self.decoder == "numpy":
+            self.kv: KVDecoder | EngineDecoder = KVDecoder(self.ckpt.model, len(seqs), self.max_len)
+        else:
+            self.kv = EngineDecoder(self.ckpt, len(seqs), self.max_len, self.decoder)
         ids, pad = _left_pad(seqs, self.ckpt.tokenizer.pad_id)
         return self.kv.forward(ids, pad, self.prefix)
 
@@ -199,7 +209,7 @@ def sample(
     tok = ckpt.tokenizer
     uncond = [tok.bos_id, tok.cond_end_id]
     rows = _row_prefixes(ckpt, prefix, b, guided)
-    stream = _Stream(ckpt, headers + [uncond] * b if guided else headers, rows)
+    stream = _Stream(ckpt, headers + [uncond] * b if guided else headers, rows, cfg.decoder)
     out: list[list[int]] = [[] for _ in range(b)]
     np_bias = None if bias is None else bias.numpy()
     # the caller's torch.Generator seeds the NumPy one, so a seed still reproduces a piece
