@@ -162,8 +162,7 @@ def blocking_work(debug_checkpoint, started: threading.Event,  # type: ignore[no
             raise RuntimeError("simulated bug")
         if spec.prompt == "refuse":
             raise PromptError("simulated refusal")
-        return generate(spec.prompt, attributes=spec.attributes, checkpoint=debug_checkpoint,
-                        on_step=on_step)[0]
+        return generate(spec.request, checkpoint=debug_checkpoint, on_step=on_step)[0]
 
     return work
 

@@ -2,9 +2,16 @@
 
 from tunesmith.captions.caption import caption
 from tunesmith.captions.features import Features, features
-from tunesmith.captions.parse import parse, parse_instruments, parse_key, parse_time_signature
+from tunesmith.captions.parse import (
+    ATTRIBUTE_FIELDS,
+    parse,
+    parse_fields,
+    parse_instruments,
+    parse_key,
+    parse_time_signature,
+)
 
 __all__ = [
-    "Features", "caption", "features", "parse", "parse_instruments", "parse_key",
-    "parse_time_signature",
+    "ATTRIBUTE_FIELDS", "Features", "caption", "features", "parse", "parse_fields",
+    "parse_instruments", "parse_key", "parse_time_signature",
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tunesmith import attributes as A
 from tunesmith.captions import lexicon as L
@@ -320,3 +321,60 @@ def parse_time_signature(s: str) -> str:
             f"time signature {s!r} is not supported: allowed {', '.join(A.TIME_SIGNATURES)}"
         )
     return ts
+
+
+# The attribute fields every front-end may set (CLI flags, batch JSONL rows, the HTTP body,
+# evaluation rows), named as in Attributes.
+ATTRIBUTE_FIELDS = ("key", "tempo", "time_signature", "instruments", "genre", "mood", "bars",
+                    "seconds")
+
+
+def parse_fields(fields: Mapping[str, Any]) -> A.Attributes:
+    """Explicit attributes from a front-end's fields: the one reader behind the CLI flags, a
+    batch JSONL row, the HTTP body and an evaluation row, so that a value is accepted or
+    refused alike on every path, with the same message. Names outside ATTRIBUTE_FIELDS are
+    not read; None leaves a field unset. `instruments` is a comma-separated string or a list
+    of names and program numbers. Raises PromptError naming the first bad value."""
+    v = {k: fields.get(k) for k in ATTRIBUTE_FIELDS}
+    return A.Attributes(
+        key=parse_key(_text("key", v["key"])) if v["key"] is not None else None,
+        tempo=_field_number("tempo", v["tempo"]),
+        time_signature=(parse_time_signature(_text("time signature", v["time_signature"]))
+                        if v["time_signature"] is not None else None),
+        instruments=_instruments(v["instruments"]),
+        genre=_text("genre", v["genre"]).strip().lower() if v["genre"] is not None else None,
+        mood=_text("mood", v["mood"]).strip().lower() if v["mood"] is not None else None,
+        bars=_whole("bars", v["bars"]),
+        seconds=_field_number("seconds", v["seconds"]),
+    )
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise PromptError(f"{name} {value!r} is not text")
+    return value
+
+
+def _field_number(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PromptError(f"{name} {value!r} is not a number")
+    return float(value)
+
+
+def _whole(name: str, value: object) -> int | None:
+    number = _field_number(name, value)
+    if number is not None and not number.is_integer():
+        raise PromptError(f"{name} {value!r} is not a whole number")
+    return None if number is None else int(number)
+
+
+def _instruments(value: object) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_instruments([value])
+    if isinstance(value, list | tuple) and all(isinstance(x, str | int) for x in value):
+        return parse_instruments([str(x) for x in value]) if value else ()
+    raise PromptError(f"instruments {value!r} is not a list of names")

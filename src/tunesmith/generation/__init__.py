@@ -1,12 +1,21 @@
 """Generation stage: text and attributes to MIDI through grammar-constrained sampling."""
 
-from tunesmith.generation.generate import Generated, bars_for, generate, get_checkpoint, resolve
+from tunesmith.generation.generate import (
+    Generated,
+    Request,
+    bars_for,
+    generate,
+    get_checkpoint,
+    resolve,
+    sampling_from,
+)
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, filter_logits, sample
 
 __all__ = [
     "Constraints",
     "Generated",
+    "Request",
     "SamplingConfig",
     "SequenceGrammar",
     "Vocab",
@@ -16,4 +25,5 @@ __all__ = [
     "get_checkpoint",
     "resolve",
     "sample",
+    "sampling_from",
 ]

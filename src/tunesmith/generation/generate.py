@@ -9,8 +9,9 @@ training makes any subset valid here).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,12 +48,26 @@ class Generated:
     reward: float = 0.0  # adherence reward read from the MIDI (rewards.adherence_reward)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What was asked, resolved once (`resolve`): the prompt, the explicit attributes (flags,
+    fields), the targets (the prompt's attributes with the explicit ones overriding) and
+    notes for the user. `generate` takes one in place of a prompt, so a front-end that
+    checked the request early does not parse the prompt again."""
+
+    prompt: str
+    explicit: Attributes
+    attributes: Attributes
+    notes: tuple[str, ...] = ()
+
+
 def resolve(
     prompt: str,
     override: Attributes | None = None,
     conditioners: Sequence[Conditioner] = DEFAULT_CONDITIONERS,
-) -> tuple[Attributes, list[str]]:
-    """Targets from the text, with explicit flags overriding; plus notes for the user."""
+) -> Request:
+    """Targets from the text, with explicit flags overriding; plus notes for the user.
+    Raises PromptError for an impossible request (the text's or the flags')."""
     notes = []
     check_prompt(prompt)
     if override is not None and override.bars is not None and override.seconds is not None:
@@ -64,7 +79,20 @@ def resolve(
         notes.append("empty prompt: generating unconditioned music")
     if override is not None:
         attrs = attrs.merged(override)
-    return attrs, notes
+    return Request(prompt, override or Attributes(), attrs, tuple(notes))
+
+
+# Sampling options by the name every front-end uses (CLI flag, batch, HTTP field).
+SAMPLING_FIELDS = {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
+                   "guidance": "guidance_scale", "key_strength": "key_strength",
+                   "key_profile": "key_profile", "candidates": "candidates"}
+
+
+def sampling_from(fields: Mapping[str, Any]) -> SamplingConfig:
+    """SamplingConfig from a front-end's optional fields (None: the default); raises
+    ConfigError naming a value out of range."""
+    given = {name: fields.get(key) for key, name in SAMPLING_FIELDS.items()}
+    return SamplingConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def check_prompt(prompt: str) -> None:
@@ -167,7 +195,7 @@ def get_checkpoint(path: str | None = None) -> Checkpoint:
 
 
 def generate(
-    prompt: str = "",
+    prompt: str | Request = "",
     *,
     attributes: Attributes | None = None,
     num: int = 1,
@@ -177,13 +205,17 @@ def generate(
     on_step: Callable[[int], None] | None = None,
     conditioners: Sequence[Conditioner] = DEFAULT_CONDITIONERS,
 ) -> list[Generated]:
-    """Generate `num` pieces for one prompt; flags in `attributes` override the text."""
+    """Generate `num` pieces for one prompt; flags in `attributes` override the text. A
+    `Request` from `resolve` may stand for the prompt and its attributes."""
     sampling = sampling or SamplingConfig()
     if not 1 <= num * sampling.candidates <= 64:
         raise PromptError(f"num {num} x candidates {sampling.candidates} is out of range 1..64")
     check_seed(seed)
     ckpt = checkpoint or get_checkpoint()
-    attrs, notes = resolve(prompt, attributes, conditioners)
+    request = prompt if isinstance(prompt, Request) else resolve(prompt, attributes, conditioners)
+    if isinstance(prompt, Request) and attributes is not None:
+        raise PromptError("a resolved request already holds its attributes: pass one or the other")
+    prompt, attrs, notes = request.prompt, request.attributes, list(request.notes)
     bars = bars_for(attrs)
     check_capacity(attrs, bars, sampling.max_tokens)
     header_attrs = attrs.merged(Attributes(bars=bars))

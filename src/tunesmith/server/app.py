@@ -24,16 +24,18 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tunesmith.attributes import (
+    GENRES,
     INSTRUMENT_NAMES,
     KEYS,
     MAX_BARS,
+    MOODS,
     TEMPO_RANGE,
     TIME_SIGNATURES,
-    Attributes,
 )
-from tunesmith.captions import parse_instruments, parse_key, parse_time_signature
+from tunesmith.captions import ATTRIBUTE_FIELDS, parse_fields
 from tunesmith.errors import InputError, PromptError, QueueFullError, TunesmithError
-from tunesmith.generation import SamplingConfig, bars_for, resolve
+from tunesmith.generation import bars_for, resolve, sampling_from
+from tunesmith.generation.generate import SAMPLING_FIELDS, check_seed
 from tunesmith.midi import load_score
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint, load_checkpoint
@@ -41,7 +43,6 @@ from tunesmith.server.jobs import RESULTS, Job, JobQueue, JobSpec, ServerConfig,
 
 log = logging.getLogger("tunesmith.server")
 
-MAX_SEED = 2**31 - 1
 EXAMPLE_PROMPTS = (
     "A calm piano ballad in C major at 70 bpm",
     "An energetic rock song with electric guitar, bass and drums",
@@ -59,7 +60,9 @@ SECURITY_HEADERS = {
 
 
 class GenerateRequest(BaseModel):
-    """POST /api/generate body; unset fields come from the prompt text (or stay free)."""
+    """POST /api/generate body: every attribute and sampling option the CLI takes, by the
+    same names (`tunesmith generate --help`). Unset fields come from the prompt text (or
+    stay free); values are read by the CLI's readers, so they are refused alike."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,11 +70,18 @@ class GenerateRequest(BaseModel):
     key: str | None = None
     tempo: float | None = None
     time_signature: str | None = None
-    instruments: list[str] | None = None
+    instruments: list[str] | str | None = None  # names, or one comma-separated string
+    genre: str | None = None
+    mood: str | None = None
     bars: int | None = None
     seconds: float | None = None
-    temperature: float = 1.0
-    candidates: int = 1  # best-of-N by adherence read from the MIDI
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    guidance: float | None = None
+    key_strength: float | None = None
+    key_profile: float | None = None
+    candidates: int | None = None  # best-of-N by adherence read from the MIDI
     seed: int = 0
 
 
@@ -83,24 +93,13 @@ def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
     if len(req.prompt) > config.max_prompt_chars:
         raise PromptError(f"prompt of {len(req.prompt)} characters is too long: "
                           f"allowed {config.max_prompt_chars}")
-    if not 0 <= req.seed <= MAX_SEED:
-        raise InputError(f"seed {req.seed} is out of range: allowed 0..{MAX_SEED}")
-    if not 1 <= req.candidates <= MAX_CANDIDATES:
+    check_seed(req.seed)
+    if req.candidates is not None and not 1 <= req.candidates <= MAX_CANDIDATES:
         raise InputError(f"candidates {req.candidates} is out of range: allowed 1..{MAX_CANDIDATES}")
-    # An empty list reaches Attributes, which refuses it with a message.
-    instruments = parse_instruments(req.instruments) if req.instruments is not None else None
-    explicit = Attributes(
-        key=parse_key(req.key) if req.key else None,
-        tempo=req.tempo,
-        time_signature=parse_time_signature(req.time_signature) if req.time_signature else None,
-        instruments=instruments,
-        bars=req.bars,
-        seconds=req.seconds,
-    )
-    requested, notes = resolve(req.prompt, explicit)
-    requested = requested.merged(Attributes(bars=bars_for(requested)))
-    sampling = SamplingConfig(temperature=req.temperature, candidates=req.candidates)
-    return JobSpec(req.prompt, explicit, requested, sampling, req.seed, tuple(notes))
+    explicit = parse_fields(req.model_dump(include=set(ATTRIBUTE_FIELDS)))
+    sampling = sampling_from(req.model_dump(include=set(SAMPLING_FIELDS)))
+    request = resolve(req.prompt, explicit)
+    return JobSpec(request, bars_for(request.attributes), sampling, req.seed)
 
 
 class BodyLimit:
@@ -236,7 +235,8 @@ def _add_page_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None
     def options() -> dict[str, Any]:
         """Allowed values for the page's controls (from tunesmith.attributes, not duplicated)."""
         return {"keys": list(KEYS), "time_signatures": list(TIME_SIGNATURES),
-                "instruments": list(INSTRUMENT_NAMES), "tempo_range": list(TEMPO_RANGE),
+                "instruments": list(INSTRUMENT_NAMES), "genres": list(GENRES),
+                "moods": list(MOODS), "tempo_range": list(TEMPO_RANGE),
                 "max_bars": MAX_BARS, "max_prompt_chars": config.max_prompt_chars,
                 "examples": list(EXAMPLE_PROMPTS)}
 
@@ -253,7 +253,7 @@ def _add_job_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
     @app.get("/api/jobs/{job_id}/features")
     def job_features(job_id: str) -> dict[str, Any]:
         job = _job_or_404(jobs, job_id, ready=True)
-        return {"job_id": job.id, "prompt": job.spec.prompt, **(job.features or {})}
+        return {"job_id": job.id, "prompt": job.spec.request.prompt, **(job.features or {})}
 
     def result(job_id: str, kind: str) -> Response:
         job = _job_or_404(jobs, job_id, ready=True)

@@ -25,7 +25,7 @@ from typing import Any
 from tunesmith.attributes import Attributes
 from tunesmith.captions import features
 from tunesmith.errors import ConfigError, QueueFullError, TunesmithError
-from tunesmith.generation import Generated, SamplingConfig, generate
+from tunesmith.generation import Generated, Request, SamplingConfig, generate
 from tunesmith.midi import midi_bytes
 from tunesmith.midi.io import write_bytes_atomic
 from tunesmith.midi.pianoroll import draw_pianoroll
@@ -79,14 +79,21 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What to generate: `attributes` are the explicit overrides, `requested` the merged targets."""
+    """What to generate: the resolved request, its length in bars, sampling and seed."""
 
-    prompt: str
-    attributes: Attributes
-    requested: Attributes
+    request: Request
+    bars: int
     sampling: SamplingConfig
     seed: int
-    notes: tuple[str, ...] = ()
+
+    @property
+    def prompt(self) -> str:
+        return self.request.prompt
+
+    @property
+    def requested(self) -> Attributes:
+        """The targets, with the length in bars the piece will have."""
+        return self.request.attributes.merged(Attributes(bars=self.bars))
 
     def expected_tokens(self, tokens_per_bar: int) -> int:
         """A guess of the sampled length, for the progress bar only."""
@@ -136,8 +143,8 @@ def model_work(checkpoint: Checkpoint) -> Work:
     """The real generation step: one piece from the loaded checkpoint."""
 
     def work(spec: JobSpec, on_step: Callable[[int], None]) -> Generated:
-        return generate(spec.prompt, attributes=spec.attributes, seed=spec.seed,
-                        sampling=spec.sampling, checkpoint=checkpoint, on_step=on_step)[0]
+        return generate(spec.request, seed=spec.seed, sampling=spec.sampling,
+                        checkpoint=checkpoint, on_step=on_step)[0]
 
     return work
 
@@ -193,7 +200,7 @@ class JobQueue:
             self.root = None
 
     def submit(self, spec: JobSpec) -> Job:
-        job = Job(uuid.uuid4().hex, spec, time.time(), notes=list(spec.notes))
+        job = Job(uuid.uuid4().hex, spec, time.time(), notes=list(spec.request.notes))
         with self._lock:
             try:
                 self._pending.put_nowait(job)
