@@ -765,8 +765,10 @@ def main() -> None:
 
 @app.command()
 def evaluate(
-    prompts: Annotated[Path, typer.Option(help="MidiCaps-style JSONL: caption plus optional fields.")],
-    out: Annotated[Path, typer.Option(help="Folder for report.md, metrics.json and plots.")],
+    prompts: Annotated[
+        Path | None, typer.Option(help="MidiCaps-style JSONL: caption plus optional fields.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for report.md, metrics.json and plots.")] = None,
     model: Annotated[Path | None, typer.Option(help="Checkpoint folder (default: the shipped one).")] = None,
     num: Annotated[int, typer.Option(help="Pieces generated per prompt.")] = 1,
     midi_dir: Annotated[
@@ -784,13 +786,31 @@ def evaluate(
     key_strength: KeyStrength = None,
     key_profile: KeyProfile = None,
     candidates: Candidates = None,
+    listening_reference: Annotated[
+        list[str] | None, typer.Option(help="NAME=DIR of real MIDI: a reference row of the listening table "
+                                            "(cut to the prompts' length); repeatable.")
+    ] = None,
+    gallery: Annotated[
+        Path | None, typer.Option(help="Instead: (re)generate the gallery of 8 fixed prompts in this folder.")
+    ] = None,
 ) -> None:
-    """Generate (or read) MIDI for each prompt and write the adherence/statistics report."""
+    """Generate (or read) MIDI for each prompt and write the adherence, listening and statistics report."""
+    from tunesmith.evaluation.listening_report import parse_reference
     from tunesmith.evaluation.report import EvalConfig, evaluate_with
 
     sampling = _sampling(None, None, None, guidance, key_strength, key_profile, candidates)
+    if gallery is not None:
+        from tunesmith.evaluation.gallery import write_gallery
+
+        write_gallery(gallery, checkpoint_path=model, seed=seed, sampling=sampling)
+        typer.echo(f"wrote the gallery to {gallery / 'README.md'}")
+        return
+    if prompts is None or out is None:
+        raise InputError("--prompts and --out are required (or give --gallery DIR)")
+    refs = tuple(parse_reference(r) for r in listening_reference or ())
     cfg = EvalConfig(checkpoint_path=model, num=num, midi_dir=midi_dir, limit=limit, seed=seed,
-                     unconditional=unconditional, reference_dir=reference_dir, sampling=sampling)
+                     unconditional=unconditional, reference_dir=reference_dir, sampling=sampling,
+                     listening_references=refs)
     evaluate_with(prompts, out, cfg)
     typer.echo(f"wrote {out / 'report.md'}, {out / 'metrics.json'} and plots in {out}")
 

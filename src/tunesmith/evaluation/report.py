@@ -57,6 +57,9 @@ class EvalConfig:
     # GM programs the default model's corpora really contain (POP909 piano, folk fiddle and
     # flute, Groove drums); other instruments were learned from re-voiced parts only
     native_programs: tuple[int, ...] = (0, 40, 73, 128)
+    # (name, folder) of real MIDI for the listening table's reference rows, cut to windows of
+    # the generations' bar count
+    listening_references: tuple[tuple[str, Path], ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.num <= 64:
@@ -69,6 +72,9 @@ class EvalConfig:
             folder = getattr(self, name)
             if folder is not None and not Path(folder).is_dir():
                 raise ConfigError(f"{name} {folder} is not a folder")
+        for name, folder in self.listening_references:
+            if not Path(folder).is_dir():
+                raise ConfigError(f"listening reference {name}={folder}: {folder} is not a folder")
 
 
 # ---------------------------------------------------------------- prompts
@@ -87,49 +93,50 @@ class Prompt:
     notes: tuple[str, ...] = ()
 
 
-def _explicit_fields(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Attribute fields of a MidiCaps row, each validated alone; a bad one is dropped."""
-    from tunesmith.captions import parse_instruments, parse_key, parse_time_signature
+# MidiCaps row fields -> the request fields they fill (captions.ATTRIBUTE_FIELDS)
+ROW_FIELDS = {"key": "key", "tempo": "tempo", "time_signature": "time_signature",
+              "instrument_summary": "instruments", "bars": "bars", "duration": "seconds"}
 
-    readers: dict[str, tuple[str, Callable[[Any], Any]]] = {
-        "key": ("key", lambda v: parse_key(str(v))),
-        "tempo": ("tempo", float),
-        "time_signature": ("time_signature", lambda v: parse_time_signature(str(v))),
-        "instrument_summary": ("instruments", lambda v: parse_instruments(
-            [v] if isinstance(v, str) else [str(x) for x in v])),
-        "chord_summary": ("chords", lambda v: tuple(str(c) for c in v)),
-        "duration": ("seconds", float),
-        "bars": ("bars", int),
-    }
-    out, notes = {}, []
-    for name, (attr, read) in readers.items():
+
+def _explicit_fields(row: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Attribute fields of a MidiCaps row, read as every front-end reads them
+    (captions.parse_fields), each alone: a bad one is dropped with a note."""
+    from tunesmith.captions import parse_fields
+
+    out: dict[str, Any] = {}
+    notes = []
+    for name, attr in ROW_FIELDS.items():
         if row.get(name) in (None, "", []):
             continue
         try:
-            value = read(row[name])
-            Attributes(**{attr: value})  # validates the range
-            out[attr] = value
-        except (TunesmithError, TypeError, ValueError) as exc:
+            out[attr] = getattr(parse_fields({attr: row[name]}), attr)
+        except TunesmithError as exc:
             notes.append(f"{name} {row[name]!r} ignored: {exc}")
+    if row.get("chord_summary"):
+        out["chords"] = tuple(str(c) for c in row["chord_summary"])
     return out, notes
 
 
 def prompt_from_row(row: dict[str, Any], index: int, root: Path) -> Prompt:
-    """A Prompt from one JSONL row; absent fields take their target from parse(caption)."""
+    """A Prompt from one JSONL row; absent fields take their target from parse(caption).
+    A row with bars asks for them; its duration (the ground truth's) is a target only, as a
+    request gives one length."""
     from tunesmith.captions import parse
 
     caption = row.get("caption", "")
     if not isinstance(caption, str):
         raise InputError(f"prompt row {index}: caption {caption!r} is not a string")
     fields_, notes = _explicit_fields(row)
-    explicit = Attributes(**fields_)
+    asked = {k: v for k, v in fields_.items() if not (k == "seconds" and "bars" in fields_)}
+    explicit = Attributes(**asked)
     try:
         parsed = parse(caption)
     except PromptError as exc:
         parsed, notes = Attributes(), [*notes, f"caption not parsed: {exc}"]
     location = row.get("midi") or row.get("location")
     truth = root / location if location else None
-    return Prompt(index, caption, explicit, parsed.merged(explicit), truth, tuple(notes))
+    return Prompt(index, caption, explicit, parsed.merged(Attributes(**fields_)), truth,
+                  tuple(notes))
 
 
 def read_prompts(path: str | Path, limit: int | None = None,
@@ -481,11 +488,34 @@ def evaluate_with(prompts_file: str | Path, out_dir: str | Path, cfg: EvalConfig
         if scores and len(ref_scores) >= 1 and not is_ref:
             features[name] = feature_distances(scores, ref_scores)  # type: ignore[arg-type]
     result = _result(prompts, sys, summaries, features, ref_name, len(ref_scores), cfg)
+    result["listening"] = listening(prompts, sys, cfg)
     plots = write_plots(sys, ref_scores, out / "plots")
     result["plots"] = [str(p.relative_to(out)) for p in plots]
     (out / "metrics.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "report.md").write_text(render_markdown(result))
     return result
+
+
+def listening(prompts: Sequence[Prompt], sys: Systems, cfg: EvalConfig) -> dict[str, Any]:
+    """The listening table (evaluation.listening_report): every system but the shuffled one,
+    each piece heard against what its prompt asked and over the bars it asked for, plus the
+    reference folders cut to the prompts' most common length. Realism is against the ground
+    truth when the prompts have it, else against the reference folders pooled."""
+    from tunesmith.evaluation.listening_report import listen_all, listening_section, reference_set
+    from tunesmith.generation.generate import bars_for
+
+    bars = [bars_for(p.target) for p in prompts]
+    systems = {}
+    for name, pieces in sys.pieces.items():
+        if name != SHUFFLED:
+            targets = sys.targets[name]
+            systems[name] = listen_all([(p.score, targets[p.prompt], bars[p.prompt])
+                                        for p in ok(pieces)])  # type: ignore[misc]
+    common = max(set(bars), key=bars.count)
+    refs = {name: listen_all([(s, None, common) for s in reference_set(folder, common)])
+            for name, folder in cfg.listening_references}
+    truth = TRUTH if len(systems.get(TRUTH, [])) >= 4 else None
+    return listening_section(systems, refs, truth, cfg.seed)
 
 
 def evaluate(prompts_file: str | Path, out_dir: str | Path, *, checkpoint_path: str | Path | None
@@ -533,6 +563,13 @@ COLUMNS = (
 )
 
 
+CONSTRAINT_NOTE = (
+    "For generated rows, TB / TBT (tempo), TS (meter) and the instrument columns are constraints of "
+    "the sampler's grammar (the asked tempo, meter and only the asked instruments), true by "
+    "construction rather than measured; an instrument counts as present after one note. What the "
+    "instruments play is measured in the listening table below.")
+
+
 def _cell(summary: dict[str, Any], key: str, scale: float, digits: int) -> str:
     value = summary.get(key, summary["adherence"].get(key))
     if value is None:
@@ -561,6 +598,11 @@ def render_markdown(result: dict[str, Any]) -> str:
         cells = [ROW_TITLES[name], str(s["n"]), str(s["failed"])]
         cells += [_cell(s, key, scale, d) for _, key, scale, d in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", CONSTRAINT_NOTE, ""]
+    if result.get("listening"):
+        from tunesmith.evaluation.listening_report import render_listening
+
+        lines += render_listening(result["listening"], ROW_TITLES)
     lines += ["", *_feature_table(result), *_failures(result), ""]
     lines += [f"![{Path(p).stem}]({p})" for p in result.get("plots", [])]
     return "\n".join(lines) + "\n"
