@@ -285,3 +285,12 @@ def test_parse_time_signature(text: str, ts: str) -> None:
 def test_parse_time_signature_rejects(text: str) -> None:
     with pytest.raises(PromptError, match="not supported"):
         parse_time_signature(text)
+
+
+def test_dance_forms_imply_their_meter():
+    from tunesmith.captions.parse import parse
+
+    assert parse("an irish jig on fiddle in D major").time_signature == "6/8"
+    assert parse("a slip jig for flute").time_signature == "9/8"
+    assert parse("a hornpipe for accordion").time_signature == "4/4"
+    assert parse("a jig in 2/4").time_signature == "2/4"  # an explicit meter wins

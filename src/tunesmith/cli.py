@@ -42,7 +42,7 @@ from tunesmith.errors import InputError, TunesmithError
 if TYPE_CHECKING:
     from symusic import Score
 
-    from tunesmith.generation import Generated, SamplingConfig
+    from tunesmith.generation import Generated, Request, SamplingConfig
     from tunesmith.model import Checkpoint
 
 DEMO_PROMPT = (
@@ -261,54 +261,9 @@ def inspect(midi: InFile) -> None:
 
 # --- generate -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Flags:
-    """Attribute flags as typed on the command line (validated by `attributes()`)."""
-
-    key: str | None = None
-    tempo: float | None = None
-    time_signature: str | None = None
-    instruments: str | None = None
-    genre: str | None = None
-    mood: str | None = None
-    bars: int | None = None
-    seconds: float | None = None
-
-    def attributes(self) -> Attributes:
-        """Explicit targets; raise PromptError naming any value that is not allowed."""
-        from tunesmith.captions import parse_instruments, parse_key, parse_time_signature
-
-        if self.bars is not None and self.seconds is not None:
-            raise InputError(f"--bars {self.bars} and --seconds {self.seconds:g}: give one length")
-        ts, names = self.time_signature, self.instruments
-        return Attributes(
-            key=parse_key(self.key) if self.key is not None else None,
-            tempo=self.tempo,
-            time_signature=parse_time_signature(ts) if ts is not None else None,
-            instruments=parse_instruments([names]) if names is not None else None,
-            genre=self.genre.strip().lower() if self.genre is not None else None,
-            mood=self.mood.strip().lower() if self.mood is not None else None,
-            bars=self.bars,
-            seconds=self.seconds,
-        )
-
-
-@dataclass(frozen=True)
 class _Outputs:
     wav: bool = False
     pianoroll: bool = False
-
-
-def _sampling(
-    temperature: float | None, top_k: int | None, top_p: float | None, guidance: float | None,
-    key_strength: float | None = None, key_profile: float | None = None,
-    candidates: int | None = None,
-) -> SamplingConfig:
-    from tunesmith.generation import SamplingConfig
-
-    given: dict[str, Any] = {"temperature": temperature, "top_k": top_k, "top_p": top_p,
-             "guidance_scale": guidance, "key_strength": key_strength,
-             "key_profile": key_profile, "candidates": candidates}
-    return SamplingConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def _artefacts(score: Score, midi: Path, outputs: _Outputs) -> dict[Path, bytes]:
@@ -370,13 +325,13 @@ def _summary(piece: Generated) -> str:
 
 
 def _generate(
-    prompt: str, attrs: Attributes, num: int, seed: int, sampling: SamplingConfig,
-    ckpt: Checkpoint, on_step: Callable[[int], None] | None = None,
+    request: Request, num: int, seed: int, sampling: SamplingConfig, ckpt: Checkpoint,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[Generated]:
     from tunesmith.generation import generate as generate_pieces
 
-    return generate_pieces(prompt, attributes=attrs, num=num, seed=seed, sampling=sampling,
-                           checkpoint=ckpt, on_step=on_step)
+    return generate_pieces(request, num=num, seed=seed, sampling=sampling, checkpoint=ckpt,
+                           on_step=on_step)
 
 
 @contextmanager
@@ -387,11 +342,11 @@ def _token_progress(label: str) -> Iterator[Callable[[int], None]]:
 
 
 def _one_prompt(
-    prompt: str, attrs: Attributes, out: Path, num: int, seed: int, sampling: SamplingConfig,
+    request: Request, out: Path, num: int, seed: int, sampling: SamplingConfig,
     ckpt: Checkpoint, outputs: _Outputs,
 ) -> None:
     with _token_progress(f"generating {num} piece{'s' * (num > 1)}") as on_step:
-        pieces = _generate(prompt, attrs, num, seed, sampling, ckpt, on_step)
+        pieces = _generate(request, num, seed, sampling, ckpt, on_step)
     for note in dict.fromkeys(n for p in pieces for n in p.notes):
         typer.echo(f"note: {note}", err=True)
     made = [_artefacts(p.score, _numbered(out, i, num), outputs) for i, p in enumerate(pieces, 1)]
@@ -438,11 +393,17 @@ def generate(
     out_dir: Annotated[Path | None, typer.Option(help="Batch mode: folder for the files.")] = None,
 ) -> None:
     """Write MIDI from a text prompt; explicit flags override what the text says."""
-    flags = _Flags(key, tempo, time_signature, instruments, genre, mood, bars, seconds)
-    attrs = flags.attributes()
-    sampling = _sampling(temperature, top_k, top_p, guidance, key_strength, key_profile, candidates)
+    from tunesmith.captions import parse_fields
+    from tunesmith.generation import resolve, sampling_from
+    from tunesmith.generation.generate import check_seed
+
+    attrs = parse_fields({"key": key, "tempo": tempo, "time_signature": time_signature,
+                          "instruments": instruments, "genre": genre, "mood": mood, "bars": bars,
+                          "seconds": seconds})
+    sampling = sampling_from({"temperature": temperature, "top_k": top_k, "top_p": top_p,
+                              "guidance": guidance, "key_strength": key_strength,
+                              "key_profile": key_profile, "candidates": candidates})
     outputs = _Outputs(wav, pianoroll)
-    from tunesmith.generation.generate import check_prompt, check_seed
 
     seed = check_seed(seed) if seed is not None else secrets.randbelow(2**31)
     if prompts is not None:
@@ -454,85 +415,44 @@ def generate(
         return
     if out_dir is not None:
         raise InputError("--out-dir is for batch mode (--prompts FILE): use -o OUT.mid")
-    from tunesmith.captions import parse
-
-    check_prompt(prompt)
-    parse(prompt)  # an impossible request in the text fails before the model loads
+    request = resolve(prompt, attrs)  # the prompt, parsed once: fails before the model loads
     target = _output(out, Path(f"{_slug(prompt)}.mid"))
     _check_targets([p for i in range(1, num + 1) for p in _targets(_numbered(target, i, num), outputs)])
-    _one_prompt(prompt, attrs, target, num, seed, sampling, _checkpoint(model), outputs)
+    _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs)
 
 
 # --- batch generation ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Job:
-    line: int
-    prompt: str
-    attrs: Attributes
-    seed: int
-
-
-def _job(line: int, text: str, base: Attributes, seed: int) -> _Job:
-    """One JSONL line -> a job; raise InputError naming the line and the bad value."""
+def _job(line: int, text: str, base: Attributes, seed: int) -> tuple[Request, int]:
+    """One JSONL line -> its resolved request and seed; raise InputError naming the line and
+    the bad value (fields are read by captions.parse_fields, like the flags)."""
     try:
         row = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"line {line}: not valid JSON ({e.msg} at column {e.colno})") from e
     if not isinstance(row, dict):
         raise InputError(f"line {line}: expected a JSON object, got {type(row).__name__}")
-    unknown = sorted(set(row) - set(_FIELDS) - {"prompt", "caption", "seed"})
+    from tunesmith.captions import ATTRIBUTE_FIELDS, parse_fields
+    from tunesmith.generation import resolve
+    from tunesmith.generation.generate import check_seed
+
+    unknown = sorted(set(row) - set(ATTRIBUTE_FIELDS) - {"prompt", "caption", "seed"})
     if unknown:
         raise InputError(f"line {line}: unknown field {unknown[0][:40]!r}: allowed prompt, "
-                         f"caption, seed, {', '.join(_FIELDS)}")
+                         f"caption, seed, {', '.join(ATTRIBUTE_FIELDS)}")
     prompt = row.get("prompt", row.get("caption", ""))
     if not isinstance(prompt, str):
         raise InputError(f"line {line}: prompt must be a string, got {_shown(prompt)}")
-    values = {name: _field(line, row, name, kind) for name, kind in _FIELDS.items()}
-    instruments = values["instruments"]
-    if isinstance(instruments, list):
-        instruments = ",".join(str(i) for i in instruments)
-    from tunesmith.captions import parse
-    from tunesmith.generation.generate import check_prompt, check_seed
-
     try:
-        check_prompt(prompt)
-        flags = _Flags(**{**values, "instruments": instruments})
-        parse(prompt)
-        attrs = base.merged(flags.attributes())
+        request = resolve(prompt, base.merged(parse_fields(row)))
         line_seed = check_seed(row.get("seed", seed))
     except TunesmithError as e:
         raise InputError(f"line {line}: {e}") from e
-    return _Job(line, prompt, attrs, line_seed)
-
-
-# The optional fields of a batch line and the JSON types each accepts.
-_FIELDS: dict[str, tuple[type, ...]] = {
-    "key": (str,), "tempo": (int, float), "time_signature": (str,), "instruments": (str, list),
-    "genre": (str,), "mood": (str,), "bars": (int,), "seconds": (int, float),
-}
+    return request, line_seed
 
 
 def _shown(value: object) -> str:
     text = json.dumps(value, ensure_ascii=True)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _field(line: int, row: dict[str, Any], name: str, kinds: tuple[type, ...]) -> Any:
-    """A field's value if it has one of the allowed JSON types (booleans are not numbers)."""
-    value = row.get(name)
-    if value is None:
-        return None
-    ok = isinstance(value, kinds) and not isinstance(value, bool)
-    if ok and isinstance(value, list):
-        ok = all(isinstance(v, str | int) and not isinstance(v, bool) for v in value)
-    if ok and isinstance(value, float) and not value == value:  # NaN
-        ok = False
-    if not ok:
-        allowed = {"str": "a string", "int": "an integer", "float": "a number",
-                   "list": "a list of names"}
-        want = " or ".join(dict.fromkeys(allowed[k.__name__] for k in kinds))
-        raise InputError(f"line {line}: {name} must be {want}, got {_shown(value)}")
-    return value
 
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
@@ -599,8 +519,8 @@ def _batch_line(
     line: int, text: str, out_dir: Path, base: Attributes, num: int, seed: int,
     sampling: SamplingConfig, ckpt: Checkpoint, outputs: _Outputs,
 ) -> list[Path]:
-    job = _job(line, text, base, seed)
-    pieces = _generate(job.prompt, job.attrs, num, job.seed, sampling, ckpt)
+    request, line_seed = _job(line, text, base, seed)
+    pieces = _generate(request, num, line_seed, sampling, ckpt)
     made = [_artefacts(p.score, _numbered(out_dir / f"{line:04d}.mid", i, num), outputs)
             for i, p in enumerate(pieces, 1)]
     return [path for files in made for path in _write(files)]
@@ -620,13 +540,13 @@ def demo(
     import numpy as np
 
     from tunesmith.captions import caption, features
+    from tunesmith.generation import SamplingConfig, resolve
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file: give a folder")
     ckpt = _checkpoint(model)
     with _token_progress("generating") as on_step:
-        (piece,) = _generate(prompt, Attributes(), 1, seed, _sampling(None, None, None, None),
-                             ckpt, on_step)
+        (piece,) = _generate(resolve(prompt), 1, seed, SamplingConfig(), ckpt, on_step)
     files = _write(_artefacts(piece.score, out / "demo.mid", _Outputs(wav=True, pianoroll=True)))
     typer.echo(f"prompt:  {prompt}")
     typer.echo(f"result:  {caption(features(piece.score), np.random.default_rng(seed))}")
@@ -689,6 +609,24 @@ def data_roles(
     for genre in sorted(table.counts):
         row = {r: [p for p, _ in table.choices(genre, r, 4)] for r in ("lead", "chords", "bass", "pad")}
         typer.echo(f"{genre}: {row}")
+
+
+@data_app.command("forms")
+def data_forms(corpus: Corpora) -> None:
+    """Meters of each labelled tune type (e.g. Nottingham's jigs, reels, waltzes)."""
+    from collections import Counter, defaultdict
+
+    from tunesmith.data.corpora import open_corpus
+
+    meters: dict[str, Counter] = defaultdict(Counter)
+    for spec in corpus:
+        for piece in open_corpus(spec):
+            form = piece.labels.get("form")
+            ts = piece.score.time_signatures
+            if form:
+                meters[form][f"{ts[0].numerator}/{ts[0].denominator}" if len(ts) else "4/4"] += 1
+    for form, counts in sorted(meters.items()):
+        typer.echo(f"{form}: {sum(counts.values())} tunes, " + ", ".join(f"{m} {n}" for m, n in counts.most_common()))
 
 
 @data_app.command("segments")
@@ -797,8 +735,10 @@ def evaluate(
     """Generate (or read) MIDI for each prompt and write the adherence, listening and statistics report."""
     from tunesmith.evaluation.listening_report import parse_reference
     from tunesmith.evaluation.report import EvalConfig, evaluate_with
+    from tunesmith.generation import sampling_from
 
-    sampling = _sampling(None, None, None, guidance, key_strength, key_profile, candidates)
+    sampling = sampling_from({"guidance": guidance, "key_strength": key_strength,
+                              "key_profile": key_profile, "candidates": candidates})
     if gallery is not None:
         from tunesmith.evaluation.gallery import write_gallery
 

@@ -124,4 +124,9 @@ ITALIAN_TEMPI: dict[str, float] = {
 TIME_WORDS: dict[str, str] = {
     "waltz": "3/4", "waltzing": "3/4", "common time": "4/4", "cut time": "2/2",
     "triple meter": "3/4", "triple time": "3/4", "alla breve": "2/2",
+    # Dance forms, each the meter of (nearly) every Nottingham tune of that type, counted with
+    # `tunesmith data forms --corpus nottingham:../shared/data/nottingham`: jigs 336 of 337
+    # in 6/8, slip jigs 11/11 in 9/8, waltzes 52/52 in 3/4, hornpipes 64/64 and reels 425/460
+    # in 4/4. (Morris and country dances are split between meters: no word for them.)
+    "jig": "6/8", "jigs": "6/8", "slip jig": "9/8", "hornpipe": "4/4", "reel": "4/4", "reels": "4/4",
 }
