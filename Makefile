@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test lint bench clean
+.PHONY: setup browser demo test lint bench gallery clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/generate.py
 	$(PY) benchmarks/render.py
+
+# the 8 fixed prompts of docs/gallery (MIDI, piano rolls, self-similarity, metrics): rerun after a model change
+gallery: setup
+	$(VENV)/bin/tunesmith evaluate --gallery docs/gallery
 
 clean:
 	rm -rf out build *.egg-info
