@@ -1,0 +1,114 @@
+"""Listening table of the default model on the free-text prompts beside real music it never trained on.
+
+Reference rows, every piece cut to windows of `--bars` bars from its first note:
+- POP909 songs whose id hashes to the test split (data.build.split_of), 2 windows each;
+- Groove MIDI beats held out under both splits the project has used (the dataset's own
+  `split` column is test and the id hash is not train), Roland kit keys mapped to General MIDI,
+  up to 4 windows each;
+- the Freedoom and OpenMSX multitrack pieces (never in any training set), 1 window each.
+The generated row: one piece per prompt of docs/eval/free_prompts.jsonl, seed = row index (as
+`tunesmith evaluate`), kept in --midi-dir and reused. Realism (OA, AUC) of the generated row is
+against all reference windows pooled; each reference row's compares two halves of itself.
+
+    python benchmarks/listening_reference.py --data ../shared/data > docs/eval/listening_table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from symusic import Score
+
+from tunesmith.data.build import split_of
+from tunesmith.data.corpora import pop909_meter
+from tunesmith.evaluation.listening import Listening, listen
+from tunesmith.evaluation.listening_report import listening_section, reference_set, render_listening, windows
+from tunesmith.midi import load_score
+
+# Groove's Roland TD-11 keys -> General MIDI (the dataset's own mapping, ../shared/data/README.md)
+GROOVE_TO_GM = {36: 36, 38: 38, 40: 38, 37: 38, 48: 50, 50: 50, 45: 47, 47: 47, 43: 43, 58: 43,
+                46: 46, 26: 46, 42: 42, 22: 42, 44: 42, 49: 49, 55: 49, 57: 49, 52: 49, 51: 51,
+                59: 51, 53: 51}
+
+
+def groove_gm(score: Score) -> Score:
+    """A copy with every track a drum kit and Roland keys mapped to GM."""
+    out = score.copy()
+    for track in out.tracks:
+        track.is_drum = True
+        for note in track.notes:
+            note.pitch = GROOVE_TO_GM.get(note.pitch, note.pitch)
+    return out
+
+
+def pop909_test(root: Path, bars: int) -> list[Score]:
+    ids = [json.loads(line)["id"] for line in (root / "labels.jsonl").read_text().splitlines() if line.strip()]
+    out = []
+    for song in ids:
+        if split_of(f"pop909/{song}") == "test":
+            out += windows(pop909_meter(load_score(root / str(song) / f"{song}.mid")), bars, 2)
+    return out
+
+
+def groove_test(root: Path, bars: int) -> list[Score]:
+    out = []
+    with (root / "info.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            piece_id = f"groove/{Path(row['midi_filename']).with_suffix('').as_posix()}"
+            if row["split"] == "test" and split_of(piece_id) != "train" and row["beat_type"] == "beat":
+                out += windows(groove_gm(load_score(root / row["midi_filename"])), bars, 4)
+    return out
+
+
+def generated(prompts: Path, midi_dir: Path, model: str | None) -> list[Listening]:
+    """One piece per prompt (seed = row index), generated once and read back from disk."""
+    from tunesmith.evaluation.report import read_prompts
+    from tunesmith.generation import bars_for, generate, get_checkpoint
+    from tunesmith.midi import save_midi
+
+    midi_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = None
+    heard = []
+    for p in read_prompts(prompts):
+        path = midi_dir / f"{p.index}_0.mid"
+        if not path.is_file():
+            ckpt = ckpt or get_checkpoint(model)
+            save_midi(generate(p.caption, attributes=p.explicit, num=1, seed=p.index, checkpoint=ckpt)[0].score,
+                      path)
+        heard.append(listen(load_score(path), p.target, bars_for(p.target)))
+    return heard
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder of the shared corpora")
+    ap.add_argument("--bars", type=int, default=8)
+    ap.add_argument("--prompts", type=Path, default=Path("docs/eval/free_prompts.jsonl"))
+    ap.add_argument("--midi-dir", type=Path, default=Path("runs/listening/free_midi"))
+    ap.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the section as JSON here")
+    args = ap.parse_args()
+
+    start = time.perf_counter()
+    refs = {
+        "POP909 held-out": pop909_test(args.data / "pop909", args.bars),
+        "Groove held-out": groove_test(args.data / "groove", args.bars),
+        "Freedoom": reference_set(args.data / "freedoom", args.bars),
+        "OpenMSX": reference_set(args.data / "openmsx", args.bars),
+    }
+    heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in refs.items()}
+    systems = {"tunesmith (free text)": generated(args.prompts, args.midi_dir, args.model)}
+    section = listening_section(systems, heard_refs)
+    if args.json:
+        args.json.write_text(json.dumps(section, indent=1, default=str))
+    print("\n".join(render_listening(section)))
+    print(f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
