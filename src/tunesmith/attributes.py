@@ -169,6 +169,12 @@ class Attributes:
         return Attributes(**base)
 
 
+def check_one_length(a: Attributes) -> None:
+    """A request gives one length: refuse bars and seconds together (a score may have both)."""
+    if a.bars is not None and a.seconds is not None:
+        raise PromptError(f"bars {a.bars} and seconds {a.seconds:g} both given: give one length")
+
+
 def validate(a: Attributes) -> None:
     """Raise PromptError naming the first value that is out of its allowed set."""
     if a.key is not None and a.key not in KEYS:

@@ -334,9 +334,10 @@ def parse_fields(fields: Mapping[str, Any]) -> A.Attributes:
     batch JSONL row, the HTTP body and an evaluation row, so that a value is accepted or
     refused alike on every path, with the same message. Names outside ATTRIBUTE_FIELDS are
     not read; None leaves a field unset. `instruments` is a comma-separated string or a list
-    of names and program numbers. Raises PromptError naming the first bad value."""
+    of names and program numbers. Raises PromptError naming the first bad value, or bars and
+    seconds given together."""
     v = {k: fields.get(k) for k in ATTRIBUTE_FIELDS}
-    return A.Attributes(
+    attrs = A.Attributes(
         key=parse_key(_text("key", v["key"])) if v["key"] is not None else None,
         tempo=_field_number("tempo", v["tempo"]),
         time_signature=(parse_time_signature(_text("time signature", v["time_signature"]))
@@ -347,6 +348,8 @@ def parse_fields(fields: Mapping[str, Any]) -> A.Attributes:
         bars=_whole("bars", v["bars"]),
         seconds=_field_number("seconds", v["seconds"]),
     )
+    A.check_one_length(attrs)
+    return attrs
 
 
 def _text(name: str, value: object) -> str:

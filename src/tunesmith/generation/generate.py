@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from symusic import Score, Tempo
 
-from tunesmith.attributes import MAX_BARS, Attributes
+from tunesmith.attributes import MAX_BARS, Attributes, check_one_length
 from tunesmith.captions.conditions import caption_for
 from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
@@ -70,9 +70,8 @@ def resolve(
     Raises PromptError for an impossible request (the text's or the flags')."""
     notes = []
     check_prompt(prompt)
-    if override is not None and override.bars is not None and override.seconds is not None:
-        raise PromptError(f"bars {override.bars} and seconds {override.seconds:g} both given: "
-                          "give one length")
+    if override is not None:
+        check_one_length(override)
     attrs = condition(prompt, conditioners)
     length_only = override is None or Attributes(bars=override.bars, seconds=override.seconds) == override
     if not prompt.strip() and length_only:
