@@ -82,8 +82,11 @@ def check_header(data: bytes, label: str) -> None:
     """The MThd chunk: present, with a sane track count and ticks per quarter (not SMPTE)."""
     if len(data) == 0:
         raise MidiError(f"{label}: the file is empty")
-    if not data.startswith(b"MThd") or len(data) < 14:
+    if not data.startswith(b"MThd"):
         raise MidiError(f"{label}: not a MIDI file (no MThd header)")
+    if len(data) < 14:
+        raise MidiError(f"{label}: corrupt or truncated MIDI file (header of {len(data)} bytes, "
+                        "expected 14)")
     length, fmt, ntrks, division = struct.unpack(">IHHH", data[4:14])
     if length < 6:
         raise MidiError(f"{label}: MIDI header length {length} is invalid, expected 6")

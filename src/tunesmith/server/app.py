@@ -253,7 +253,7 @@ def _add_job_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
     @app.get("/api/jobs/{job_id}/features")
     def job_features(job_id: str) -> dict[str, Any]:
         job = _job_or_404(jobs, job_id, ready=True)
-        return {"job_id": job.id, "prompt": job.spec.request.prompt, **(job.features or {})}
+        return {"job_id": job.id, "prompt": job.prompt, **(job.features or {})}
 
     def result(job_id: str, kind: str) -> Response:
         job = _job_or_404(jobs, job_id, ready=True)

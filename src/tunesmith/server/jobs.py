@@ -2,8 +2,10 @@
 
 Consumes validated job specs (prompt, explicit attributes, sampling settings); produces, per
 job, a MIDI file, a WAV rendering, a piano-roll PNG and the detected features, written
-atomically into a server-owned temporary folder. One worker because the model saturates the
-two CPU cores on its own; the queue is bounded so that a burst is refused (429), not hoarded.
+atomically into the job's folder under the data directory. Job states live in SQLite there
+(`JobStore`), so a restart, even after kill -9, still serves finished jobs and reports the
+interrupted ones. One worker because the model saturates the two CPU cores on its own; the
+queue is bounded so that a burst is refused (429), not hoarded.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import queue
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -41,6 +45,8 @@ RESULTS = {
     "pianoroll": ("pianoroll.png", "image/png"),
 }
 STATUSES = ("queued", "running", "done", "failed")
+INTERRUPTED = "interrupted by a server restart: resubmit the request"
+TEMP_PREFIX = "tunesmith-server-"  # + pid: a temporary data directory, swept once its pid died
 GENERATION_SHARE = 0.85  # progress reached when sampling ends; rendering and drawing fill the rest
 
 
@@ -58,6 +64,7 @@ class ServerConfig:
     max_render_seconds: float = 600.0  # longest upload /api/render accepts
     pianoroll_width_px: int = 1400
     retry_after_s: int = 5  # floor of the Retry-After hint on 429
+    data_dir: str | None = None  # durable job store and results; None: a temporary folder
 
     def __post_init__(self) -> None:
         ints = ("max_body_bytes", "max_prompt_chars", "queue_size", "max_jobs_kept",
@@ -105,8 +112,10 @@ class JobSpec:
 @dataclass
 class Job:
     id: str
-    spec: JobSpec
+    spec: JobSpec | None  # None for a job restored from the store after a restart
     created: float
+    prompt: str = ""
+    requested: dict[str, Any] = field(default_factory=dict)
     status: str = "queued"
     progress: float = 0.0
     error: str | None = None
@@ -122,8 +131,8 @@ class Job:
             "status": self.status,
             "progress": round(self.progress, 3),
             "error": self.error,
-            "prompt": self.spec.prompt,
-            "requested": self.spec.requested.to_dict(),
+            "prompt": self.prompt,
+            "requested": self.requested,
             "notes": self.notes,
             "seconds": self.seconds,
             "results": {k: f"/api/jobs/{self.id}/{k}" for k in ("midi", "wav", "pianoroll.png",
@@ -167,8 +176,79 @@ def write_results(piece: Generated, folder: Path, config: ServerConfig) -> dict[
     return report
 
 
+class JobStore:
+    """Job states in SQLite (`jobs.sqlite3` in the data directory): written on submit, on
+    start and on finish, so that they outlive the process. Results stay files in
+    `jobs/<id>/`; a row says "done" only after its files are all in place."""
+
+    COLUMNS = ("id", "created", "status", "prompt", "requested", "notes", "error", "seconds",
+               "features")
+
+    def __init__(self, root: Path) -> None:
+        self.db = sqlite3.connect(root / "jobs.sqlite3", check_same_thread=False,
+                                  isolation_level=None)  # autocommit; callers serialise
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, created REAL, "
+                        "status TEXT, prompt TEXT, requested TEXT, notes TEXT, error TEXT, "
+                        "seconds REAL, features TEXT)")
+
+    def put(self, job: Job) -> None:
+        row = (job.id, job.created, job.status, job.prompt, json.dumps(job.requested),
+               json.dumps(job.notes), job.error, job.seconds,
+               None if job.features is None else json.dumps(job.features))
+        self.db.execute(f"INSERT OR REPLACE INTO jobs VALUES ({', '.join('?' * len(row))})", row)
+
+    def delete(self, job_id: str) -> None:
+        self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def load(self) -> list[Job]:
+        """Every stored job, oldest first; one that was queued or running is interrupted."""
+        self.db.execute("UPDATE jobs SET status = 'failed', error = ? "
+                        "WHERE status IN ('queued', 'running')", (INTERRUPTED,))
+        jobs = []
+        for r in self.db.execute(f"SELECT {', '.join(self.COLUMNS)} FROM jobs ORDER BY created"):
+            jid, created, status, prompt, requested, notes, error, seconds, feats = r
+            jobs.append(Job(jid, None, created, prompt, json.loads(requested), status,
+                            1.0 if status == "done" else 0.0, error, seconds,
+                            features=None if feats is None else json.loads(feats),
+                            notes=json.loads(notes)))
+        return jobs
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def sweep_temp_roots() -> int:
+    """Remove temporary data directories whose server process is gone (killed servers
+    cannot clean up after themselves). Returns how many were removed."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        pid = folder.name[len(TEMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 class JobQueue:
-    """Jobs by id, a bounded FIFO of pending ones, and the single worker thread."""
+    """Jobs by id, a bounded FIFO of pending ones, the single worker thread and the store."""
 
     def __init__(self, work: Work, config: ServerConfig) -> None:
         self.work, self.config = work, config
@@ -178,11 +258,43 @@ class JobQueue:
         self._durations: list[float] = []
         self._thread: threading.Thread | None = None
         self.root: Path | None = None
+        self.store: JobStore | None = None
+        self.restored = {"done": 0, "interrupted": 0, "swept": 0}
 
     def start(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="tunesmith-server-"))
+        if self.config.data_dir is None:
+            self.restored["swept"] = sweep_temp_roots()
+            self.root = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+        else:
+            self.root = Path(self.config.data_dir)
+            self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "jobs").mkdir(exist_ok=True)
+        self.store = JobStore(self.root)
+        self._restore()
         self._thread = threading.Thread(target=self._loop, name="tunesmith-worker", daemon=True)
         self._thread.start()
+
+    def _restore(self) -> None:
+        """Jobs of an earlier run: finished ones served again, interrupted ones reported,
+        and every folder that no finished job owns (partial results) swept."""
+        assert self.store is not None and self.root is not None
+        with self._lock:
+            for job in self.store.load():
+                folder = self.root / "jobs" / job.id
+                if job.status == "done" and not all((folder / RESULTS[k][0]).is_file()
+                                                    for k in RESULTS):
+                    job.status, job.error = "failed", "results lost: resubmit the request"
+                    self.store.put(job)
+                job.folder = folder if job.status == "done" else None
+                self.restored["done"] += job.status == "done"
+                self.restored["interrupted"] += job.error == INTERRUPTED
+                self._jobs[job.id] = job
+            for folder in (self.root / "jobs").iterdir():
+                owner = self._jobs.get(folder.name)
+                if owner is None or owner.status != "done":
+                    _remove(folder)
+                    self.restored["swept"] += 1
+            self._evict()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker after its current job (or at once if it is blocked) and clean up."""
@@ -195,12 +307,17 @@ class JobQueue:
             self._pending.put(None)
             self._thread.join(timeout)
             self._thread = None
-        if self.root is not None:
+        with self._lock:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+        if self.root is not None and self.config.data_dir is None:
             shutil.rmtree(self.root, ignore_errors=True)
-            self.root = None
+        self.root = None
 
     def submit(self, spec: JobSpec) -> Job:
-        job = Job(uuid.uuid4().hex, spec, time.time(), notes=list(spec.request.notes))
+        job = Job(uuid.uuid4().hex, spec, time.time(), spec.prompt, spec.requested.to_dict(),
+                  notes=list(spec.request.notes))
         with self._lock:
             try:
                 self._pending.put_nowait(job)
@@ -210,8 +327,14 @@ class JobQueue:
                     f"retry in {self.retry_after()} s"
                 ) from None
             self._jobs[job.id] = job
+            self._save(job)
             self._evict()
         return job
+
+    def _save(self, job: Job) -> None:
+        """Record a job's state (caller holds the lock)."""
+        if self.store is not None:
+            self.store.put(job)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -235,6 +358,8 @@ class JobQueue:
         finished = [j for j in self._jobs.values() if j.status in ("done", "failed")]
         for job in finished[: max(0, len(self._jobs) - self.config.max_jobs_kept)]:
             del self._jobs[job.id]
+            if self.store is not None:
+                self.store.delete(job.id)
             if job.folder is not None:
                 shutil.rmtree(job.folder, ignore_errors=True)
 
@@ -248,7 +373,9 @@ class JobQueue:
     def _run(self, job: Job) -> None:
         assert self.root is not None
         job.status, start = "running", time.monotonic()
-        folder = self.root / job.id
+        with self._lock:
+            self._save(job)
+        folder = self.root / "jobs" / job.id
         try:
             piece = self._generate(job, start)
             folder.mkdir()
@@ -262,6 +389,9 @@ class JobQueue:
             self._fail(job, folder, "internal error while generating: see the server log")
         job.seconds = round(time.monotonic() - start, 3)
         self._durations.append(job.seconds)
+        with self._lock:
+            if job.id in self._jobs:  # saved "done" only now, with every file in place
+                self._save(job)
 
     def _generate(self, job: Job, start: float) -> Generated:
         deadline = start + self.config.job_timeout_s
@@ -274,6 +404,7 @@ class JobQueue:
                 raise JobTimeout(f"job exceeded the {self.config.job_timeout_s:g} s time limit")
             job.progress = GENERATION_SHARE * min(0.99, (step + 1) / expected)
 
+        assert job.spec is not None  # restored jobs are never queued again
         piece = self.work(job.spec, on_step)
         job.progress = GENERATION_SHARE
         return piece
