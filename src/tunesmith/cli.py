@@ -560,6 +560,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     model: Model = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Job store and results, kept across restarts "
+                     "[default: $XDG_DATA_HOME/tunesmith/server]."),
+    ] = None,
 ) -> None:
     """Start the web page and HTTP API."""
     from tunesmith.server import serve as run_server
@@ -568,7 +573,8 @@ def serve(
         typer.echo(f"serving on {SERVE_URL.format(host=host, port=port)} (Ctrl+C stops)", err=True)
 
     with _user_model(model):
-        run_server(host, port, str(model) if model is not None else None, on_ready=ready)
+        run_server(host, port, str(model) if model is not None else None, on_ready=ready,
+                   data_dir=data_dir)
 
 
 # --- data, train --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -299,19 +300,33 @@ def _add_render_route(app: FastAPI, config: ServerConfig) -> None:
         return Response(wav_bytes(audio, config.sample_rate), media_type="audio/wav")
 
 
+def default_data_dir() -> Path:
+    """Where `serve` keeps its job store and results: $XDG_DATA_HOME/tunesmith/server."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tunesmith" / "server"
+
+
 def serve(
     host: str = "127.0.0.1", port: int = 8000, model: str | None = None,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[], None] | None = None, data_dir: Path | None = None,
 ) -> None:
     """Load the model and serve the API and page until interrupted (127.0.0.1 by default).
 
     The port is bound before the model loads, so a port in use is one InputError, and
-    `on_ready` runs only once both have succeeded."""
+    `on_ready` runs only once both have succeeded. Jobs are kept in `data_dir`
+    (default_data_dir()), so a restarted server still serves the finished ones."""
     import uvicorn
 
+    data = data_dir if data_dir is not None else default_data_dir()
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"data folder {data} cannot be created ({e.strerror})") from None
+    if not os.access(data, os.W_OK | os.X_OK):
+        raise InputError(f"data folder {data} cannot be written (permission denied)")
     sock = bind(host, port)
     try:
-        app = create_app(model)
+        app = create_app(model, ServerConfig(data_dir=str(data)))
         if on_ready is not None:
             on_ready()
         config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5)
