@@ -1,0 +1,29 @@
+"""The default model's token stream is pinned: refactors of attributes, conditions, constraints
+and the grammar must give the same tokens for the same prompt, fields and seed (NumPy decoder,
+the reference implementation; ONNX int8 weights give other logits)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from tunesmith.attributes import Attributes
+from tunesmith.generation import SamplingConfig, generate
+
+# (prompt, explicit attributes, seed) -> first 16 hex digits of sha256(json(tokens)), length
+PINNED = [
+    ("an upbeat folk tune for fiddle in D major", Attributes(bars=2), 7, "79c03b9af1a42a94:58"),
+    ("a waltz for strings in E minor, 10 seconds", None, 5, "99bc16c441c6b7e7:108"),
+    ("", Attributes(bars=2, key="F# minor", time_signature="6/8"), 11, "f52760ad853b6e67:66"),
+]
+
+
+@pytest.mark.parametrize(("prompt", "attrs", "seed", "pinned"), PINNED)
+def test_default_model_tokens_are_unchanged(prompt: str, attrs: Attributes | None, seed: int,
+                                            pinned: str) -> None:
+    (piece,) = generate(prompt, attributes=attrs, seed=seed,
+                        sampling=SamplingConfig(decoder="numpy"))
+    digest = hashlib.sha256(json.dumps(piece.tokens).encode()).hexdigest()[:16]
+    assert f"{digest}:{len(piece.tokens)}" == pinned
