@@ -164,6 +164,12 @@ def test_repeated_two_bar_riff_repeats_from_bar_three() -> None:
     assert f.track_repeat == {0: pytest.approx(6 / 8)}
 
 
+def test_a_played_repeat_with_timing_jitter_still_repeats() -> None:
+    rng = np.random.default_rng(2)
+    played = [(max(t + int(rng.integers(-25, 26)), 0), d, p, v) for t, d, p, v in riff(8)]
+    assert form(make_score([(33, False, played)])).repeat == pytest.approx(6 / 8)
+
+
 def test_random_melody_does_not_repeat() -> None:
     rng = np.random.default_rng(1)
     notes = [(i * Q // 2, Q // 2, int(p), 80) for i, p in enumerate(rng.integers(48, 84, 64))]

@@ -256,17 +256,19 @@ class Form:
 
 
 def bar_contents(score: Score, lines: np.ndarray) -> list[list[frozenset[Any]]]:
-    """Per track, per bar: the set of (onset in the bar on a 48th-note grid, pitch, duration
-    class) of the notes starting in it (drum durations are ignored)."""
+    """Per track, per bar: the set of (onset in the bar rounded to the 16th-note grid, pitch,
+    duration class) of the notes starting in it (drum durations are ignored). The 16th grid
+    lets a played (unquantized) repeat count as one, as a listener hears it."""
     tpq = score.ticks_per_quarter
     out = []
     for track in score.tracks:
         bars: list[set[Any]] = [set() for _ in range(len(lines) - 1)]
         t, d, p = _notes(track)
-        for ti, di, pi, b in zip(t, d, p, _bar_of(t, lines), strict=True):
+        # a note a little before a bar line is that bar's downbeat
+        for ti, di, pi, b in zip(t, d, p, _bar_of(t + tpq // 8, lines), strict=True):
             if 0 <= b < len(bars):
                 dur = 0 if track.is_drum else duration_class(int(di), tpq)
-                bars[b].add((int(round((ti - lines[b]) * 12 / tpq)), int(pi), dur))
+                bars[b].add((max(int(round((ti - lines[b]) * 4 / tpq)), 0), int(pi), dur))
         out.append([frozenset(s) for s in bars])
     return out
 
