@@ -123,7 +123,7 @@ def test_empty_prompt_says_it_is_unconditioned(
         ("piano", ["--bars", "400"], "400 bars"),
         ("a piano piece, 400 bars", [], "400 bars"),
         ("piano", ["--instruments", ",".join(str(p) for p in range(20))], "20 instruments"),
-        ("piano", ["--instruments", "kazoo synth"], "kazoo synth"),
+        ("piano", ["--instruments", "kazoo phone"], "kazoo phone"),
         ("piano", ["--key", "H major"], "H major"),
         ("piano", ["--time-signature", "5/8"], "5/8"),
         ("piano", ["--bars", "4", "--seconds", "10"], "give one length"),

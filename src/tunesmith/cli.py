@@ -416,6 +416,10 @@ def generate(
     if out_dir is not None:
         raise InputError("--out-dir is for batch mode (--prompts FILE): use -o OUT.mid")
     request = resolve(prompt, attrs)  # the prompt, parsed once: fails before the model loads
+    from tunesmith.captions.parse import gm_notes
+
+    for note in gm_notes(instruments or ""):  # --instruments lute: the nearest GM, said so
+        typer.echo(f"note: {note}", err=True)
     target = _output(out, Path(f"{_slug(prompt)}.mid"))
     _check_targets([p for i in range(1, num + 1) for p in _targets(_numbered(target, i, num), outputs)])
     _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs)

@@ -49,12 +49,15 @@ INSTRUMENT_SYNONYMS: dict[str, tuple[int, ...]] = {
     k: v if isinstance(v, tuple) else (v,) for k, v in _SYNONYMS.items()
 }
 
-# Real instruments General MIDI lacks: asking for one is an error, not a silent swap.
-NOT_IN_GM = (
-    "kazoo", "kazoo synth", "theremin", "didgeridoo", "ukulele", "mandolin", "erhu", "tabla",
-    "duduk", "hurdy gurdy", "balalaika", "bouzouki", "cajon", "handpan", "hang drum", "oud",
-    "guzheng", "washboard", "musical saw", "lute",
-)
+# Real instruments General MIDI lacks, each with the nearest GM program (by family and
+# sound): asking for one plays that program, with a note to the user saying so.
+NEAREST_GM: dict[str, int] = {
+    "lute": 24, "oud": 24, "ukulele": 24, "mandolin": 25, "bouzouki": 25, "balalaika": 105,
+    "guzheng": 107, "erhu": 110, "hurdy gurdy": 110, "musical saw": 40, "theremin": 79,
+    "kazoo": 85, "kazoo synth": 85, "duduk": 68, "didgeridoo": 58, "tabla": 116,
+    "cajon": 128, "washboard": 128, "handpan": 114, "hang drum": 114,
+}
+NOT_IN_GM = tuple(NEAREST_GM)
 
 GENRE_SYNONYMS: dict[str, str] = {
     "pop music": "pop", "synthpop": "pop", "synth pop": "pop", "k pop": "pop", "j pop": "pop",

@@ -230,11 +230,8 @@ def _from_hits(hits: Sequence[_Hit]) -> dict[str, object]:
             if hit.kind == "instrument":  # "a lofi beat, no drums": drums are out
                 excluded.update(hit.value)  # type: ignore[arg-type]
             continue
-        if hit.kind == "unknown":
-            raise PromptError(
-                f"instrument {hit.phrase!r} is not in General MIDI: pick a GM instrument "
-                "instead (e.g. 'flute', 'synth lead', 'violin')"
-            )
+        if hit.kind == "unknown":  # not in GM: its nearest GM program (gm_notes says so)
+            hit = _Hit("instrument", (L.NEAREST_GM[hit.phrase],), hit.phrase, hit.negated)
         if hit.kind == "instrument":
             programs += [p for p in hit.value if p not in programs]  # type: ignore[attr-defined]
         elif hit.kind in ("genre", "mood", "tempo", "italian", "meter"):
@@ -284,17 +281,36 @@ def parse_instruments(names: Sequence[str]) -> tuple[int, ...]:
             name = " ".join(_TOKEN.findall(_normalise(raw)))
             if not name:
                 continue
-            found = ("instrument", (int(name),)) if name.isdigit() else _lookup(name.split())
+            if name.isdigit():  # a program number (a 5,000-digit one is just unknown)
+                found = ("instrument", (int(name),)) if len(name) <= 3 else None
+            elif name in L.NEAREST_GM:
+                found = ("instrument", (L.NEAREST_GM[name],))
+            else:
+                found = _lookup(name.split())
             if found is None or found[0] != "instrument":
                 close = difflib.get_close_matches(name, [k for k, v in LEXICON.items()
                                                          if v[0] == "instrument"], n=3)
                 hint = f"did you mean {', '.join(close)}?" if close else "e.g. piano, bass, drums"
+                shown = raw.strip() if len(raw.strip()) <= 40 else raw.strip()[:37] + "..."
                 raise PromptError(
-                    f"instrument {raw.strip()!r} is unknown: use a General MIDI name or 'drums' "
+                    f"instrument {shown!r} is unknown: use a General MIDI name or 'drums' "
                     f"({hint})"
                 )
             programs += [p for p in found[1] if p not in programs]  # type: ignore[attr-defined]
     return A.Attributes(instruments=tuple(programs) or None).instruments or ()
+
+
+def gm_notes(text: str) -> list[str]:
+    """A note for each instrument named in `text` that General MIDI lacks, saying which GM
+    instrument plays it instead ("lute" -> Acoustic Guitar, the nylon-string one)."""
+    words = " ".join(_WORD_OR_MARK.findall(_normalise(text)))
+    notes = []
+    for phrase, program in L.NEAREST_GM.items():
+        if re.search(rf"(?<![\w]){re.escape(phrase)}(?![\w])", words) and not any(
+                longer != phrase and phrase in longer and longer in words for longer in L.NEAREST_GM):
+            name = A.INSTRUMENT_NAMES[program]
+            notes.append(f"{phrase!r} is not in General MIDI: playing it on {name} instead")
+    return notes
 
 
 def parse_key(s: str) -> str:

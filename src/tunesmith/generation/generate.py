@@ -19,6 +19,7 @@ from symusic import Score, Tempo
 
 from tunesmith.attributes import MAX_BARS, Attributes, check_one_length
 from tunesmith.captions.conditions import caption_for
+from tunesmith.captions.parse import gm_notes
 from tunesmith.errors import PromptError
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.rewards import adherence_reward
@@ -76,6 +77,7 @@ def resolve(
     length_only = override is None or Attributes(bars=override.bars, seconds=override.seconds) == override
     if not prompt.strip() and length_only:
         notes.append("empty prompt: generating unconditioned music")
+    notes += gm_notes(prompt)  # "lute" plays on the nearest GM instrument: say so
     if override is not None:
         attrs = attrs.merged(override)
     return Request(prompt, override or Attributes(), attrs, tuple(notes))
