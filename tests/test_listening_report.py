@@ -43,6 +43,8 @@ def test_windows_start_at_the_first_note_and_are_shifted_to_zero() -> None:
     assert max(n.time for n in ws[0].tracks[0].notes) < 8 * BAR
     assert ws[1].tracks[0].notes[0].pitch == 60 + 2 * 8
     assert windows(make_score([(0, False, [])]), 8) == []
+    pickup = beat(8, start_bar=1).shift_time(-BAR - Q)  # one beat of pickup before tick 0
+    assert [n.time for n in windows(pickup, 4)[0].tracks[0].notes[:2]] == [0, Q]
 
 
 def test_reference_set_reads_a_folder_and_skips_what_is_not_midi(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def windows(score: Score, bars: int, count: int = 1) -> list[Score]:
     from tunesmith.data.segments import window
     from tunesmith.tokenization import bar_starts
 
-    onsets = [n.time for t in score.tracks for n in t.notes]
+    onsets = [n.time for t in score.tracks for n in t.notes if n.time >= 0]
     if not onsets:
         return []
     starts = bar_starts(score)
