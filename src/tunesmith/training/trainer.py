@@ -36,6 +36,7 @@ from tunesmith.model import (
 )
 from tunesmith.model.prefix import MAX_PREFIX, PrefixConfig, PrefixLM, TextPrefix, load_prefix
 from tunesmith.tokenization import Tokenizer
+from tunesmith.tokenization.infill import make_infill, random_gap, split_bars
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class TrainConfig:
     threads: int = 0  # torch threads; 0 = torch's default. 1 avoids oversubscription on a busy box
     init: str | None = None  # checkpoint folder whose weights start the run; a resumable run wins
     prefix: int = 0  # soft text prefix length K (model/prefix.py); 0 = off
+    infill_prob: float = 0.0  # chance a training row is an infilling task (tokenization/infill.py)
+    infill_controls: float = 0.5  # chance a fill bar states its per-bar controls
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -69,11 +72,13 @@ class TrainConfig:
                 raise ConfigError(f"{name} {getattr(self, name)} must be >= 1")
         if not 0 < self.lr < 1:
             raise ConfigError(f"lr {self.lr} is out of range (0, 1)")
-        for name in ("attr_dropout", "uncond_prob"):
+        for name in ("attr_dropout", "uncond_prob", "infill_prob", "infill_controls"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
         if not 0 <= self.prefix <= MAX_PREFIX:
             raise ConfigError(f"prefix {self.prefix} is out of range 0..{MAX_PREFIX}")
+        if self.prefix and self.infill_prob:
+            raise ConfigError(f"infill_prob {self.infill_prob} needs prefix 0: infilling rows carry no caption")
         if self.init is not None and not Path(self.init).is_dir():
             raise ConfigError(f"init {self.init} is not a folder: expected a checkpoint folder")
 
@@ -118,10 +123,28 @@ class SegmentDataset(Dataset):
         keep = self.rng.random(len(conds)) >= self.cfg.attr_dropout
         return conds[keep].tolist()
 
+    def infill(self, music: list[int], room: int) -> tuple[list[int], list[int]] | None:
+        """(context, fill) of a random gap (MIDI-RWKV's mix: a whole track a quarter of the
+        time, else 1-4 bars of one track), or None when it does not fit in `room` tokens."""
+        bars = split_bars(music, self.tok)
+        gap = random_gap(bars, self.tok, self.rng)
+        if gap is None:
+            return None
+        context, fill = make_infill(music, gap, self.tok, self.cfg.infill_controls, self.rng)
+        return (context, fill) if len(context) + len(fill) + 1 <= room else None
+
     def __getitem__(self, idx: int) -> dict[str, Any]:
         conds, music = self.examples[idx]
         kept = self.conditions(conds, idx)
         head = [self.tok.bos_id, *kept, self.tok.cond_end_id]
+        room = self.cfg.max_len - self.cfg.prefix - len(head)
+        task = (self.infill(music.tolist(), room)
+                if self.train and self.cfg.infill_prob and self.rng.random() < self.cfg.infill_prob else None)
+        if task is not None:  # the loss is on the fill only: the context is given
+            context, fill = task
+            ids = head + context + fill + [self.tok.eos_id]
+            labels = [-100] * (len(head) + len(context)) + fill + [self.tok.eos_id]
+            return {"input_ids": ids, "labels": labels}
         # prefix positions share the context, so prefix + tokens fit the generation cache
         ids = (head + music.tolist() + [self.tok.eos_id])[: self.cfg.max_len - self.cfg.prefix]
         labels = [-100] * len(head) + ids[len(head):]
