@@ -4,7 +4,7 @@ Consumes the music ids of a piece (one REMI+ stream: Bar, TimeSig, Position, Tem
 notes as Program Pitch Velocity Duration) and a gap: one track's notes in bars
 [first, first + n). Produces the context, with that track's notes of the gap taken out and
 each emptied bar marked FillBar, and the fill: FillStart Program_p, then for each gap bar
-Bar [TimeSig] [controls] and the notes of that track, then FillEnd. The model reads the
+Bar TimeSig [controls] and the notes of that track, then FillEnd. The model reads the
 context (before and after the gap) and writes the fill. Pure functions on plain lists, in
 the style of anticipation's ops; written here because miditok's infilling works on scores
 with its own attribute controls (see controls.py for why ours differ).
@@ -86,13 +86,6 @@ def programs_of(bars: Sequence[Bar], tok: Tokenizer) -> list[int]:
     return list(seen)
 
 
-def _meter_before(bars: Sequence[Bar], index: int, tok: Tokenizer) -> int | None:
-    for bar in reversed(bars[: index + 1]):
-        for t in bar.head[1:]:
-            return t
-    return None
-
-
 def controls_of(notes: Sequence[list[int]], positions: Sequence[int], tok: Tokenizer) -> list[str]:
     """Per-bar control tokens (density, polyphony, duration classes) of one track's notes,
     measured on the token grid (positions_per_beat ticks per quarter)."""
@@ -122,8 +115,7 @@ def make_infill(ids: Sequence[int], gap: Gap, tok: Tokenizer, controls: float = 
         kept = Bar(bar.head + [tok.id("FillBar")], [(lead, [n for n in notes if n[0] != prog_id])
                                                       for lead, notes in bar.groups])
         context += kept.ids()
-        meter = _meter_before(bars, b, tok) if b == gap.first else None
-        fill += [bar.head[0], *([meter] if meter is not None else [])]
+        fill += bar.head  # Bar and its TimeSig, as every bar of the stream opens
         moved = [(lead[0], [n for n in notes if n[0] == prog_id]) for lead, notes in bar.groups]
         if rng is not None and rng.random() < controls:
             notes = [n for _, ns in moved for n in ns]
