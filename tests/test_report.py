@@ -186,3 +186,26 @@ def test_window_prompts_from_a_build(tmp_path: Path) -> None:
             p["time_signature"].split("/")[1])
         assert truth.end() <= 4 * ticks_per_bar and p["bars"] == 4
         assert p["key"] in p["caption"] or p["key"] is None
+
+
+def test_listening_table_with_reference_rows(prompts_file: Path, tiny_clmp: Path, tmp_path: Path) -> None:
+    midi, ref = tmp_path / "mine", tmp_path / "real"
+    midi.mkdir()
+    ref.mkdir()
+    for i, (program, tonic, tempo) in enumerate([(0, 0, 80.0), (40, 7, 140.0), (73, 2, 100.0)]):
+        piece(program, tonic, tempo).dump_midi(str(midi / f"{i}.mid"))  # the ground truth again
+    for i in range(2):
+        piece(33, i, 100.0).dump_midi(str(ref / f"{i}.mid"))
+    cfg = EvalConfig(midi_dir=midi, clmp_path=tiny_clmp, bootstrap=20, progress=False,
+                     listening_references=(("real", ref),))
+    result = evaluate_with(prompts_file, tmp_path / "out", cfg)
+    rows = result["listening"]["rows"]
+    assert list(rows) == ["ground_truth", "model", "real"]
+    assert rows["real"]["kind"] == "reference" and rows["real"]["n"] == 2
+    # every prompt asks for the one instrument its piece plays, in each of the 2 bars asked
+    assert rows["model"]["asked_bars"] == 1.0 and rows["model"]["asked_silent"] == 0.0
+    assert rows["model"]["notes_per_bar"] == rows["ground_truth"]["notes_per_bar"] == 4 + 3
+    assert rows["real"]["roles"]["bass"]["per_piece"] == 2.0  # both tracks on a GM bass
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Listening" in report and "| real (reference) | 2 |" in report
+    assert "constraints of the sampler's grammar" in report
