@@ -103,3 +103,25 @@ def test_gallery_covers_the_main_uses_and_renders_its_rows() -> None:
                          "ssm": "1_ssm.png", "metrics": row}], "make gallery")
     assert "| 1 | p | piano 100 (4.0/bar), drums 100 (12.0/bar) | 16.0 | 1.00 | 100 |" in md
     assert "![piano roll](1.png)" in md
+
+
+def test_gallery_writes_every_prompt(debug_checkpoint_dir: Path, tmp_path: Path) -> None:
+    from tunesmith.evaluation.gallery import write_gallery
+
+    rows = write_gallery(tmp_path, checkpoint_path=debug_checkpoint_dir, seed=3)
+    assert len(rows) == 8
+    for stem, _ in GALLERY:
+        for suffix in (".mid", ".png", "_ssm.png"):
+            assert (tmp_path / f"{stem}{suffix}").stat().st_size > 100
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.count("![piano roll](") == 8 and "| 8 | a gentle waltz" in readme
+    assert rows[4]["metrics"]["asked"].keys() == {"Fiddle"}  # the jig asks for a fiddle
+
+
+def test_evaluate_needs_prompts_and_out_unless_gallery() -> None:
+    from typer.testing import CliRunner
+
+    from tunesmith.cli import app
+
+    res = CliRunner().invoke(app, ["evaluate", "--out", "x"])
+    assert res.exit_code == 2 and "--prompts and --out are required" in res.output
