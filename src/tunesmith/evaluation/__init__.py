@@ -1,8 +1,9 @@
 """Evaluation: pure metric functions of scores, note arrays and attributes.
 
-Prompt adherence (MidiCaps / text2midi), musical statistics and set distances (MusPy,
-Yang & Lerch), COSIATEC compression ratio (Meredith), infilling metrics (MIDI-RWKV),
-Fréchet distance of CLMP embeddings. The report entry `evaluate` lives in
+Prompt adherence (MidiCaps / text2midi), listening metrics (parts, groove, form, harmony) and
+realism against real music (Yang & Lerch OA, a real-vs-generated classifier), musical
+statistics and set distances (MusPy, Yang & Lerch), COSIATEC compression ratio (Meredith),
+infilling metrics (MIDI-RWKV), Fréchet distance of CLMP embeddings. The report entry `evaluate` lives in
 tunesmith.evaluation.report (not re-exported: it loads models, unlike these pure functions).
 """
 
@@ -34,6 +35,8 @@ from tunesmith.evaluation.infilling import (
     pitch_class_entropy_difference,
     region_onsets,
 )
+from tunesmith.evaluation.listening import Listening, draw_self_similarity, listen, self_similarity
+from tunesmith.evaluation.realism import realism
 from tunesmith.evaluation.statistics import (
     FEATURES,
     bar_boundaries,
@@ -55,6 +58,7 @@ from tunesmith.evaluation.statistics import (
 __all__ = [
     "FEATURES",
     "BarRegion",
+    "Listening",
     "Tec",
     "adherence_row",
     "aggregate",
@@ -63,6 +67,7 @@ __all__ = [
     "compression_ratio",
     "content_preservation",
     "cosiatec",
+    "draw_self_similarity",
     "empty_beat_rate",
     "feature_distances",
     "frechet_bootstrap",
@@ -74,6 +79,7 @@ __all__ = [
     "key_match_relative",
     "kl_divergence",
     "length_match",
+    "listen",
     "n_pitch_classes_used",
     "note_density",
     "onset_f1",
@@ -86,8 +92,10 @@ __all__ = [
     "points_compression_ratio",
     "polyphony",
     "polyphony_rate",
+    "realism",
     "region_onsets",
     "scale_consistency",
+    "self_similarity",
     "tempo_bin_match",
     "tempo_bin_tolerant",
     "time_signature_match",
