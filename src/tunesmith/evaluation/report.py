@@ -10,7 +10,7 @@ the columns are CLMP score, Fréchet distance, compression ratio and prompt adhe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
