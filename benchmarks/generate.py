@@ -99,7 +99,7 @@ def _teacher(ckpt: Any, seq: list[int], head: int, decoder: str) -> Any:
 
     from tunesmith.generation.engine import EngineDecoder
 
-    dec = EngineDecoder(ckpt, 1, len(seq) + 1, decoder)
+    dec = EngineDecoder(ckpt, 1, len(seq), decoder)  # feeds len(seq) - 1 tokens
     out = [dec.forward(torch.tensor([seq[:head]])).numpy()[0]]
     out += [dec.forward(torch.tensor([[t]])).numpy()[0] for t in seq[head:-1]]
     return np.stack(out)

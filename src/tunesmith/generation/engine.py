@@ -90,7 +90,11 @@ def convert(ckpt: Checkpoint, precision: str = "int8") -> Path:
         raise ModelError(f"the inference engine is not installed ({e}): pip install onnxruntime-genai") from e
     out = cache_root() / "engine" / f"{key}-{precision}"
     if not (out / "genai_config.json").is_file():
-        _build(ckpt, precision, out)
+        try:
+            _build(ckpt, precision, out)
+        except OSError as e:
+            raise ModelError(f"cannot write the converted model under {out.parent} ({e}): "
+                             "set TUNESMITH_CACHE to a writable folder") from e
     known[stamp, precision] = out
     return out
 
