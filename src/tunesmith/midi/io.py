@@ -154,6 +154,11 @@ def _check_meters(score: Score, label: str) -> None:
                 f"out of range, allowed 1..{MAX_NUMERATOR} over "
                 f"{'/'.join(map(str, DENOMINATORS))}"
             )
+        if ts.numerator * score.ticks_per_quarter * 4 < ts.denominator:
+            raise MidiError(
+                f"{label}: time signature {ts.numerator}/{ts.denominator} at "
+                f"{score.ticks_per_quarter} ticks per quarter makes bars shorter than a tick"
+            )
 
 
 def _check_length(score: Score, label: str) -> None:
