@@ -43,13 +43,14 @@ def main() -> None:
     ap.add_argument("--per-corpus", type=int, default=60)
     args = ap.parse_args()
     tok = Tokenizer.default()
-    print("| corpus | pieces | instruments (median) | tokens/bar p10 | p50 | p90 | bars in 1,024 | bars in 2,048 |")
+    print("| corpus | pieces | instruments (median) | tokens/bar p10 | p50 | p90 "
+          "| bars in 1,024 | bars in 2,048 |")
     print("|---|---|---|---|---|---|---|---|")
     for spec in args.corpus:
         rates, parts = per_bar(spec, args.per_corpus, tok)
         p10, p50, p90 = np.percentile(rates, [10, 50, 90])
-        print(f"| {spec.split(':')[0]} | {len(rates)} | {np.median(parts):.0f} | {p10:.0f} | {p50:.0f} | {p90:.0f} "
-              f"| {1024 / p50:.1f} | {2048 / p50:.1f} |")
+        print(f"| {spec.split(':')[0]} | {len(rates)} | {np.median(parts):.0f} | {p10:.0f} | {p50:.0f} "
+              f"| {p90:.0f} | {1024 / p50:.1f} | {2048 / p50:.1f} |")
 
 
 if __name__ == "__main__":

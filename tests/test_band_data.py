@@ -71,7 +71,8 @@ def test_clean_keeps_a_clean_score_unchanged():
     rep = CleanReport()
     s = score(track(33, [(i * 480, 40, 480) for i in range(8)]))
     out = clean(s, rep)
-    assert [(n.time, n.pitch, n.duration) for n in out.tracks[0].notes] == [(i * 480, 40, 480) for i in range(8)]
+    got = [(n.time, n.pitch, n.duration) for n in out.tracks[0].notes]
+    assert got == [(i * 480, 40, 480) for i in range(8)]
     assert rep.moved == 0 and not rep.counts
 
 
@@ -87,11 +88,13 @@ def test_roles_from_register_polyphony_and_name():
 
 def test_role_table_revoices_by_learned_role():
     table = RoleTable()
-    band = score(track(33, [(i * 480, 36, 400) for i in range(8)]), track(29, [(i * 240, 70, 200) for i in range(16)]))
+    band = score(track(33, [(i * 480, 36, 400) for i in range(8)]),
+                 track(29, [(i * 240, 70, 200) for i in range(16)]))
     for _ in range(3):
         table.add(band, "rock")
     assert [p for p, _ in table.choices("rock", "bass")] == [33]
-    piano = score(track(0, [(i * 480, 38, 400) for i in range(8)]), track(0, [(i * 240, 72, 200) for i in range(16)]))
+    piano = score(track(0, [(i * 480, 38, 400) for i in range(8)]),
+                  track(0, [(i * 240, 72, 200) for i in range(16)]))
     out = revoice_by_role(piano, table, "rock", np.random.default_rng(0))
     assert [t.program for t in out.tracks] == [33, 29]
 

@@ -55,7 +55,8 @@ def test_context_plus_fill_is_the_original(tok):
     ctx_score = tok.remi.decode([i for i in context if i >= tok.n_special])
     fill_score = tok.remi.decode(fill_bars(fill, tok))
     gap = {(False, 33, 1920 * b + q * 480, 36 + b) for b in range(2, 5) for q in range(4)}
-    ctx_bass = {(n.time, n.pitch) for t in ctx_score.tracks if t.program == 33 and not t.is_drum for n in t.notes}
+    ctx_bass = {(n.time, n.pitch) for t in ctx_score.tracks if t.program == 33 and not t.is_drum
+                for n in t.notes}
     assert not {(t, p) for _, _, t, p in gap} & ctx_bass
     filled = {(False, 33, n.time + 2 * 1920 * fill_score.ticks_per_quarter // 480, n.pitch)
               for t in fill_score.tracks for n in t.notes}
@@ -74,6 +75,6 @@ def test_random_gaps_stay_inside(tok):
     rng = np.random.default_rng(1)
     for _ in range(50):
         g = random_gap(bars, tok, rng)
-        assert g is not None and 0 <= g.first and g.first + g.n <= len(bars) and g.n >= 1
+        assert g is not None and g.first >= 0 and g.first + g.n <= len(bars) and g.n >= 1
     with pytest.raises(ValueError, match="outside"):
         make_infill(tok.encode_score(band()), Gap(33, 5, 2), tok)

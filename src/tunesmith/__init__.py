@@ -31,11 +31,14 @@ _EXPORTS = {
     "generate": "tunesmith.generation",
     "SamplingConfig": "tunesmith.generation",
     "load_checkpoint": "tunesmith.model",
+    "infill": "tunesmith.infilling",
+    "continue_piece": "tunesmith.infilling",
+    "FillControls": "tunesmith.infilling",
 }
 
 __all__ = [
-    "Attributes", "SamplingConfig", "Tokenizer", "TunesmithError", "__version__", "caption",
-    "draw_pianoroll", "features", "generate", "load_checkpoint", "load_score", "parse", "render",
+    "Attributes", "FillControls", "SamplingConfig", "Tokenizer", "TunesmithError", "__version__", "caption", "continue_piece",
+    "draw_pianoroll", "features", "generate", "infill", "load_checkpoint", "load_score", "parse", "render",
     "save_midi", "write_wav",
 ]
 
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from tunesmith.captions import caption, features, parse  # type: ignore[no-redef]
     from tunesmith.errors import TunesmithError
     from tunesmith.generation import SamplingConfig, generate  # type: ignore[no-redef]
+    from tunesmith.infilling import FillControls, continue_piece, infill
     from tunesmith.midi.io import load_score, save_midi
     from tunesmith.midi.pianoroll import draw_pianoroll
     from tunesmith.midi.render import render, write_wav

@@ -531,6 +531,113 @@ def _batch_line(
 
 
 # --- demo, serve --------------------------------------------------------------------------
+# --- infill, continue ---------------------------------------------------------------------
+def _fill_attributes(prompt: str | None) -> Attributes | None:
+    from tunesmith.captions import parse
+
+    return parse(prompt) if prompt else None
+
+
+def _fill_controls(density: int | None, polyphony: str | None, durations: str | None):  # type: ignore[no-untyped-def]
+    from tunesmith.infilling import FillControls
+
+    poly = None
+    if polyphony is not None:
+        lo, _, hi = polyphony.partition("-")
+        try:
+            poly = (int(lo), int(hi or lo))
+        except ValueError:
+            raise InputError(f"--polyphony {polyphony!r} is invalid: write MIN-MAX, e.g. 1-3") from None
+    durs = tuple(d.strip().lower() for d in durations.split(",") if d.strip()) if durations else None
+    return FillControls(density=density, polyphony=poly, durations=durs)
+
+
+def _write_piece(score: Score, out: Path, outputs: _Outputs) -> None:
+    for path in _write(_artefacts(score, out, outputs)):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def infill(
+    midi: InFile,
+    bars: Annotated[str, typer.Option(help="Bars to rewrite, 1-based: FIRST-LAST, e.g. 9-12.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="MIDI file [default: IN-infill.mid]")] = None,
+    tracks: Annotated[
+        str | None, typer.Option(help="Instruments to rewrite, e.g. 'bass,drums' (default: all).")
+    ] = None,
+    density: Annotated[int | None, typer.Option(help="Notes per bar in the fill (0..18).")] = None,
+    polyphony: Annotated[str | None, typer.Option(help="Notes starting together, MIN-MAX, e.g. 1-3.")] = None,
+    durations: Annotated[
+        str | None,
+        typer.Option(help="Duration classes present: whole,half,quarter,eighth,sixteenth."),
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="Text whose attributes (key, genre...) steer the fill.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    wav: Annotated[bool, typer.Option(help="Also render OUT.wav.")] = False,
+    pianoroll: Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")] = False,
+    model: Model = None,
+) -> None:
+    """Rewrite chosen bars of chosen tracks of a MIDI file; every other note stays as it is."""
+    from tunesmith.generation import SamplingConfig
+    from tunesmith.generation.generate import check_seed
+    from tunesmith.infilling.infill import infill as fill
+    from tunesmith.infilling.infill import parse_bar_range
+
+    span = parse_bar_range(bars)
+    controls = _fill_controls(density, polyphony, durations)
+    names = [t.strip() for t in tracks.split(",") if t.strip()] if tracks else None
+    attrs = _fill_attributes(prompt)
+    check_seed(seed)
+    outputs = _Outputs(wav=wav, pianoroll=pianoroll)
+    target = _output(out, midi.with_name(f"{midi.stem}-infill.mid"), midi)
+    _check_targets(_targets(target, outputs))
+    score = _load(midi)
+    ckpt = _checkpoint(model)
+    with _token_progress(f"bars {span[0]}-{span[1]}") as step:
+        result = fill(score, span, names, controls=controls, attributes=attrs, seed=seed,
+                      sampling=SamplingConfig(temperature=temperature), checkpoint=ckpt, on_step=step)
+    _write_piece(result, target, outputs)
+
+
+@app.command("continue")
+def continue_(
+    midi: InFile,
+    bars: Annotated[int, typer.Option(help="New bars to add (1..64).")] = 8,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="MIDI file [default: IN-continued.mid]")
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="Text whose attributes (key, genre...) steer the music.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    wav: Annotated[bool, typer.Option(help="Also render OUT.wav.")] = False,
+    pianoroll: Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")] = False,
+    model: Model = None,
+) -> None:
+    """Extend a MIDI file by N bars of its own instruments."""
+    from tunesmith.generation import SamplingConfig
+    from tunesmith.generation.generate import check_seed
+    from tunesmith.infilling import continue_piece
+
+    if not 1 <= bars <= 64:
+        raise InputError(f"--bars {bars} is out of range: allowed 1..64 new bars")
+    check_seed(seed)
+    attrs = _fill_attributes(prompt)
+    outputs = _Outputs(wav=wav, pianoroll=pianoroll)
+    target = _output(out, midi.with_name(f"{midi.stem}-continued.mid"), midi)
+    _check_targets(_targets(target, outputs))
+    score = _load(midi)
+    ckpt = _checkpoint(model)
+    with _token_progress(f"{bars} new bars") as step:
+        result = continue_piece(score, bars, attributes=attrs, seed=seed,
+                                sampling=SamplingConfig(temperature=temperature), checkpoint=ckpt, on_step=step)
+    _write_piece(result, target, outputs)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for demo.mid, demo.wav and demo.png.")] = Path(
@@ -634,7 +741,8 @@ def data_forms(corpus: Corpora) -> None:
             form = piece.labels.get("form")
             ts = piece.score.time_signatures
             if form:
-                meters[form][f"{ts[0].numerator}/{ts[0].denominator}" if len(ts) else "4/4"] += 1
+                meter = f"{ts[0].numerator}/{ts[0].denominator}" if len(ts) else "4/4"
+                meters[form][meter] += 1
     for form, counts in sorted(meters.items()):
         typer.echo(f"{form}: {sum(counts.values())} tunes, " + ", ".join(f"{m} {n}" for m, n in counts.most_common()))
 

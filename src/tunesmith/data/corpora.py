@@ -71,7 +71,8 @@ class Reader:
 
 def open_corpus(spec: str, cache_dir: Path | None = None, workers: int = 1) -> Reader:
     """The reader of a spec: music21[:COLL,...], folder:PATH, midicaps:JSONL[:LAKH_ROOT],
-    pop909:PATH, groove:PATH, midimancy:TAR_XZ, touhou:TAR_XZ or nottingham:PATH. `cache_dir` and `workers` serve the music21 conversion."""
+    pop909:PATH, groove:PATH, midimancy:TAR_XZ, touhou:TAR_XZ or nottingham:PATH.
+    `cache_dir` and `workers` serve the music21 conversion."""
     name, _, arg = spec.partition(":")
     if name == "music21":
         wanted = [c for c in arg.split(",") if c] or None

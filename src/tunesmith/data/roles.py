@@ -57,7 +57,8 @@ def track_role(track: Track, tpq: int) -> str:
 class RoleTable:
     """genre -> role -> program -> count, learned from real multitrack music."""
 
-    counts: dict[str, dict[str, Counter]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(Counter)))
+    counts: dict[str, dict[str, Counter]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Counter)))
 
     def add(self, score: Score, genre: str) -> None:
         for track in score.tracks:
@@ -99,7 +100,8 @@ def revoice_by_role(score: Score, table: RoleTable, genre: str | None, rng: np.r
         role = track_role(track, out.ticks_per_quarter)
         pitches = track.notes.numpy()["pitch"]
         options = [(p, w) for p, w in table.choices(genre, role) if p not in used]
-        fitting = [(p, w, s) for p, w in options if (s := octave_shift(int(pitches.min()), int(pitches.max()), p)) is not None]
+        low, high = int(pitches.min()), int(pitches.max())
+        fitting = [(p, w, s) for p, w in options if (s := octave_shift(low, high, p)) is not None]
         if not fitting:
             continue
         weights = np.array([w for _, w, _ in fitting])

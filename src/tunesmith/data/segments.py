@@ -236,9 +236,8 @@ def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int |
     """Windows of every piece of `specs` (Groove pieces also serve as drum patterns)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tunesmith.data.corpora import open_corpus
-
     from tunesmith.data.clean import CleanReport, clean
+    from tunesmith.data.corpora import open_corpus
     from tunesmith.data.roles import RoleTable
 
     tok = Tokenizer.default()

@@ -1,0 +1,93 @@
+"""Infilling and continuation with the tiny debug model: the gap is rewritten, nothing else."""
+
+from __future__ import annotations
+
+import pytest
+from symusic import Score
+
+from conftest import make_score
+from tunesmith.attributes import DRUMS
+from tunesmith.errors import InputError
+from tunesmith.generation import SamplingConfig
+from tunesmith.infilling import FillControls, continue_piece, infill
+from tunesmith.infilling.infill import parse_bar_range, resolve_tracks
+from tunesmith.theory import bar_starts
+
+Q = 480
+NUMPY = SamplingConfig(decoder="numpy")  # the tiny random model needs no engine conversion
+
+
+def four_bars() -> Score:
+    piano = [(b * 4 * Q + i * 2 * Q, 2 * Q, p, 70) for b in range(4) for i in range(2) for p in (60, 64, 67)]
+    bass = [(i * Q, Q, 36 + (i % 2) * 7, 90) for i in range(16)]
+    drums = [(i * Q, Q // 4, 36 if i % 2 == 0 else 38, 100) for i in range(16)]
+    return make_score([(0, False, piano), (33, False, bass), (0, True, drums)], tempo=96.0)
+
+
+def notes(score: Score, program: int, lo: int, hi: int) -> list[tuple[int, int, int]]:
+    drum = program == DRUMS
+    return sorted((n.time, n.pitch, n.duration) for t in score.tracks
+                  if t.is_drum == drum and (drum or t.program == program)
+                  for n in t.notes if lo <= n.time < hi)
+
+
+def test_notes_outside_the_gap_come_back_unchanged(debug_checkpoint):
+    score = four_bars()
+    out = infill(score, (2, 3), ["bass"], seed=3, sampling=NUMPY, checkpoint=debug_checkpoint)
+    gap = (4 * Q, 12 * Q)
+    for program in (0, DRUMS):  # untouched tracks: every note identical
+        assert notes(out, program, 0, 10**9) == notes(score, program, 0, 10**9)
+    assert notes(out, 33, 0, gap[0]) == notes(score, 33, 0, gap[0])
+    assert notes(out, 33, gap[1], 10**9) == notes(score, 33, gap[1], 10**9)
+    assert all(gap[0] <= t < gap[1] for t, _, _ in notes(out, 33, *gap))
+    assert len(bar_starts(out)) == 4
+
+
+def test_forced_controls_appear_in_the_fill_tokens(debug_checkpoint):
+    from tunesmith.generation.grammar import Vocab
+    from tunesmith.infilling.infill import FillGrammar
+
+    tok = debug_checkpoint.tokenizer
+    g = FillGrammar(Vocab.of(tok), 33, "4/4", 1, FillControls(density=5, polyphony=(1, 2)))
+    seq = []
+    for tid in (tok.id("Bar"), tok.vocab["TimeSig_4/4"]):
+        g.advance(tid)
+        seq.append(tid)
+    forced = []
+    for _ in range(3):
+        _, ids = g.options()
+        forced.append(tok.tokens[ids[0]] if len(ids) == 1 else None)
+        g.advance(int(ids[0]))
+    assert forced == ["Density_5", "PolyMin_1", "PolyMax_2"]
+    _, ids = g.options()  # durations unset: any DurWhole token may come
+    assert {tok.tokens[i] for i in ids} == {"DurWhole_0", "DurWhole_1"}
+
+
+def test_whole_new_track_can_be_added(debug_checkpoint):
+    out = infill(four_bars(), (1, 4), ["violin"], seed=0, sampling=NUMPY, checkpoint=debug_checkpoint)
+    assert 40 in [t.program for t in out.tracks if not t.is_drum]
+
+
+def test_continue_adds_bars_and_keeps_the_piece(debug_checkpoint):
+    score = four_bars()
+    out = continue_piece(score, 2, seed=5, sampling=NUMPY, checkpoint=debug_checkpoint)
+    for program in (0, 33, DRUMS):
+        assert notes(out, program, 0, 16 * Q) == notes(score, program, 0, 16 * Q)
+    assert out.end() > 16 * Q
+
+
+def test_bad_requests_are_one_line_errors(debug_checkpoint):
+    with pytest.raises(InputError, match="outside the piece: it has bars 1-4"):
+        infill(four_bars(), (3, 6), None, checkpoint=debug_checkpoint)
+    with pytest.raises(InputError, match="FIRST-LAST"):
+        parse_bar_range("a-b")
+    with pytest.raises(InputError, match="out of range"):
+        FillControls(density=40)
+    with pytest.raises(InputError, match="1..64"):
+        continue_piece(four_bars(), 0, checkpoint=debug_checkpoint)
+
+
+def test_track_words_match_the_piece_family():
+    score = make_score([(34, False, [(0, Q, 40, 90)]), (0, True, [(0, Q, 36, 90)])])
+    assert resolve_tracks(score, ["bass", "drums"]) == [34, DRUMS]
+    assert resolve_tracks(score, ["flute"]) == [73]
