@@ -744,7 +744,8 @@ def data_forms(corpus: Corpora) -> None:
                 meter = f"{ts[0].numerator}/{ts[0].denominator}" if len(ts) else "4/4"
                 meters[form][meter] += 1
     for form, counts in sorted(meters.items()):
-        typer.echo(f"{form}: {sum(counts.values())} tunes, " + ", ".join(f"{m} {n}" for m, n in counts.most_common()))
+        shares = ", ".join(f"{m} {n}" for m, n in counts.most_common())
+        typer.echo(f"{form}: {sum(counts.values())} tunes, {shares}")
 
 
 @data_app.command("segments")
