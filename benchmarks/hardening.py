@@ -200,7 +200,7 @@ def absurd_flags(tmp: Path, model_dir: Path) -> Tally:
     if not fifo.exists():
         os.mkfifo(fifo)
     bad = {name: tmp / f"model_{name}" for name in ("safetensors", "tokenizer", "nan")}
-    for name, folder in bad.items():
+    for folder in bad.values():
         shutil.copytree(model_dir, folder, dirs_exist_ok=True)
     (bad["safetensors"] / "model.safetensors").write_bytes(b"\x08" + b"\x00" * 7 + b"{junk")
     (bad["tokenizer"] / "tokenizer.json").write_text('{"broken')

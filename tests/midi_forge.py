@@ -82,6 +82,7 @@ def hostile_cases() -> dict[str, tuple[bytes, str]]:
         "meter 4/2^255": (midi(track(meter(4, 255), one)), "time signature"),
         "slow and long": (midi(track(tempo(10), note(dur=480 * 700))), "lasts"),
         "too many bars": (midi(track(meter(1, 5), note(dur=480 * 2600)), division=480), "bars"),
+        "bar under a tick": (midi(track(meter(1, 5), note(dur=1)), division=1), "shorter than a tick"),
         "tempo 5 bpm": (midi(track(tempo(5), one)), "tempo 5"),
         "no notes": (midi(track(tempo(120))), "no notes"),
         "300 tracks": (midi(*[track(one) for _ in range(300)]), "tracks"),

@@ -211,7 +211,7 @@ def _draw_pitched(ax: Axes, tracks: Sequence[Any], colours: list[str], tpq: int)
         verts = np.stack([np.stack([x0, y0], -1), np.stack([x0, y1], -1),
                           np.stack([x1, y1], -1), np.stack([x1, y0], -1)], 1)  # (N, 4, 2)
         # one collection per track: matplotlib draws 100k notes in seconds, not minutes
-        ax.add_collection(PolyCollection(verts, facecolors=_rgba(colour, _velocity_alpha(
+        ax.add_collection(PolyCollection(verts, facecolors=_rgba(colour, _velocity_alpha(  # type: ignore[arg-type]
             n["velocity"])), edgecolors=colour, linewidths=0.4, zorder=3))
 
 

@@ -394,6 +394,7 @@ class JobQueue:
                 self._save(job)
 
     def _generate(self, job: Job, start: float) -> Generated:
+        assert job.spec is not None  # restored jobs are never queued again
         deadline = start + self.config.job_timeout_s
         expected = job.spec.expected_tokens(self.config.tokens_per_bar)
 
@@ -404,7 +405,6 @@ class JobQueue:
                 raise JobTimeout(f"job exceeded the {self.config.job_timeout_s:g} s time limit")
             job.progress = GENERATION_SHARE * min(0.99, (step + 1) / expected)
 
-        assert job.spec is not None  # restored jobs are never queued again
         piece = self.work(job.spec, on_step)
         job.progress = GENERATION_SHARE
         return piece
