@@ -101,7 +101,9 @@ def draw_pianoroll(
         raise InputError(f"score has {notes:,} notes: the piano roll draws at most "
                          f"{MAX_DRAWN_NOTES:,}")
     w = width_px / DPI
-    h = max(w * 0.5, _head_in(title) + _legend_rows(score, w) * LEGEND_ROW_IN + 0.7 + MIN_AXES_IN)
+    h = w * 0.5
+    if notes:  # room for the legend above note axes of at least MIN_AXES_IN
+        h = max(h, _head_in(title) + _legend_rows(score, w) * LEGEND_ROW_IN + 0.7 + MIN_AXES_IN)
     fig = Figure(figsize=(w, h), dpi=DPI)
     FigureCanvasAgg(fig)
     if title:  # margins in inches so that text keeps its size at any width
