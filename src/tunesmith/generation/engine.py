@@ -99,6 +99,13 @@ def convert(ckpt: Checkpoint, precision: str = "int8") -> Path:
     return out
 
 
+def prepare(ckpt: Checkpoint, decoder: str) -> None:
+    """Convert ahead of sampling when `decoder` runs on the engine (so a first use's few
+    seconds of conversion are not counted as generation time)."""
+    if decoder in PRECISIONS and ckpt.prefix is None:
+        convert(ckpt, decoder)
+
+
 def _build(ckpt: Checkpoint, precision: str, out: Path) -> None:
     """Run the engine's model builder in a child process (it prints a lot and edits
     sys.path), then move the result into place in one rename."""

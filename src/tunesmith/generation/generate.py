@@ -21,6 +21,7 @@ from tunesmith.attributes import MAX_BARS, Attributes, check_one_length
 from tunesmith.captions.conditions import caption_for
 from tunesmith.captions.parse import gm_notes
 from tunesmith.errors import PromptError
+from tunesmith.generation.engine import prepare
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.rewards import adherence_reward
 from tunesmith.generation.sampler import SamplingConfig, sample
@@ -226,6 +227,7 @@ def generate(
     grammars = [SequenceGrammar(vocab, constraints_for(attrs, bars))
                 for _ in range(num * sampling.candidates)]
     gen = torch.Generator().manual_seed(seed)
+    prepare(ckpt, sampling.decoder)  # a first use converts the checkpoint for the engine
     start = time.perf_counter()
     bias = key_bias(tok, attrs.key, sampling.key_strength, sampling.key_profile) if attrs.key else None
     prefix = None if ckpt.prefix is None else prefix_embeds(ckpt.prefix, [prefix_text(tok, prompt, header)])
