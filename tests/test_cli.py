@@ -259,11 +259,16 @@ def test_usage_errors_exit_2(scale_midi: Path) -> None:
 def test_serve_passes_its_flags_to_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     fake = types.ModuleType("tunesmith.server")
-    fake.serve = lambda host, port, model: calls.append((host, port, model))  # type: ignore[attr-defined]
+    def serve(host, port, model, on_ready, data_dir):  # type: ignore[no-untyped-def]
+        calls.append((host, port, model, data_dir))
+        on_ready()  # the server says "serving on" only once the model has loaded
+
+    fake.serve = serve  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "tunesmith.server", fake)
-    result = run("serve", "--host", "0.0.0.0", "--port", "8123", "--model", "m")
+    result = run("serve", "--host", "0.0.0.0", "--port", "8123", "--model", "m", "--data-dir", "d")
     assert result.exit_code == 0, result.output
-    assert calls == [("0.0.0.0", 8123, "m")]
+    assert calls == [("0.0.0.0", 8123, "m", Path("d"))]
+    assert "serving on http://0.0.0.0:8123" in result.stderr
 
 
 def test_train_flags_override_the_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
