@@ -316,6 +316,10 @@ def test_server_refuses_surrogates_and_huge_numbers_with_4xx(debug_checkpoint, t
         assert surrogate.status_code == 400 and "UTF-8" in surrogate.json()["detail"]
         digits = c.post("/api/generate", json={"prompt": "x", "instruments": ["9" * 5000]})
         assert 400 <= digits.status_code < 500 and len(digits.text) < 1000
+        both = c.post("/api/generate", json={"prompt": "x", "bars": 4, "seconds": 10})
+        assert both.status_code == 400 and "one length" in both.json()["detail"]  # as the CLI
+        seed = c.post("/api/generate", json={"prompt": "x", "seed": 2**70})
+        assert 400 <= seed.status_code < 500
         assert c.get("/api/docs").status_code == 404  # no page that needs a CDN
         assert c.get("/api/openapi.json").status_code == 200
 
