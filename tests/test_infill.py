@@ -91,3 +91,22 @@ def test_track_words_match_the_piece_family():
     score = make_score([(34, False, [(0, Q, 40, 90)]), (0, True, [(0, Q, 36, 90)])])
     assert resolve_tracks(score, ["bass", "drums"]) == [34, DRUMS]
     assert resolve_tracks(score, ["flute"]) == [73]
+
+
+def test_per_bar_controls_follow_their_bar(debug_checkpoint):
+    from tunesmith.generation.grammar import Vocab
+    from tunesmith.infilling.infill import FillGrammar
+
+    tok = debug_checkpoint.tokenizer
+    g = FillGrammar(Vocab.of(tok), 33, "4/4", 2, [FillControls(density=3), None])
+    seen = []
+    while not g.done:
+        _, ids = g.options()
+        # prefer closing bars fast: Bar, else FillEnd, else the first allowed token
+        pick = next((i for i in ids if tok.tokens[i] in ("Bar_None", "FillEnd_None")), ids[0])
+        seen.append(tok.tokens[pick])
+        g.advance(int(pick))
+    assert seen.count("Density_3") == 1 and sum(t.startswith("Density") for t in seen) == 1
+    assert seen.count("Bar_None") == 2 and seen[-1] == "FillEnd_None"
+    with pytest.raises(InputError, match="one per bar"):
+        infill(four_bars(), (1, 2), [33], controls=[FillControls(density=1)], checkpoint=debug_checkpoint)

@@ -74,15 +74,21 @@ class FillGrammar(SequenceGrammar):
     meter, no tempo, the bar's control slots after each TimeSig, FillEnd to close."""
 
     def __init__(self, vocab: Vocab, program: int, meter: str, bars: int,
-                 controls: FillControls | None) -> None:
+                 controls: FillControls | Sequence[FillControls | None] | None) -> None:
         super().__init__(vocab, Constraints(programs=(program,), time_signature=meter, bars=bars))
         self.tempo_done = True  # a fill carries no tempo: the context has it
         self.slots: list[list[int]] = []  # control slots left in this bar: allowed ids of each
-        tok = vocab.tok
-        self.control_slots = [] if controls is None or not controls.any else [
-            [tok.vocab[t]] if t is not None else tok.ids_of_type(typ)
-            for t, typ in zip(controls.tokens(), CONTROL_TYPES, strict=True)]
-        self.fill_end, self.eos = tok.id("FillEnd"), tok.eos_id
+        per_bar = controls if isinstance(controls, Sequence) else [controls] * bars
+        self.control_slots = [self._slots(c) for c in per_bar]  # one list of slots per bar
+        self.fill_end: int = vocab.tok.id("FillEnd")
+        self.eos: int = vocab.tok.eos_id
+
+    def _slots(self, controls: FillControls | None) -> list[list[int]]:
+        tok = self.v.tok
+        if controls is None or not controls.any:
+            return []
+        return [[tok.vocab[t]] if t is not None else tok.ids_of_type(typ)
+                for t, typ in zip(controls.tokens(), CONTROL_TYPES, strict=True)]
 
     def options(self) -> tuple[torch.Tensor, np.ndarray]:
         if self.slots:
@@ -100,8 +106,8 @@ class FillGrammar(SequenceGrammar):
             self.slots.pop(0)
             return
         super().advance(self.eos if token_id == self.fill_end else token_id)
-        if self.v.type_of[token_id] == "TimeSig":
-            self.slots = [list(s) for s in self.control_slots]
+        if self.v.type_of[token_id] == "TimeSig" and self.bars <= len(self.control_slots):
+            self.slots = [list(s) for s in self.control_slots[self.bars - 1]]
 
 
 def _program_value(program: int) -> int:
@@ -201,13 +207,15 @@ def parse_bar_range(text: str) -> tuple[int, int]:
 
 def infill(
     score: Score, bars: tuple[int, int], tracks: Sequence[str | int] | None = None, *,
-    controls: FillControls | None = None, attributes: Attributes | None = None, seed: int = 0,
+    controls: FillControls | Sequence[FillControls | None] | None = None,
+    attributes: Attributes | None = None, seed: int = 0,
     sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> Score:
     """`score` with bars `bars` (first, last; 1-based, inclusive) of `tracks` (GM programs or
     instrument words; default every instrument that plays) written anew; every other note
-    comes back unchanged. `attributes` (e.g. a key, a genre) add to what the piece says."""
+    comes back unchanged. `controls` hold for every bar, or give one entry per bar of the gap;
+    `attributes` (e.g. a key, a genre) add to what the piece says."""
     from tunesmith.generation.generate import check_seed, get_checkpoint
 
     ckpt = checkpoint or get_checkpoint()
@@ -217,6 +225,8 @@ def infill(
     if not 1 <= first <= last <= n_bars:
         raise InputError(f"bars {first}-{last} are outside the piece: it has bars 1-{n_bars}")
     programs = resolve_tracks(score, tracks) if tracks else _programs(score)
+    if isinstance(controls, Sequence) and len(controls) != last - first + 1:
+        raise InputError(f"{len(controls)} bar controls for {last - first + 1} bars: give one per bar")
     gen = torch.Generator().manual_seed(seed)
     out = score
     for program in programs:
@@ -226,19 +236,23 @@ def infill(
 
 
 def _fill_track(ckpt: Checkpoint, score: Score, program: int, first: int, n: int,
-                controls: FillControls | None, attributes: Attributes | None, sampling: SamplingConfig,
-                gen: torch.Generator, on_step: Callable[[int], None] | None) -> Score:
+                controls: FillControls | Sequence[FillControls | None] | None, attributes: Attributes | None,
+                sampling: SamplingConfig, gen: torch.Generator,
+                on_step: Callable[[int], None] | None) -> Score:
     """One track's gap, in chunks that leave the model room for context on both sides (each
     chunk is context for the next)."""
     chunk = min(CHUNK_BARS, max(1, ckpt.config.max_len // 2 // FILL_TOKENS_PER_BAR))
+    per_bar = list(controls) if isinstance(controls, Sequence) else [controls] * n
     for start in range(first, first + n, chunk):
         size = min(chunk, first + n - start)
-        score = _fill_chunk(ckpt, score, program, start, size, controls, attributes, sampling, gen, on_step)
+        part = per_bar[start - first:start - first + size]
+        score = _fill_chunk(ckpt, score, program, start, size, part, attributes, sampling, gen, on_step)
     return score
 
 
 def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int,
-                controls: FillControls | None, attributes: Attributes | None, sampling: SamplingConfig,
+                controls: Sequence[FillControls | None], attributes: Attributes | None,
+                sampling: SamplingConfig,
                 gen: torch.Generator, on_step: Callable[[int], None] | None) -> Score:
     tok = ckpt.tokenizer
     bars = split_bars(tok.encode_score(score), tok)
