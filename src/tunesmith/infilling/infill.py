@@ -69,6 +69,10 @@ class FillControls:
         return any(t is not None for t in self.tokens())
 
 
+class ContextFull(InputError):
+    """The gap's own bars leave the model no room (the caller may fill fewer at a time)."""
+
+
 class FillGrammar(SequenceGrammar):
     """The REMI+ grammar for one track's fill: its program only, `bars` bars in the gap's
     meter, no tempo, the bar's control slots after each TimeSig, FillEnd to close."""
@@ -133,7 +137,7 @@ def _window(bars: Sequence[Bar], first: int, n: int, room: int) -> tuple[int, in
         else:
             hi -= 1
     if sum(size[lo:hi]) > room:
-        raise InputError(f"bars {first + 1}-{first + n} alone need {sum(size[lo:hi])} tokens of context: "
+        raise ContextFull(f"bars {first + 1}-{first + n} alone need {sum(size[lo:hi])} tokens of context: "
                          f"the model reads at most {room}; fill fewer bars at a time")
     return lo, hi
 
@@ -243,10 +247,18 @@ def _fill_track(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
     chunk is context for the next)."""
     chunk = min(CHUNK_BARS, max(1, ckpt.config.max_len // 2 // FILL_TOKENS_PER_BAR))
     per_bar = list(controls) if isinstance(controls, Sequence) else [controls] * n
-    for start in range(first, first + n, chunk):
+    start = first
+    while start < first + n:
         size = min(chunk, first + n - start)
         part = per_bar[start - first:start - first + size]
-        score = _fill_chunk(ckpt, score, program, start, size, part, attributes, sampling, gen, on_step)
+        try:
+            score = _fill_chunk(ckpt, score, program, start, size, part, attributes, sampling, gen, on_step)
+        except ContextFull:
+            if size == 1:
+                raise
+            chunk = max(1, size // 2)  # dense bars: fewer at a time
+            continue
+        start += size
     return score
 
 
