@@ -391,6 +391,12 @@ def generate(
         Path | None, typer.Option(help="Batch mode: a JSONL file, one prompt object a line.")
     ] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Batch mode: folder for the files.")] = None,
+    melody: Annotated[
+        Path | None, typer.Option(help="A MIDI melody to keep as the lead and arrange around.")
+    ] = None,
+    melody_track: Annotated[
+        int | None, typer.Option(help="Which track of --melody holds it (1-based; default: the top line).")
+    ] = None,
 ) -> None:
     """Write MIDI from a text prompt; explicit flags override what the text says."""
     from tunesmith.captions import parse_fields
@@ -422,7 +428,32 @@ def generate(
         typer.echo(f"note: {note}", err=True)
     target = _output(out, Path(f"{_slug(prompt)}.mid"))
     _check_targets([p for i in range(1, num + 1) for p in _targets(_numbered(target, i, num), outputs)])
+    if melody is not None:
+        _arranged(request, _load(melody), melody_track, target, num, seed, sampling, model, outputs)
+        return
+    if melody_track is not None:
+        raise InputError("--melody-track needs --melody FILE.mid")
     _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs)
+
+
+def _arranged(request: Request, melody: Score, track: int | None, target: Path, num: int, seed: int,
+              sampling: SamplingConfig, model: Path | None, outputs: _Outputs) -> None:
+    """Melody-guided generation: the melody kept as the lead, the rest written around it."""
+    from tunesmith.infilling import arrange
+    from tunesmith.infilling.arrange import melody_track as find_track
+
+    find_track(melody, track)  # a bad --melody-track fails before the model loads
+    ckpt = _checkpoint(model)
+    files: dict[Path, bytes] = {}
+    for i in range(num):
+        with _token_progress(f"arranging {i + 1}/{num}") as step:
+            piece = arrange(melody, request.attributes, track=track, seed=seed + i, sampling=sampling,
+                            checkpoint=ckpt, on_step=step)
+        for note in piece.notes:
+            typer.echo(f"note: {note}", err=True)
+        files.update(_artefacts(piece.score, _numbered(target, i + 1, num), outputs))
+    for path in _write(files):
+        typer.echo(f"wrote {path}")
 
 
 # --- batch generation ---------------------------------------------------------------------

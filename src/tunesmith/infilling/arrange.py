@@ -1,0 +1,132 @@
+"""Melody-guided generation (MG2): keep a given melody as the lead and arrange the asked
+instruments around it with whole-track infilling.
+
+Consumes a melody (a MIDI Score and optionally which track holds it) and the attributes of
+a request; produces a Score whose lead track holds the melody's notes unchanged up to one
+stated transposition (into the asked key), and whose other tracks the model wrote one after
+another (drums, then bass, then the rest), each seeing the melody and the tracks before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from symusic import Score, Tempo, TimeSignature, Track
+
+from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, PITCH_CLASSES, Attributes, family
+from tunesmith.errors import InputError
+from tunesmith.generation.sampler import SamplingConfig
+from tunesmith.infilling.infill import infill
+from tunesmith.model import Checkpoint
+from tunesmith.theory import bar_starts
+
+MAX_MELODY_BARS = 64
+DEFAULT_BAND = (0, 33)  # piano and bass under a melody when no instrument is asked
+DRUM_GENRES = ("pop", "rock", "electronic", "funk", "hiphop", "latin", "reggae", "country", "blues")
+ACCOMPANY_FIRST = ("drums", "bass")  # fill order: the groove and the bass line, then the rest
+
+
+@dataclass
+class Arrangement:
+    score: Score
+    melody_program: int
+    transposed: int  # semitones the melody moved
+    notes: list[str]
+
+
+def melody_track(score: Score, index: int | None = None) -> int:
+    """The track holding the melody: `index` (1-based) if given, else the pitched track with
+    the highest mean pitch among those that play at least a quarter of the busiest's notes."""
+    pitched = [i for i, t in enumerate(score.tracks) if not t.is_drum and len(t.notes)]
+    if index is not None:
+        if not 1 <= index <= len(score.tracks) or score.tracks[index - 1].is_drum:
+            raise InputError(f"--melody-track {index} is not a pitched track: allowed "
+                             f"{', '.join(str(i + 1) for i in pitched) or 'none'}")
+        return index - 1
+    if not pitched:
+        raise InputError("the melody file has no pitched notes")
+    most = max(len(score.tracks[i].notes) for i in pitched)
+    busy = [i for i in pitched if len(score.tracks[i].notes) >= most / 4]
+    return max(busy, key=lambda i: float(np.mean(score.tracks[i].notes.numpy()["pitch"])))
+
+
+def key_shift(found: str | None, asked: str | None) -> int:
+    """Semitones (-6..5) from the melody's tonic to the asked key's (0 if either is unknown)."""
+    if not found or not asked:
+        return 0
+    pcs = list(PITCH_CLASSES)
+    delta = (pcs.index(asked.split(" ")[0]) - pcs.index(found.split(" ")[0])) % 12
+    return delta - 12 if delta > 5 else delta
+
+
+def lead_program(melody_prog: int, asked: tuple[int, ...]) -> int:
+    """The melody keeps its instrument if it was asked for (or nothing was), else takes the
+    first asked instrument that is neither drums nor a bass."""
+    if not asked or melody_prog in asked:
+        return melody_prog
+    leads = [p for p in asked if p != DRUMS and family(p) != "bass"]
+    return leads[0] if leads else melody_prog
+
+
+def fill_order(programs: list[int]) -> list[int]:
+    """Drums first, then basses, then the rest in the asked order."""
+    rank = {f: i for i, f in enumerate(ACCOMPANY_FIRST)}
+    return sorted(programs, key=lambda p: rank.get(family(p), len(rank)))
+
+
+def lead_score(melody: Score, track: int, program: int, shift: int, attrs: Attributes) -> Score:
+    """A score holding only the melody (moved by `shift`), with its meter and a tempo."""
+    src = melody.tracks[track]
+    out = Score(melody.ticks_per_quarter)
+    tempo = attrs.tempo or (melody.tempos[0].qpm if len(melody.tempos) else 120.0)
+    out.tempos.append(Tempo(0, float(tempo)))
+    sig = melody.time_signatures[0] if len(melody.time_signatures) else TimeSignature(0, 4, 4)
+    out.time_signatures.append(TimeSignature(0, sig.numerator, sig.denominator))
+    lead = Track(name=INSTRUMENT_NAMES[program], program=program, is_drum=False)
+    for note in src.notes:
+        n = note.copy()
+        n.pitch = int(np.clip(note.pitch + shift, 0, 127))
+        lead.notes.append(n)
+    out.tracks.append(lead)
+    return out
+
+
+def arrange(
+    melody: Score, attrs: Attributes, *, track: int | None = None, seed: int = 0,
+    sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> Arrangement:
+    """The melody as the lead, the asked instruments (else piano and bass, plus drums for
+    band genres) written around it by the model."""
+    from tunesmith.captions.features import estimate_key
+
+    ti = melody_track(melody, track)
+    only = Score(melody.ticks_per_quarter)
+    only.tracks.append(melody.tracks[ti].copy())
+    n_bars = len(bar_starts(melody))
+    if n_bars > MAX_MELODY_BARS:
+        raise InputError(f"the melody has {n_bars} bars: allowed up to {MAX_MELODY_BARS} (cut it first)")
+    found = estimate_key(only)
+    shift = key_shift(found, attrs.key)
+    asked = tuple(attrs.instruments or ())
+    program = lead_program(int(melody.tracks[ti].program), asked)
+    notes = []
+    if shift:
+        notes.append(f"melody moved {shift:+d} semitones ({found} -> {attrs.key})")
+    if attrs.key and found and found.split(" ")[1] != attrs.key.split(" ")[1]:
+        notes.append(f"the melody is in {found}: its mode is kept, only its tonic moved to {attrs.key}")
+    sigs = melody.time_signatures
+    meter = f"{sigs[0].numerator}/{sigs[0].denominator}" if len(sigs) else "4/4"
+    if attrs.time_signature and meter != attrs.time_signature:
+        notes.append(f"the melody's meter {meter} is kept (asked {attrs.time_signature})")
+    band = [p for p in asked if p != program] or [
+        *DEFAULT_BAND, *([DRUMS] if attrs.genre in DRUM_GENRES else [])]
+    score = lead_score(melody, ti, program, shift, attrs)
+    bars = len(bar_starts(score))
+    rest = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood)
+    for p in fill_order([p for p in band if p != program]):
+        score = infill(score, (1, bars), [p], attributes=rest, seed=seed, sampling=sampling,
+                       checkpoint=checkpoint, on_step=on_step)
+    return Arrangement(score, program, shift, notes)
