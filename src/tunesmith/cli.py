@@ -397,6 +397,9 @@ def generate(
     melody_track: Annotated[
         int | None, typer.Option(help="Which track of --melody holds it (1-based; default: the top line).")
     ] = None,
+    form: Annotated[
+        str | None, typer.Option(help="Sections, e.g. AABA or 'intro verse chorus verse chorus outro'.")
+    ] = None,
 ) -> None:
     """Write MIDI from a text prompt; explicit flags override what the text says."""
     from tunesmith.captions import parse_fields
@@ -433,7 +436,38 @@ def generate(
         return
     if melody_track is not None:
         raise InputError("--melody-track needs --melody FILE.mid")
+    if form is not None or _long(request):
+        _with_form(request, form, target, num, seed, sampling, model, outputs)
+        return
     _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs)
+
+
+LONG_BARS = 16  # pieces this long or longer are written section by section, with form
+
+
+def _long(request: Request) -> bool:
+    from tunesmith.generation.generate import bars_for
+
+    return bars_for(request.attributes) >= LONG_BARS
+
+
+def _with_form(request: Request, form: str | None, target: Path, num: int, seed: int,
+               sampling: SamplingConfig, model: Path | None, outputs: _Outputs) -> None:
+    """A piece planned in sections (printed), written section by section."""
+    from tunesmith.generation.generate import bars_for
+    from tunesmith.infilling.form import generate_with_form, plan_for
+
+    plan = plan_for(bars_for(request.attributes), form)
+    typer.echo(f"plan: {plan.text()}", err=True)
+    ckpt = _checkpoint(model)
+    files: dict[Path, bytes] = {}
+    for i in range(num):
+        with _token_progress(f"piece {i + 1}/{num}, {len(plan.sections)} sections") as step:
+            score = generate_with_form(request, plan, seed=seed + i, sampling=sampling, checkpoint=ckpt,
+                                       on_step=step)
+        files.update(_artefacts(score, _numbered(target, i + 1, num), outputs))
+    for path in _write(files):
+        typer.echo(f"wrote {path}")
 
 
 def _arranged(request: Request, melody: Score, track: int | None, target: Path, num: int, seed: int,

@@ -1,0 +1,186 @@
+"""Form: a section plan for a piece, realised by generation, continuation and variation.
+
+Consumes the asked length (or a form such as "AABA" / "intro verse chorus verse chorus outro")
+and the request's attributes; produces a `Plan` of labelled sections and a Score that follows
+it. The first section is generated from the text; a new section continues the piece (every
+track written after what came before); a section that returns (A after B, a second chorus)
+copies its first occurrence and re-writes its lead by infilling, so it comes back varied
+rather than pasted, with the drums and bass of the original kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from symusic import Score
+
+from tunesmith.attributes import Attributes
+from tunesmith.errors import InputError
+from tunesmith.generation.generate import Request
+from tunesmith.generation.sampler import SamplingConfig
+from tunesmith.infilling.infill import continue_piece, infill
+from tunesmith.model import Checkpoint
+from tunesmith.theory import bar_starts
+
+SONG_WORDS = ("intro", "verse", "chorus", "bridge", "solo", "outro")
+MIN_SECTION = 2
+
+
+@dataclass(frozen=True)
+class Section:
+    label: str  # "A", "A'", "verse", "chorus"...
+    first: int  # first bar, 0-based
+    bars: int
+
+    @property
+    def name(self) -> str:
+        return self.label.rstrip("'")
+
+
+@dataclass(frozen=True)
+class Plan:
+    sections: tuple[Section, ...]
+
+    @property
+    def bars(self) -> int:
+        return sum(s.bars for s in self.sections)
+
+    def text(self) -> str:
+        return " ".join(f"{s.label} {s.first + 1}-{s.first + s.bars}" for s in self.sections)
+
+    def to_list(self) -> list[dict[str, object]]:
+        return [{"label": s.label, "first_bar": s.first + 1, "bars": s.bars} for s in self.sections]
+
+
+def _sections(labels: list[str], lengths: list[int]) -> Plan:
+    out, bar, seen = [], 0, set()
+    for label, n in zip(labels, lengths, strict=True):
+        shown = f"{label}'" if label in seen and len(label) == 1 else label
+        seen.add(label)
+        out.append(Section(shown, bar, n))
+        bar += n
+    return Plan(tuple(out))
+
+
+def parse_form(text: str) -> list[str]:
+    """"AABA" -> [A, A, B, A]; "intro verse chorus" -> words (allowed: SONG_WORDS)."""
+    words = re.findall(r"[a-z]+", text.lower())
+    if len(words) > 1 or (words and words[0] in SONG_WORDS):
+        bad = [w for w in words if w not in SONG_WORDS]
+        if bad:
+            raise InputError(f"form section {bad[0]!r} is unknown: allowed {', '.join(SONG_WORDS)} "
+                             "or letters such as AABA")
+        return words
+    letters = re.sub(r"[\s\-,']", "", text.upper())
+    if not letters or not letters.isalpha() or len(letters) > 16:
+        raise InputError(f"form {text!r} is invalid: write letters such as AABA or words such as "
+                         "'intro verse chorus outro'")
+    return list(letters)
+
+
+def plan_for(bars: int, form: str | None = None) -> Plan:
+    """Sections for a length: 8 bars -> A A', 16 -> A A' B A', 32 and more -> intro, verse,
+    chorus, verse, chorus, outro (4-bar intro and outro); or the given form, bars shared out."""
+    if form:
+        labels = parse_form(form)
+    elif bars < 8:
+        labels = ["A"]
+    elif bars < 16:
+        labels = ["A", "A"]
+    elif bars < 32:
+        labels = ["A", "A", "B", "A"]
+    else:
+        labels = ["intro", "verse", "chorus", "verse", "chorus", "outro"]
+    if bars < MIN_SECTION * len(labels):
+        raise InputError(f"{bars} bars cannot hold {len(labels)} sections of at least {MIN_SECTION} bars")
+    if labels[0] == "intro" and labels[-1] == "outro" and not form:
+        body = (bars - 8) // 4
+        lengths = [4, body, body, body, bars - 8 - 3 * body, 4]
+    else:
+        base = bars // len(labels)
+        lengths = [base] * len(labels)
+        lengths[-1] += bars - base * len(labels)
+    return _sections(labels, lengths)
+
+
+def copy_bars(score: Score, src: int, n: int, dst: int) -> Score:
+    """`score` with bars [src, src + n) copied to start at bar `dst` (notes at or after
+    bar `dst` are replaced)."""
+    starts = bar_starts(score, max(src + n, dst + n) + 1)
+    a, b, at = starts[src], starts[src + n], starts[dst]
+    out = score.copy()
+    for track in out.tracks:
+        kept = track.notes.filter(lambda x: x.time < at, inplace=False)
+        for note in track.notes:
+            if a <= note.time < b:
+                m = note.copy()
+                m.time = note.time - a + at
+                m.duration = min(note.duration, b - note.time)
+                kept.append(m)
+        kept.sort()
+        track.notes = kept
+    return out
+
+
+def lead_of(score: Score, first: int, n: int) -> int | None:
+    """The program of the section's lead: the pitched, non-bass track with the highest mean
+    pitch among those that play in it (None if only drums and bass play)."""
+    starts = bar_starts(score, first + n + 1)
+    best, top = None, -1.0
+    for t in score.tracks:
+        if t.is_drum or 32 <= t.program <= 39:
+            continue
+        pitches = [x.pitch for x in t.notes if starts[first] <= x.time < starts[first + n]]
+        if len(pitches) >= 2 and float(np.mean(pitches)) > top:
+            best, top = int(t.program), float(np.mean(pitches))
+    return best
+
+
+def compose(
+    attrs: Attributes, plan: Plan, *, generate_first: Callable[[Attributes], Score], seed: int = 0,
+    sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> Score:
+    """The piece of `plan`: `generate_first(attrs with the first section's bars)` writes the
+    opening; every later section continues the piece or varies an earlier one."""
+    first = plan.sections[0]
+    score = generate_first(attrs.merged(Attributes(bars=first.bars)))
+    where: dict[str, Section] = {first.name: first}
+    for k, s in enumerate(plan.sections[1:], start=1):
+        kw = {"seed": seed + k, "sampling": sampling, "checkpoint": checkpoint, "on_step": on_step}
+        earlier = where.get(s.name)
+        if earlier is None:
+            score = continue_piece(score, s.bars, attributes=_steer(attrs), **kw)  # type: ignore[arg-type]
+            where[s.name] = s
+            continue
+        score = copy_bars(score, earlier.first, min(s.bars, earlier.bars), s.first)
+        if s.bars > earlier.bars:
+            score = continue_piece(score, s.bars - earlier.bars, attributes=_steer(attrs), **kw)  # type: ignore[arg-type]
+        lead = lead_of(score, s.first, s.bars)
+        if lead is not None:  # the return is varied: a new lead over the kept groove
+            score = infill(score, (s.first + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
+                           **kw)  # type: ignore[arg-type]
+    return score
+
+
+def _steer(attrs: Attributes) -> Attributes:
+    """What a continuation or variation is told: key, genre and mood (the rest is context)."""
+    return Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood)
+
+
+def generate_with_form(
+    request: Request, plan: Plan, *, seed: int = 0, sampling: SamplingConfig | None = None,
+    checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
+) -> Score:
+    """A resolved request written section by section along `plan` (see `compose`)."""
+    from tunesmith.generation.generate import generate
+
+    def opening(attrs: Attributes) -> Score:
+        first = Request(request.prompt, request.explicit, request.attributes.merged(attrs), request.notes)
+        return generate(first, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0].score
+
+    return compose(request.attributes, plan, generate_first=opening, seed=seed, sampling=sampling,
+                   checkpoint=checkpoint, on_step=on_step)

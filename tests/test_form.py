@@ -1,0 +1,60 @@
+"""Form: section plans, bar copies, and a planned piece with the tiny debug model."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_score
+
+from tunesmith.attributes import DRUMS, Attributes
+from tunesmith.errors import InputError
+from tunesmith.generation import SamplingConfig, resolve
+from tunesmith.infilling.form import copy_bars, generate_with_form, lead_of, parse_form, plan_for
+from tunesmith.theory import bar_starts
+
+Q = 480
+
+
+def test_plans_by_length_and_by_form():
+    assert plan_for(8).text() == "A 1-4 A' 5-8"
+    assert plan_for(16).text() == "A 1-4 A' 5-8 B 9-12 A' 13-16"
+    long = plan_for(40)
+    assert [s.label for s in long.sections] == ["intro", "verse", "chorus", "verse", "chorus", "outro"]
+    assert long.bars == 40 and long.sections[0].bars == 4 and long.sections[-1].bars == 4
+    assert plan_for(10, "ABA").text() == "A 1-3 B 4-6 A' 7-10"
+    assert parse_form("intro verse chorus") == ["intro", "verse", "chorus"]
+    with pytest.raises(InputError, match="unknown"):
+        parse_form("intro drop chorus")
+    with pytest.raises(InputError, match="cannot hold"):
+        plan_for(3, "AABA")
+
+
+def test_copy_bars_moves_a_section():
+    notes = [(b * 4 * Q + i * Q, Q, 60 + b, 80) for b in range(2) for i in range(4)]
+    score = make_score([(0, False, notes)])
+    out = copy_bars(score, 0, 1, 2)  # bar 1 again as bar 3
+    got = sorted((n.time, n.pitch) for n in out.tracks[0].notes)
+    assert got[-4:] == [(8 * Q + i * Q, 60) for i in range(4)]
+    assert got[:8] == sorted((t, p) for t, _, p, _ in notes)
+
+
+def test_lead_is_the_top_pitched_part():
+    low = [(i * Q, Q, 40, 80) for i in range(4)]
+    high = [(i * Q, Q, 76, 80) for i in range(4)]
+    score = make_score([(33, False, low), (0, False, [(0, Q, 60, 80), (Q, Q, 62, 80)]), (73, False, high),
+                        (0, True, low)])
+    assert lead_of(score, 0, 1) == 73
+
+
+def test_a_planned_piece_repeats_its_groove(debug_checkpoint):
+    request = resolve("", Attributes(instruments=(0, 33, DRUMS), tempo=100, time_signature="4/4", bars=8))
+    plan = plan_for(8, "AA")
+    score = generate_with_form(request, plan, seed=3, sampling=SamplingConfig(decoder="numpy"),
+                               checkpoint=debug_checkpoint)
+    starts = bar_starts(score, 9)
+    assert score.end() <= starts[8] + 4 * Q
+
+    def drums(lo: int, hi: int) -> list[tuple[int, int]]:
+        return sorted((n.time - starts[lo], n.pitch) for t in score.tracks if t.is_drum for n in t.notes
+                      if starts[lo] <= n.time < starts[hi])
+
+    assert drums(0, 4) == drums(4, 8)  # the return keeps the drums of its first time
