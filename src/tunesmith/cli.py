@@ -559,7 +559,7 @@ def _batch(
                 except Exception as exc:  # one line's failure never stops the others
                     err = _line_error(line, exc)
                     failed.append(err)
-                    bar.console.print(Text(f"error: {err}"))
+                    bar.console.print(Text(f"error: {err}"), soft_wrap=True)  # one line
                     index.append({"line": line, "error": str(err)})
                 bar.advance(task)
     finally:  # the index says what was written and what failed, even after Ctrl+C
