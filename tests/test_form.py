@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_score
 
+from conftest import make_score
 from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.errors import InputError
 from tunesmith.generation import SamplingConfig, resolve
