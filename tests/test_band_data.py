@@ -133,3 +133,20 @@ def test_archive_reader_streams_a_tar_xz(tmp_path):
     assert len(reader) == 2 and len(pieces) == 1
     assert pieces[0].labels["genre"] == "rock" and pieces[0].score.note_num() == 8
     assert len(reader.skipped) == 1 and "broken.mid" in reader.skipped[0][0]
+
+
+def test_trainer_refuses_windows_of_another_tokenizer(tmp_path):
+    import json
+
+    from tunesmith.errors import ConfigError
+    from tunesmith.tokenization import Tokenizer
+    from tunesmith.training.trainer import check_segments_tokenizer
+
+    tok = Tokenizer.default()
+    (tmp_path / "segments.json").write_text(json.dumps({"tokenizer": "0123456789ab"}))
+    with pytest.raises(ConfigError, match="made by tokenizer 0123456789ab"):
+        check_segments_tokenizer(tmp_path, tok)
+    from tunesmith.data.segments import tokenizer_hash
+
+    (tmp_path / "segments.json").write_text(json.dumps({"tokenizer": tokenizer_hash(tok)}))
+    check_segments_tokenizer(tmp_path, tok)

@@ -278,6 +278,17 @@ class PrefixTrainer(Trainer):
         super()._save(output_dir, {k: v for k, v in state.items() if k not in skip})
 
 
+def check_segments_tokenizer(directory: Path, tok: Tokenizer) -> None:
+    """Refuse windows that another tokenizer made (their ids would mean other tokens)."""
+    from tunesmith.data.segments import tokenizer_hash
+
+    meta = directory / "segments.json"
+    made = json.loads(meta.read_text()).get("tokenizer") if meta.is_file() else None
+    if made is not None and made != tokenizer_hash(tok):
+        raise ConfigError(f"{directory} was made by tokenizer {made}, this run's is {tokenizer_hash(tok)}: "
+                          "rebuild it with `tunesmith data segments`")
+
+
 def latest_checkpoint(out: Path) -> str | None:
     ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     return str(ckpts[-1]) if ckpts else None
@@ -293,6 +304,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     mcfg = cfg.model_config()
     model = initial_model(cfg, mcfg, tok)  # first, so that a bad init fails before data loads
     dirs = [Path(d) for d in cfg.segments.split(",")]  # several segment builds may be mixed
+    for d in dirs:
+        check_segments_tokenizer(d, tok)
     train_set = SegmentDataset([e for d in dirs for e in load_split(d, "train")], tok, cfg, train=True)
     valid = [e for d in dirs for e in load_split(d, "valid")]
     rng = np.random.default_rng(cfg.seed)
