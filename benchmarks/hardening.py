@@ -174,8 +174,8 @@ def worst_allowed(tmp: Path) -> Tally:
     q = 480
     # 200,000 notes on 16 tracks over ~19 minutes at 120 bpm (just under render's 20 minutes)
     tracks = [forge.track(forge.program(i % 8 * 8, ch=i % 9),
-                          *[forge.note(36 + (i * 5 + j) % 60, q // 4, delta=q // 2 - q // 4,
-                                       ch=i % 9) for j in range(12_500)]) for i in range(16)]
+                          *[forge.note(36 + (i * 5 + j) % 60, q // 8, delta=26, ch=i % 9)
+                            for j in range(12_500)]) for i in range(16)]
     big = tmp / "worst_200k_notes.mid"
     big.write_bytes(forge.midi(forge.track(forge.tempo(120)), *tracks))
     # 10,000 bars of 1/32 meter with one note each: the most bar lines a file may ask for

@@ -245,6 +245,8 @@ def test_batch_bad_lines_are_reported_by_number_and_skipped(tmp_path: Path,
     result = run("generate", "--prompts", prompts, "--out-dir", out, "--model", debug_checkpoint_dir)
     assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
     assert "Traceback" not in result.output  # type: ignore[attr-defined]
+    errors = [ln for ln in result.stderr.splitlines() if ln.strip()]  # type: ignore[attr-defined]
+    assert len(errors) == 4 and all(ln.startswith("error: line ") for ln in errors), errors
     index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     assert [r["line"] for r in index] == [1, 2, 3, 4, 5, 6]
     assert "files" in index[0] and "files" in index[5]
