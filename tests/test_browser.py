@@ -1,5 +1,7 @@
 """End to end in headless Chromium: type a prompt, generate, see the piano roll and the audio,
-download the MIDI. Skipped, with the reason shown, where Chromium or playwright is missing.
+download the MIDI; open a MIDI file, drag across bars of its piano roll, regenerate them for
+chosen tracks, continue it. Skipped, with the reason shown, where Chromium or playwright is
+missing.
 
 Set TUNESMITH_SCREENSHOT=path to also save a screenshot of the page after the generation.
 """
@@ -46,7 +48,8 @@ def free_port() -> int:
 def server_url(debug_checkpoint) -> Iterator[str]:  # type: ignore[no-untyped-def]
     import uvicorn
 
-    app = create_app(checkpoint=debug_checkpoint, config=ServerConfig(sample_rate=22050))
+    config = ServerConfig(sample_rate=22050, decoder="numpy")  # no engine conversion in tests
+    app = create_app(checkpoint=debug_checkpoint, config=config)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -106,3 +109,71 @@ def _keyboard_submit_shows_error(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("#error:not([hidden])")
     assert "instrument 'kazoo-phone' is unknown" in page.inner_text("#error")
     page.fill("#instruments", "")
+
+
+NEW_ROLL = ("([old, n]) => document.querySelectorAll('#history li').length === n"
+            " && document.getElementById('roll').getAttribute('src') !== old"
+            " && document.getElementById('roll').complete"
+            " && document.getElementById('roll').naturalWidth > 0")
+
+
+def test_regenerate_bars_and_continue_in_the_browser(server_url: str, tmp_path: Path) -> None:
+    from conftest import make_score
+
+    q = 480
+    bass = [(i * q, q, 36 + (i % 2) * 7, 90) for i in range(16)]
+    piano = [(b * 4 * q, 4 * q, p, 70) for b in range(4) for p in (60, 64, 67)]
+    sketch = tmp_path / "sketch.mid"
+    make_score([(0, False, piano), (33, False, bass)]).dump_midi(str(sketch))
+    sync_playwright = _playwright()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900}, bypass_csp=True)
+            page.goto(server_url)
+            page.set_input_files("#upload", str(sketch))
+            page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
+            assert "Uploaded: sketch.mid" in page.inner_text("#result-prompt")
+            assert page.locator("#edit-tracks input").count() == 2
+            _drag_bars(page, 2, 3)
+            assert page.input_value("#edit-bars") == "2-3"
+            assert page.locator("#selection").is_visible()
+            page.uncheck("#edit-tracks input[value='0']")  # regenerate the bass only
+            page.fill("#edit-density", "4")
+            page.check("input[name=durations][value=quarter]")
+            old = page.get_attribute("#roll", "src")
+            page.click("#regenerate")
+            page.wait_for_function(NEW_ROLL, arg=[old, 2], timeout=60_000)
+            assert page.locator("#error").is_hidden()
+            assert "Bars 2-3 regenerated: Electric Bass" in page.inner_text("#result-prompt")
+            assert page.input_value("#edit-bars") == ""  # a new piece: pick again
+            page.select_option("#continue-bars", "2")
+            old = page.get_attribute("#roll", "src")
+            page.click("#continue")
+            page.wait_for_function(NEW_ROLL, arg=[old, 3], timeout=60_000)
+            assert "Continued by 2 bars" in page.inner_text("#result-prompt")
+            assert page.evaluate("state.current.report.bar_lines.length") == 7  # 6 bars now
+            page.fill("#edit-bars", "9-12")  # past the end: the server's one-line message
+            page.click("#regenerate")
+            page.wait_for_selector("#error:not([hidden])")
+            assert "outside the piece: it has bars 1-6" in page.inner_text("#error")
+            page.locator("#history li").nth(2).locator("button").click()  # back to the upload
+            assert "Uploaded: sketch.mid" in page.inner_text("#result-prompt")
+        finally:
+            browser.close()
+
+
+def _drag_bars(page, first: int, last: int) -> None:  # type: ignore[no-untyped-def]
+    """Press in the middle of bar `first` on the piano roll and release in bar `last`."""
+    lines = page.evaluate("state.current.report.bar_lines")
+    page.locator("#roll").scroll_into_view_if_needed()  # mouse positions are in the viewport
+    box = page.locator("#roll").bounding_box()
+    y = box["y"] + box["height"] / 2
+
+    def x(bar: int) -> float:
+        return box["x"] + box["width"] * (lines[bar - 1] + lines[bar]) / 2
+
+    page.mouse.move(x(first), y)
+    page.mouse.down()
+    page.mouse.move(x(last), y, steps=5)
+    page.mouse.up()

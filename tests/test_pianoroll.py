@@ -111,3 +111,16 @@ def test_time_signature_change_moves_the_bar_lines():
 
 def test_note_names_put_middle_c_in_octave_four():
     assert [pr.note_name(p) for p in (60, 36, 61, 0)] == ["C4", "C2", "C#4", "C-1"]
+
+
+def test_bar_positions_fall_on_the_drawn_bar_lines():
+    score = score_of(BAND[:2] + [(0, False, "", [(i * 480, 240, 72) for i in range(14)])])
+    png = pr.draw_pianoroll(score, width_px=1000)
+    img = imread(io.BytesIO(png))[:, :, :3]  # (H, W, 3) in 0..1
+    grey = np.all(np.abs(img - np.array([0x9A, 0x9A, 0xA6]) / 255) < 0.06, axis=2)  # bar-line colour
+    columns = np.flatnonzero(grey.sum(axis=0) > img.shape[0] * 0.3)  # lines span the axes
+    xs = [x * img.shape[1] for x in pr.bar_positions(score, width_px=1000)]
+    assert len(xs) == 5  # 4 bars: 5 lines
+    for x in xs:
+        assert np.min(np.abs(columns - x)) <= 2
+    assert pr.bar_positions(Score(480)) == []

@@ -205,3 +205,128 @@ def test_server_config_is_validated() -> None:
         ServerConfig(queue_size=0)
     with pytest.raises(ConfigError, match="max_jobs_kept"):
         ServerConfig(queue_size=8, max_jobs_kept=4)
+
+
+# --- infill, continue, upload ---------------------------------------------------------------
+Q = 480
+
+
+def four_bars() -> Score:
+    """Four bars of piano chords, a bass line and a drum beat (as tests/test_infill.py)."""
+    from conftest import make_score
+
+    piano = [(b * 4 * Q + i * 2 * Q, 2 * Q, p, 70) for b in range(4) for i in range(2) for p in (60, 64, 67)]
+    bass = [(i * Q, Q, 36 + (i % 2) * 7, 90) for i in range(16)]
+    drums = [(i * Q, Q // 4, 36 if i % 2 == 0 else 38, 100) for i in range(16)]
+    return make_score([(0, False, piano), (33, False, bass), (0, True, drums)], tempo=96.0)
+
+
+def midi_b64(score: Score) -> str:
+    import base64
+
+    return base64.b64encode(bytes(score.dumps_midi())).decode()
+
+
+def track_notes(score: Score, program: int, drum: bool = False) -> list[tuple[int, int, int]]:
+    scale = Q / score.ticks_per_quarter
+    return sorted((round(n.time * scale), n.pitch, round(n.duration * scale)) for t in score.tracks
+                  if t.is_drum == drum and (drum or t.program == program) for n in t.notes)
+
+
+@pytest.fixture(scope="module")
+def edit_client(debug_checkpoint) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    config = ServerConfig(sample_rate=16000, decoder="numpy")  # no engine conversion in tests
+    with TestClient(create_app(checkpoint=debug_checkpoint, config=config)) as c:
+        yield c
+
+
+def finished(client: TestClient, res: Any) -> dict[str, Any]:
+    assert res.status_code == 202, res.text
+    job = wait_for(client, res.json()["job_id"])
+    assert job["status"] == "done", job["error"]
+    return job
+
+
+def test_infill_keeps_every_note_outside_the_gap(edit_client: TestClient) -> None:
+    source = four_bars()
+    body = {"midi": midi_b64(source), "bars": "2-3", "tracks": ["bass"], "density": 4,
+            "polyphony": "1-2", "durations": ["quarter", "eighth"], "seed": 1}
+    job = finished(edit_client, edit_client.post("/api/infill", json=body))
+    out = Score.from_midi(edit_client.get(f"/api/jobs/{job['job_id']}/midi").content)
+    assert track_notes(out, 0) == track_notes(source, 0)  # untouched tracks: identical
+    assert track_notes(out, 0, drum=True) == track_notes(source, 0, drum=True)
+    gap = (4 * Q, 12 * Q)
+    bass, was = track_notes(out, 33), track_notes(source, 33)
+    assert [n for n in bass if not gap[0] <= n[0] < gap[1]] == [n for n in was
+                                                              if not gap[0] <= n[0] < gap[1]]
+    report = edit_client.get(f"/api/jobs/{job['job_id']}/features").json()
+    assert report["edit"]["kind"] == "infill" and report["edit"]["bars"] == [2, 3]
+    assert report["edit"]["tracks"] == ["Electric Bass"]
+    assert report["edit"]["controls"] == {"density": 4, "polyphony": [1, 2],
+                                          "durations": ["quarter", "eighth"]}
+
+
+def test_upload_then_infill_and_continue_by_job_id(edit_client: TestClient) -> None:
+    data = bytes(four_bars().dumps_midi())
+    up = finished(edit_client, edit_client.post(
+        "/api/upload", files={"file": ("sketch.mid", data, "audio/midi")}))
+    report = edit_client.get(f"/api/jobs/{up['job_id']}/features").json()
+    assert len(report["bar_lines"]) == 5  # 4 bars: the page maps clicks to bars with these
+    lines = report["bar_lines"]
+    assert lines[0] > 0 and lines[-1] < 1 and lines == sorted(set(lines))
+    assert [t["program"] for t in report["tracks"]] == [0, 33, 128]
+    # multipart, as a form sends it: fields are strings, empty ones mean "not set"
+    form = {"job_id": up["job_id"], "bars": "4", "tracks": "128", "density": "", "seed": "2"}
+    fill = finished(edit_client, edit_client.post("/api/infill", data=form))
+    out = Score.from_midi(edit_client.get(f"/api/jobs/{fill['job_id']}/midi").content)
+    assert track_notes(out, 0) == track_notes(four_bars(), 0)
+    assert edit_client.get(f"/api/jobs/{fill['job_id']}/features").json()["edit"]["source"] == up["job_id"]
+    more = finished(edit_client, edit_client.post("/api/continue",
+                                                  json={"job_id": fill["job_id"], "bars": 2}))
+    longer = edit_client.get(f"/api/jobs/{more['job_id']}/features").json()
+    assert len(longer["bar_lines"]) > 5 and longer["edit"] == {"kind": "continue", "source":
+                                                                fill["job_id"], "new_bars": 2}
+    png = edit_client.get(f"/api/jobs/{more['job_id']}/pianoroll.png").content
+    assert png.startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "needle"),
+    [
+        ("/api/infill", {"bars": "a-b"}, 400, "bars 'a-b' is invalid: write FIRST-LAST"),
+        ("/api/infill", {"bars": "0-2"}, 400, "bars count from 1"),
+        ("/api/infill", {"bars": "3-9"}, 400, "bars 3-9 are outside the piece: it has bars 1-4"),
+        ("/api/infill", {"bars": 1, "density": 40}, 400, "density 40 is out of range"),
+        ("/api/infill", {"bars": 1, "polyphony": "3-1"}, 400, "polyphony 3-1 is invalid"),
+        ("/api/infill", {"bars": 1, "polyphony": "lots"}, 400, "polyphony 'lots' is invalid"),
+        ("/api/infill", {"bars": 1, "durations": "crotchet"}, 400, "duration class 'crotchet'"),
+        ("/api/infill", {"bars": 1, "tracks": "kazoo-phone"}, 400, "instrument 'kazoo-phone'"),
+        ("/api/infill", {"bars": 1, "seed": -1}, 400, "seed -1 is out of range"),
+        ("/api/infill", {"bars": 1, "temperature": 0}, 400, "temperature 0"),
+        ("/api/continue", {"bars": 0}, 400, "bars 0 is out of range: allowed 1..64"),
+        ("/api/continue", {"bars": 2, "prompt": "y" * 1001}, 400, "1001 characters is too long"),
+    ],
+)
+def test_bad_edits_are_4xx_one_line(edit_client: TestClient, path: str, body: dict, status: int,
+                                    needle: str) -> None:
+    res = edit_client.post(path, json={"midi": midi_b64(four_bars()), **body})
+    assert res.status_code == status, res.text
+    detail = res.json()["detail"]
+    assert needle in detail and "\n" not in detail
+
+
+def test_edit_sources_are_checked(edit_client: TestClient) -> None:
+    def detail(path: str, body: dict, status: int) -> str:
+        res = edit_client.post(path, json=body)
+        assert res.status_code == status, res.text
+        return str(res.json()["detail"])
+
+    assert "given 0 times" in detail("/api/infill", {"bars": "1"}, 400)
+    both = {"bars": "1", "midi": midi_b64(four_bars()), "job_id": "abc"}
+    assert "given 2 times" in detail("/api/infill", both, 400)
+    assert "job '0123abcd' is unknown" in detail("/api/continue", {"job_id": "0123abcd"}, 404)
+    assert "not valid base64" in detail("/api/upload", {"midi": "@@@"}, 400)
+    assert "no MThd header" in detail("/api/upload", {"midi": "aGVsbG8="}, 400)
+    assert edit_client.post("/api/infill", json={"midi": "", "colour": "red"}).status_code == 422
+    assert edit_client.post("/api/infill", content=b"{not json",
+                            headers={"content-type": "application/json"}).status_code == 422

@@ -47,6 +47,8 @@ DRUM_KEY_NAMES = (
     "Low woodblock", "Mute cuica", "Open cuica", "Mute triangle", "Open triangle",
 )
 BLACK_KEYS = frozenset({1, 3, 6, 8, 10})
+AXES_LEFT_IN, AXES_RIGHT_IN = 1.15, 0.15  # margins of the note axes (pitch labels on the left)
+X_PAD = 0.15  # quarter notes of room left of the first and right of the last bar line
 
 
 def legend_labels(score: symusic.Score) -> list[str]:
@@ -78,6 +80,19 @@ def bar_lines(score: symusic.Score) -> list[float]:
     if len(lines) > MAX_BAR_LINES:
         raise InputError(f"score is more than {MAX_BAR_LINES - 1:,} bars long: too long to draw")
     return [float(t) for t in lines]
+
+
+def bar_positions(score: symusic.Score, width_px: int = 1600) -> list[float]:
+    """Where `draw_pianoroll(score, width_px=width_px)` draws its bar lines: the x of each
+    as a share of the picture's width (0 = left edge), so that a page can map a click on
+    the picture to a bar. Empty for a score without notes (nothing is drawn)."""
+    if not any(len(t.notes) for t in score.tracks):
+        return []
+    q = [t / score.ticks_per_quarter for t in bar_lines(score)]  # in quarter notes
+    w = width_px / DPI
+    left, right = AXES_LEFT_IN / w, 1 - AXES_RIGHT_IN / w
+    lo, hi = q[0] - X_PAD, q[-1] + X_PAD
+    return [left + (x - lo) / (hi - lo) * (right - left) for x in q]
 
 
 def note_name(pitch: int) -> str:
@@ -158,7 +173,8 @@ def _draw_score(fig: Figure, score: symusic.Score, head_in: float) -> None:
     ncol = _legend_columns(entries, w)
     top = 1 - (head_in + 0.15 + LEGEND_ROW_IN * _legend_rows(score, w)) / h
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights, hspace=0.06,
-                            left=1.15 / w, right=1 - 0.15 / w, top=top, bottom=0.55 / h)
+                            left=AXES_LEFT_IN / w, right=1 - AXES_RIGHT_IN / w, top=top,
+                            bottom=0.55 / h)
     axes = [fig.add_subplot(grid[i, 0]) for i in range(len(heights))]
     for ax in axes[1:]:
         ax.sharex(axes[0])
@@ -259,7 +275,7 @@ def _bar_axis(axes: list[Axes], lines: list[float], score: symusic.Score, tpq: i
                       lw=0.5, zorder=1)
         ax.vlines(q, 0, 1, transform=ax.get_xaxis_transform(), color="#9a9aa6", lw=0.9,
                   zorder=2)
-        ax.set_xlim(q[0] - 0.15, q[-1] + 0.15)  # room for hits on the bar lines
+        ax.set_xlim(q[0] - X_PAD, q[-1] + X_PAD)  # room for hits on the bar lines
         ax.tick_params(axis="x", length=0)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)

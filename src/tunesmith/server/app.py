@@ -8,20 +8,24 @@ only place where a TunesmithError becomes an HTTP status (its `http_status`).
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.datastructures import UploadFile as FormFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tunesmith.attributes import (
@@ -35,11 +39,21 @@ from tunesmith.attributes import (
 )
 from tunesmith.captions import ATTRIBUTE_FIELDS, parse_fields
 from tunesmith.errors import InputError, PromptError, QueueFullError, TunesmithError
-from tunesmith.generation import bars_for, resolve, sampling_from
+from tunesmith.generation import SamplingConfig, bars_for, resolve, sampling_from
 from tunesmith.generation.generate import SAMPLING_FIELDS, check_seed
 from tunesmith.midi import load_score
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint, load_checkpoint
+from tunesmith.server.edits import (
+    ContinueRequest,
+    EditRequest,
+    InfillRequest,
+    Limits,
+    continue_spec,
+    decode_midi,
+    infill_spec,
+    open_spec,
+)
 from tunesmith.server.jobs import RESULTS, Job, JobQueue, JobSpec, ServerConfig, Work, model_work
 
 log = logging.getLogger("tunesmith.server")
@@ -98,9 +112,14 @@ def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
     if req.candidates is not None and not 1 <= req.candidates <= MAX_CANDIDATES:
         raise InputError(f"candidates {req.candidates} is out of range: allowed 1..{MAX_CANDIDATES}")
     explicit = parse_fields(req.model_dump(include=set(ATTRIBUTE_FIELDS)))
-    sampling = sampling_from(req.model_dump(include=set(SAMPLING_FIELDS)))
+    sampling = with_decoder(sampling_from(req.model_dump(include=set(SAMPLING_FIELDS))), config)
     request = resolve(req.prompt, explicit)
     return JobSpec(request, bars_for(request.attributes), sampling, req.seed)
+
+
+def with_decoder(sampling: SamplingConfig, config: ServerConfig) -> SamplingConfig:
+    """`sampling` on the server's decoder, when it sets one."""
+    return sampling if config.decoder is None else replace(sampling, decoder=config.decoder)
 
 
 class BodyLimit:
@@ -220,6 +239,7 @@ def _job_or_404(jobs: JobQueue, job_id: str, ready: bool = False) -> Job:
 def _add_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
     _add_page_routes(app, jobs, config)
     _add_job_routes(app, jobs, config)
+    _add_edit_routes(app, jobs, config)
     _add_render_route(app, config)
 
 
@@ -278,6 +298,87 @@ def _add_job_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
     @app.get("/api/jobs/{job_id}/pianoroll.png")
     def job_pianoroll(job_id: str) -> Response:
         return result(job_id, "pianoroll")
+
+
+Req = TypeVar("Req", bound=EditRequest)
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _body_schema(model: type[BaseModel], file: bool = True) -> dict[str, Any]:
+    """OpenAPI text for a route that reads JSON or multipart itself."""
+    schema = model.model_json_schema()
+    form = {**schema, "properties": {**schema.get("properties", {}),
+                                     "file": {"type": "string", "format": "binary"}}}
+    content = {"application/json": {"schema": schema}}
+    if file:
+        content["multipart/form-data"] = {"schema": form}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+async def read_edit(request: Request, model: type[Req]) -> tuple[Req, bytes | None]:
+    """An edit request from JSON, or from a form (fields by the same names, the MIDI as the
+    multipart part `file`, empty fields left out); 422 for a malformed body."""
+    upload = None
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+        form = await request.form()
+        fields: Any = {}
+        for name, value in form.multi_items():
+            if isinstance(value, FormFile):
+                upload = await value.read()  # bytes only: the client's file name is never used
+            elif value.strip():
+                fields[name] = value
+    else:
+        try:
+            fields = json.loads(await request.body())
+        except ValueError:
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
+                                           "msg": "the body is not JSON", "input": None}]) from None
+    try:
+        return model.model_validate(fields), upload
+    except ValidationError as e:
+        raise RequestValidationError(e.errors()) from None
+
+
+def _add_edit_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
+    limits = Limits(config.max_prompt_chars, config.max_render_seconds,
+                    with_decoder(SamplingConfig(), config))
+
+    def source(req: EditRequest, upload: bytes | None) -> bytes:
+        """The MIDI to edit: the multipart file, the base64 field or an earlier job's MIDI."""
+        given = [x for x in (req.job_id, req.midi, upload) if x is not None]
+        if len(given) != 1:
+            raise InputError(f"the piece to edit is given {len(given)} times: send exactly one of "
+                             "job_id, midi (base64) or a multipart part 'file'")
+        if upload is not None:
+            return upload
+        if req.midi is not None:
+            return decode_midi(req.midi)
+        job = _job_or_404(jobs, str(req.job_id), ready=True)
+        try:
+            return jobs.result_path(job, "midi").read_bytes()
+        except OSError:  # evicted between the lookup and the read
+            raise HTTPException(404, f"job {job.id} has expired") from None
+
+    @app.post("/api/infill", status_code=202, openapi_extra=_body_schema(InfillRequest))
+    async def submit_infill(request: Request) -> dict[str, Any]:
+        """Rewrite bars of tracks of a piece (a finished job's, or an uploaded MIDI): a job."""
+        req, upload = await read_edit(request, InfillRequest)
+        return jobs.submit(infill_spec(req, source(req, upload), limits)).to_dict()
+
+    @app.post("/api/continue", status_code=202, openapi_extra=_body_schema(ContinueRequest))
+    async def submit_continue(request: Request) -> dict[str, Any]:
+        """Extend a piece by N bars of its own instruments: a job."""
+        req, upload = await read_edit(request, ContinueRequest)
+        return jobs.submit(continue_spec(req, source(req, upload), limits)).to_dict()
+
+    @app.post("/api/upload", status_code=202, openapi_extra=_body_schema(EditRequest))
+    async def submit_upload(request: Request) -> dict[str, Any]:
+        """Open a MIDI file as a job (piano roll, audio, features) that edits can name."""
+        req, upload = await read_edit(request, EditRequest)
+        if req.job_id is not None:
+            raise InputError("upload takes a MIDI file (multipart 'file' or base64 'midi'), "
+                             "not a job_id")
+        return jobs.submit(open_spec(source(req, upload), limits)).to_dict()
 
 
 def _add_render_route(app: FastAPI, config: ServerConfig) -> None:

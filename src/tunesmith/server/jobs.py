@@ -26,15 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunesmith.attributes import Attributes
+from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes
 from tunesmith.captions import features
 from tunesmith.errors import ConfigError, QueueFullError, TunesmithError
 from tunesmith.generation import Generated, Request, SamplingConfig, generate
 from tunesmith.midi import midi_bytes
 from tunesmith.midi.io import write_bytes_atomic
-from tunesmith.midi.pianoroll import draw_pianoroll
+from tunesmith.midi.pianoroll import bar_positions, draw_pianoroll
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint
+from tunesmith.server.edits import EditSpec, run_edit
 
 log = logging.getLogger("tunesmith.server")
 
@@ -65,6 +66,7 @@ class ServerConfig:
     pianoroll_width_px: int = 1400
     retry_after_s: int = 5  # floor of the Retry-After hint on 429
     data_dir: str | None = None  # durable job store and results; None: a temporary folder
+    decoder: str | None = None  # every job samples with this decoder; None: SamplingConfig's
 
     def __post_init__(self) -> None:
         ints = ("max_body_bytes", "max_prompt_chars", "queue_size", "max_jobs_kept",
@@ -77,6 +79,8 @@ class ServerConfig:
                 raise ConfigError(f"server {name} {getattr(self, name)} must be > 0")
         if not 8000 <= self.sample_rate <= 192000:
             raise ConfigError(f"server sample_rate {self.sample_rate} is out of range 8000..192000")
+        if self.decoder is not None:
+            SamplingConfig(decoder=self.decoder)  # ConfigError naming an unknown decoder
         if self.max_jobs_kept <= self.queue_size:
             raise ConfigError(
                 f"server max_jobs_kept {self.max_jobs_kept} must exceed "
@@ -102,6 +106,10 @@ class JobSpec:
         """The targets, with the length in bars the piece will have."""
         return self.request.attributes.merged(Attributes(bars=self.bars))
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.request.notes
+
     def expected_tokens(self, tokens_per_bar: int) -> int:
         """A guess of the sampled length, for the progress bar only."""
         bars = self.requested.bars or 8
@@ -112,7 +120,7 @@ class JobSpec:
 @dataclass
 class Job:
     id: str
-    spec: JobSpec | None  # None for a job restored from the store after a restart
+    spec: JobSpec | EditSpec | None  # None for a job restored from the store after a restart
     created: float
     prompt: str = ""
     requested: dict[str, Any] = field(default_factory=dict)
@@ -144,22 +152,26 @@ class JobTimeout(TunesmithError):
     """A job ran past ServerConfig.job_timeout_s (raised inside the worker only)."""
 
 
-# The worker's generation step: spec and a per-token callback in, one generated piece out.
-Work = Callable[[JobSpec, Callable[[int], None]], Generated]
+# The worker's step: spec and a per-token callback in, one generated (or edited) piece out.
+Work = Callable[[Any, Callable[[int], None]], Generated]
 
 
 def model_work(checkpoint: Checkpoint) -> Work:
-    """The real generation step: one piece from the loaded checkpoint."""
+    """The real step: one piece from the loaded checkpoint, generated or edited."""
 
-    def work(spec: JobSpec, on_step: Callable[[int], None]) -> Generated:
+    def work(spec: JobSpec | EditSpec, on_step: Callable[[int], None]) -> Generated:
+        if isinstance(spec, EditSpec):
+            return run_edit(spec, checkpoint, on_step)
         return generate(spec.request, seed=spec.seed, sampling=spec.sampling,
                         checkpoint=checkpoint, on_step=on_step)[0]
 
     return work
 
 
-def write_results(piece: Generated, folder: Path, config: ServerConfig) -> dict[str, Any]:
-    """Write MIDI, WAV and piano roll atomically into `folder`; return the features report."""
+def write_results(piece: Generated, folder: Path, config: ServerConfig,
+                  edit: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write MIDI, WAV and piano roll atomically into `folder`; return the features report
+    (with the piano roll's bar lines and the piece's tracks, for picking bars to edit)."""
     score = piece.score
     write_bytes_atomic(folder / RESULTS["midi"][0], midi_bytes(score))
     audio = render(score, sample_rate=config.sample_rate)
@@ -171,9 +183,21 @@ def write_results(piece: Generated, folder: Path, config: ServerConfig) -> dict[
         "detected": features(score).to_dict(),
         "masked_share": round(piece.masked_share, 4),
         "notes": list(piece.notes),
+        "bar_lines": [round(x, 5) for x in bar_positions(score, config.pianoroll_width_px)],
+        "tracks": piece_tracks(score),
+        "edit": edit,
     }
     write_bytes_atomic(folder / "features.json", json.dumps(report).encode())
     return report
+
+
+def piece_tracks(score: Any) -> list[dict[str, Any]]:
+    """The instruments that play, once each in track order: GM program (128 = drums), name."""
+    seen: dict[int, None] = {}
+    for t in score.tracks:
+        if len(t.notes):
+            seen.setdefault(DRUMS if t.is_drum else int(t.program), None)
+    return [{"program": p, "name": INSTRUMENT_NAMES[p]} for p in seen]
 
 
 class JobStore:
@@ -315,9 +339,9 @@ class JobQueue:
             shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
 
-    def submit(self, spec: JobSpec) -> Job:
+    def submit(self, spec: JobSpec | EditSpec) -> Job:
         job = Job(uuid.uuid4().hex, spec, time.time(), spec.prompt, spec.requested.to_dict(),
-                  notes=list(spec.request.notes))
+                  notes=list(spec.notes))
         with self._lock:
             try:
                 self._pending.put_nowait(job)
@@ -379,7 +403,8 @@ class JobQueue:
         try:
             piece = self._generate(job, start)
             folder.mkdir()
-            job.features = write_results(piece, folder, self.config)
+            edit = job.spec.describe() if isinstance(job.spec, EditSpec) else None
+            job.features = write_results(piece, folder, self.config, edit)
             job.notes, job.folder = list(piece.notes), folder
             job.progress, job.status = 1.0, "done"
         except TunesmithError as exc:

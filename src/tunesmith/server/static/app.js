@@ -1,10 +1,12 @@
-// tunesmith page: submit a prompt, poll the job, show piano roll, audio, MIDI and attributes.
+// tunesmith page: submit a prompt (or open a MIDI file), poll the job, show piano roll, audio,
+// MIDI and attributes; then regenerate chosen bars and tracks, or continue the piece.
 // Vanilla JS, no external requests: everything comes from this server's /api.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 400;
-const state = { busy: false, results: [] };
+const BUTTONS = ["generate", "regenerate", "continue", "upload"];
+const state = { busy: false, results: [], current: null, pick: null, drag: null };
 
 function el(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
@@ -63,23 +65,24 @@ function showError(message) {
 
 function setBusy(busy, label = "") {
   state.busy = busy;
-  $("generate").disabled = busy;
+  for (const id of BUTTONS) $(id).disabled = busy;
   $("gen-form").setAttribute("aria-busy", String(busy));
   $("progress").hidden = !busy;
   $("status").textContent = label;
 }
 
-async function submit(event) {
-  event.preventDefault();
+// POST `body` to `url` (JSON, or FormData as is), poll the job, show the result. One at a time.
+async function runJob(url, body, label = "") {
   if (state.busy) return;
   showError("");
   setBusy(true, "Queued…");
   $("progress").value = 0;
   try {
-    const res = await fetch("/api/generate", {
+    const form = body instanceof FormData;
+    const res = await fetch(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(readForm()),
+      headers: form ? {} : { "Content-Type": "application/json" },
+      body: form ? body : JSON.stringify(body),
     });
     const data = await res.json().catch(() => ({}));
     if (!res.ok) {
@@ -87,12 +90,17 @@ async function submit(event) {
       throw new Error(errorText(data.detail) + (wait ? ` (retry in ${wait} s)` : ""));
     }
     const job = await poll(data.job_id);
-    await showResult(job);
+    await showResult(job, label);
     setBusy(false, `Done in ${job.seconds.toFixed(1)} s`);
   } catch (err) {
     setBusy(false, "");
     showError(err.message);
   }
+}
+
+function submit(event) {
+  event.preventDefault();
+  runJob("/api/generate", readForm());
 }
 
 async function poll(jobId) {
@@ -145,9 +153,10 @@ function summary(detected) {
 }
 
 function display(item) {
+  state.current = item;
   $("empty").hidden = true;
   $("result").hidden = false;
-  $("result-prompt").textContent = item.prompt ? `“${item.prompt}”` : "(no prompt)";
+  $("result-prompt").textContent = item.label || (item.prompt ? `“${item.prompt}”` : "(no prompt)");
   $("roll").src = item.urls.pianoroll;
   $("player").src = item.urls.wav;
   $("midi-link").href = item.urls.midi;
@@ -156,17 +165,34 @@ function display(item) {
   $("wav-link").download = `${item.name}.wav`;
   $("notes").textContent = (item.report.notes || []).join(" ");
   fillTable(item.report);
+  fillTracks(item.report.tracks || []);
+  setPick(null);
 }
 
-async function showResult(job) {
+// A label for an edit (from the features report), shown instead of a prompt.
+function editLabel(edit) {
+  if (!edit) return "";
+  if (edit.kind === "infill") {
+    const [a, b] = edit.bars;
+    return `Bars ${a === b ? a : `${a}-${b}`} regenerated: ${edit.tracks.join(", ")}`;
+  }
+  if (edit.kind === "continue") return `Continued by ${edit.new_bars} bars`;
+  return "Uploaded MIDI";
+}
+
+async function showResult(job, label = "") {
   const res = await fetch(`/api/jobs/${job.job_id}/features`);
   const report = await res.json();
   if (!res.ok) throw new Error(errorText(report.detail));
   const urls = {
     midi: job.results.midi, wav: job.results.wav, pianoroll: job.results["pianoroll.png"],
   };
-  const slug = (job.prompt || "piece").toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 40);
-  const item = { id: job.job_id, prompt: job.prompt, urls, report,
+  label = label || editLabel(report.edit);
+  const source = report.edit && state.results.find((r) => r.id === report.edit.source);
+  if (source && !job.prompt) report.requested = source.report.requested;  // the piece's request
+  if (label && job.prompt) label += ` — “${job.prompt}”`;
+  const slug = (label || job.prompt || "piece").toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 40);
+  const item = { id: job.job_id, prompt: job.prompt, label, urls, report,
     name: `tunesmith-${slug.replace(/^-|-$/g, "") || "piece"}-${job.job_id.slice(0, 6)}` };
   state.results.unshift(item);
   display(item);
@@ -181,10 +207,11 @@ function addCard(item) {
     $("result-title").scrollIntoView({ behavior: "smooth" });
   });
   const card = el("li", { className: "card" }, [
-    el("img", { src: item.urls.pianoroll, alt: `Piano roll: ${item.prompt || "no prompt"}`,
-                loading: "lazy" }),
+    el("img", { src: item.urls.pianoroll,
+                alt: `Piano roll: ${item.label || item.prompt || "no prompt"}`, loading: "lazy" }),
     el("div", { className: "card-body" }, [
-      el("p", { className: "card-prompt", textContent: item.prompt || "(no prompt)" }),
+      el("p", { className: "card-prompt", textContent: item.label || item.prompt || "(no prompt)",
+                title: item.label || item.prompt || "" }),
       el("p", { className: "hint", textContent: summary(item.report.detected) }),
       el("audio", { controls: true, preload: "none", src: item.urls.wav }),
       el("div", { className: "card-actions" }, [
@@ -199,8 +226,138 @@ function addCard(item) {
   $("history").prepend(card);
 }
 
+// --- editing: pick bars on the piano roll, tracks by checkbox; regenerate or continue ------
+
+function barLines() {
+  return (state.current && state.current.report.bar_lines) || [];
+}
+
+// The bar (0-based) under a pointer at `clientX`, clamped to the piece's bars.
+function barAt(clientX) {
+  const lines = barLines();
+  const rect = $("roll").getBoundingClientRect();
+  const x = (clientX - rect.left) / rect.width;
+  let i = 0;
+  while (i < lines.length - 2 && x >= lines[i + 1]) i += 1;
+  return i;
+}
+
+// Show a 0-based inclusive bar range [a, b] (or nothing) on the roll and in the Bars field.
+function setPick(range, typed = false) {
+  state.pick = range;
+  const lines = barLines();
+  const sel = $("selection");
+  if (!range || lines.length < 2) {
+    sel.hidden = true;
+    if (!typed) $("edit-bars").value = "";
+    return;
+  }
+  const [a, b] = range;
+  sel.style.left = `${lines[a] * 100}%`;
+  sel.style.width = `${(lines[b + 1] - lines[a]) * 100}%`;
+  sel.hidden = false;
+  if (!typed) $("edit-bars").value = a === b ? `${a + 1}` : `${a + 1}-${b + 1}`;
+}
+
+function typedBars() {
+  const m = $("edit-bars").value.trim().match(/^(\d+)\s*(?:-\s*(\d+))?$/);
+  const n = barLines().length - 1;
+  if (!m) return setPick(null, true);
+  const a = Number(m[1]) - 1;
+  const b = Number(m[2] || m[1]) - 1;
+  setPick(a >= 0 && a <= b && b < n ? [a, b] : null, true);
+}
+
+function fillTracks(tracks) {
+  const box = $("edit-tracks");
+  box.replaceChildren();
+  for (const t of tracks) {
+    const input = el("input", { type: "checkbox", name: "tracks", value: String(t.program),
+                                checked: true });
+    box.append(el("label", {}, [input, ` ${t.name}`]));
+  }
+}
+
+function rollDrag() {
+  const stage = $("roll-stage");
+  stage.addEventListener("pointerdown", (e) => {
+    if (barLines().length < 2 || e.button !== 0) return;
+    e.preventDefault();
+    stage.setPointerCapture(e.pointerId);
+    state.drag = barAt(e.clientX);
+    setPick([state.drag, state.drag]);
+  });
+  stage.addEventListener("pointermove", (e) => {
+    if (state.drag === null) return;
+    const i = barAt(e.clientX);
+    setPick([Math.min(state.drag, i), Math.max(state.drag, i)]);
+  });
+  const end = () => { state.drag = null; };
+  stage.addEventListener("pointerup", end);
+  stage.addEventListener("pointercancel", end);
+}
+
+function readEdit() {
+  const text = (id) => $(id).value.trim();
+  const body = { job_id: state.current.id, bars: text("edit-bars"),
+                 temperature: Number($("temperature").value),
+                 seed: Math.floor(Math.random() * 1_000_000) };
+  const boxes = [...document.querySelectorAll("#edit-tracks input")];
+  const picked = boxes.filter((b) => b.checked).map((b) => Number(b.value));
+  if (boxes.length && !picked.length) throw new Error("tick at least one track to regenerate");
+  if (picked.length < boxes.length) body.tracks = picked;
+  if (text("edit-density")) body.density = Number(text("edit-density"));
+  if (text("edit-polyphony")) body.polyphony = text("edit-polyphony");
+  const durations = [...document.querySelectorAll("input[name=durations]:checked")];
+  if (durations.length) body.durations = durations.map((d) => d.value);
+  if (text("edit-prompt")) body.prompt = text("edit-prompt");
+  return body;
+}
+
+function regenerate(event) {
+  event.preventDefault();
+  if (!state.current || state.busy) return;
+  if (!$("edit-bars").value.trim()) {
+    showError("pick the bars to regenerate: drag across the piano roll or type e.g. 3-4");
+    return;
+  }
+  let body;
+  try {
+    body = readEdit();
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  runJob("/api/infill", body);
+}
+
+function continuePiece() {
+  if (!state.current || state.busy) return;
+  const body = { job_id: state.current.id, bars: Number($("continue-bars").value),
+                 temperature: Number($("temperature").value),
+                 seed: Math.floor(Math.random() * 1_000_000) };
+  if ($("edit-prompt").value.trim()) body.prompt = $("edit-prompt").value.trim();
+  runJob("/api/continue", body);
+}
+
+function uploadFile() {
+  const file = $("upload").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file);
+  runJob("/api/upload", form, `Uploaded: ${file.name}`).then(() => { $("upload").value = ""; });
+}
+
 function init() {
   $("gen-form").addEventListener("submit", submit);
+  $("edit-form").addEventListener("submit", regenerate);
+  $("continue").addEventListener("click", continuePiece);
+  $("continue-bars").addEventListener("change", () => {
+    $("continue").textContent = `Continue +${$("continue-bars").value} bars`;
+  });
+  $("edit-bars").addEventListener("input", typedBars);
+  $("upload").addEventListener("change", uploadFile);
+  rollDrag();
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
