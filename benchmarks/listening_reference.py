@@ -6,7 +6,8 @@ Reference rows, every piece cut to windows of `--bars` bars from its first note:
 - Groove MIDI beats held out under both splits the project has used (the dataset's own
   `split` column is test and the id hash is not train), Roland kit keys mapped to General MIDI,
   up to 4 windows each;
-- the Freedoom and OpenMSX multitrack pieces (never in any training set), 1 window each.
+- the Freedoom and OpenMSX multitrack pieces (never in any training set), 1 window each;
+- Midimancy rock/pop band songs of artists in the test split, 2 windows each (up to 120).
 The generated row: one piece per prompt of docs/eval/free_prompts.jsonl, seed = row index (as
 `tunesmith evaluate`), kept in --midi-dir and reused. Realism (OA, AUC) of the generated row is
 against all reference windows pooled; each reference row's compares two halves of itself.
@@ -26,25 +27,17 @@ from pathlib import Path
 from symusic import Score
 
 from tunesmith.data.build import split_of
-from tunesmith.data.corpora import pop909_meter
+from tunesmith.data.clean import groove_to_gm
+from tunesmith.data.corpora import open_corpus, pop909_meter
+from tunesmith.data.segments import piece_split
 from tunesmith.evaluation.listening import Listening, listen
 from tunesmith.evaluation.listening_report import listening_section, reference_set, render_listening, windows
 from tunesmith.midi import load_score
 
-# Groove's Roland TD-11 keys -> General MIDI (the dataset's own mapping, ../shared/data/README.md)
-GROOVE_TO_GM = {36: 36, 38: 38, 40: 38, 37: 38, 48: 50, 50: 50, 45: 47, 47: 47, 43: 43, 58: 43,
-                46: 46, 26: 46, 42: 42, 22: 42, 44: 42, 49: 49, 55: 49, 57: 49, 52: 49, 51: 51,
-                59: 51, 53: 51}
-
 
 def groove_gm(score: Score) -> Score:
-    """A copy with every track a drum kit and Roland keys mapped to GM."""
-    out = score.copy()
-    for track in out.tracks:
-        track.is_drum = True
-        for note in track.notes:
-            note.pitch = GROOVE_TO_GM.get(note.pitch, note.pitch)
-    return out
+    """Groove's Roland TD-11 keys mapped to General MIDI (the dataset's own table)."""
+    return groove_to_gm(score)
 
 
 def on_downbeat(score: Score, folder: Path) -> Score:
@@ -78,6 +71,18 @@ def groove_test(root: Path, bars: int) -> list[Score]:
             piece_id = f"groove/{Path(row['midi_filename']).with_suffix('').as_posix()}"
             if row["split"] == "test" and split_of(piece_id) != "train" and row["beat_type"] == "beat":
                 out += windows(groove_gm(load_score(root / row["midi_filename"])), bars, 4)
+    return out
+
+
+def band_test(archive: Path, bars: int, limit: int = 60) -> list[Score]:
+    """Rock and pop band songs of Midimancy whose artist falls in the test split (never
+    trained on), 2 windows each."""
+    out = []
+    for piece in open_corpus(f"midimancy:{archive}"):
+        if piece.labels.get("genre") in ("rock", "pop") and piece_split(piece.id, piece.labels) == "test":
+            out += windows(piece.score, bars, 2)
+            if len(out) >= 2 * limit:
+                break
     return out
 
 
@@ -116,6 +121,7 @@ def main() -> None:
         "Groove held-out": groove_test(args.data / "groove", args.bars),
         "Freedoom": reference_set(args.data / "freedoom", args.bars),
         "OpenMSX": reference_set(args.data / "openmsx", args.bars),
+        "Band songs held-out": band_test(args.data / "midimancy.tar.xz", args.bars),
     }
     heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in refs.items()}
     systems = {"tunesmith (free text)": generated(args.prompts, args.midi_dir, args.model)}
