@@ -24,8 +24,11 @@ from tunesmith.attributes import INSTRUMENT_NAMES, Attributes
 from tunesmith.errors import InputError, PromptError
 from tunesmith.generation import Generated, SamplingConfig
 from tunesmith.generation.generate import check_seed
+from tunesmith.infilling import FillControls, continue_piece, infill
+from tunesmith.infilling.infill import _programs, parse_bar_range, resolve_tracks
 from tunesmith.midi import load_score
 from tunesmith.model import Checkpoint
+from tunesmith.theory import bar_starts
 
 KINDS = ("infill", "continue", "open")
 MAX_NEW_BARS = 64  # continue_piece's own limit
@@ -76,7 +79,7 @@ class EditSpec:
     bars: tuple[int, int] = (1, 1)  # infill: the gap, 1-based inclusive
     new_bars: int = 0  # continue: how many
     tracks: tuple[int, ...] = ()  # infill: the programs rewritten
-    controls: Any = None  # infill: FillControls or None
+    controls: FillControls | None = None  # infill: one set for every bar of the gap
     seed: int = 0
     source: str | None = None  # the job whose MIDI this edits
 
@@ -108,7 +111,7 @@ def _track_name(program: int) -> str:
     return INSTRUMENT_NAMES[program]
 
 
-def _controls_dict(controls: Any) -> dict[str, Any] | None:
+def _controls_dict(controls: FillControls | None) -> dict[str, Any] | None:
     if controls is None:
         return None
     return {"density": controls.density,
@@ -183,9 +186,6 @@ def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits) -
 
 def infill_spec(req: InfillRequest, midi: bytes, limits: Limits) -> EditSpec:
     """Validate an infill request against its piece; InputError/PromptError name the bad value."""
-    from tunesmith.infilling import FillControls
-    from tunesmith.infilling.infill import _programs, parse_bar_range, resolve_tracks
-    from tunesmith.theory import bar_starts
 
     score = load_source(midi, limits)
     first, last = parse_bar_range(str(req.bars))
@@ -204,8 +204,6 @@ def infill_spec(req: InfillRequest, midi: bytes, limits: Limits) -> EditSpec:
 
 def continue_spec(req: ContinueRequest, midi: bytes, limits: Limits) -> EditSpec:
     """Validate a continue request; InputError/PromptError name the bad value."""
-    from tunesmith.infilling.infill import _programs
-
     if not 1 <= req.bars <= MAX_NEW_BARS:
         raise InputError(f"bars {req.bars} is out of range: allowed 1..{MAX_NEW_BARS} new bars")
     score = load_source(midi, limits)
@@ -221,8 +219,6 @@ def open_spec(midi: bytes, limits: Limits) -> EditSpec:
 
 def run_edit(spec: EditSpec, checkpoint: Checkpoint, on_step: Callable[[int], None]) -> Generated:
     """The worker's step for an edit: the new piece from the source MIDI."""
-    from tunesmith.infilling import continue_piece, infill
-
     start = time.monotonic()
     score = load_score(spec.midi, name="source MIDI")
     steps = itertools.count()  # the sampler counts per chunk: the job's progress counts in all
