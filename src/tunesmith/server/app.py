@@ -261,6 +261,23 @@ def _add_page_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None
                 "max_bars": MAX_BARS, "max_prompt_chars": config.max_prompt_chars,
                 "examples": list(EXAMPLE_PROMPTS)}
 
+    melody: dict[str, Any] = {}  # the shipped index and CLMP, loaded on the first search
+
+    @app.get("/api/retrieve")
+    def retrieve_melodies(prompt: str, k: int = 5, key: str | None = None,
+                          meter: str | None = None) -> dict[str, Any]:
+        """Melody phrases of the shipped index that fit a text (`tunesmith retrieve`)."""
+        from tunesmith.retrieval import Clmp, MelodyIndex, retrieve
+
+        if len(prompt) > config.max_prompt_chars or not 1 <= k <= 20:
+            raise InputError(f"prompt of {len(prompt)} characters or k={k} is out of range: "
+                             f"allowed 1..{config.max_prompt_chars} characters, k 1..20")
+        if not melody:
+            melody.update(index=MelodyIndex.open(), clmp=Clmp.load())
+        hits = retrieve(prompt, k, key=key, meter=meter, index=melody["index"], clmp=melody["clmp"])
+        return {"hits": [{"score": round(h.score, 4), "label": h.label,
+                          **{f: v for f, v in h.meta.items() if f != "path"}} for h in hits]}
+
 
 def _add_job_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
     @app.post("/api/generate", status_code=202)
