@@ -34,12 +34,13 @@ _EXPORTS = {
     "infill": "tunesmith.infilling",
     "continue_piece": "tunesmith.infilling",
     "FillControls": "tunesmith.infilling",
+    "retrieve": "tunesmith.retrieval",
 }
 
 __all__ = [
     "Attributes", "FillControls", "SamplingConfig", "Tokenizer", "TunesmithError", "__version__", "caption", "continue_piece",
     "draw_pianoroll", "features", "generate", "infill", "load_checkpoint", "load_score", "parse", "render",
-    "save_midi", "write_wav",
+    "retrieve", "save_midi", "write_wav",
 ]
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from tunesmith.midi.pianoroll import draw_pianoroll
     from tunesmith.midi.render import render, write_wav
     from tunesmith.model import load_checkpoint
+    from tunesmith.retrieval import retrieve
     from tunesmith.tokenization import Tokenizer
 
 

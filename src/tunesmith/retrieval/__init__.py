@@ -1,6 +1,7 @@
 """Retrieval stage: text <-> music embeddings (CLMP) over tunesmith tokens and frozen MiniLM.
 
-`Clmp.load()` gives the shipped model; `train_clmp` trains one on a data build.
+`Clmp.load()` gives the shipped model; `train_clmp` trains one on a data build;
+`retrieve` finds melody phrases for a text in a melody index (`MelodyIndex`).
 """
 
 from tunesmith.retrieval.clmp import (
@@ -15,6 +16,9 @@ from tunesmith.retrieval.clmp import (
     sanity_gap,
     train_clmp,
 )
+from tunesmith.retrieval.index import Hit, IndexConfig, MelodyIndex
+from tunesmith.retrieval.melody import Phrase, extract_phrases, lead_line
+from tunesmith.retrieval.search import add_folder, build_index, retrieve
 from tunesmith.retrieval.text_encoder import encode_texts
 
 __all__ = [
@@ -22,11 +26,20 @@ __all__ = [
     "Clmp",
     "ClmpConfig",
     "ClmpTrainConfig",
+    "Hit",
+    "IndexConfig",
+    "MelodyIndex",
+    "Phrase",
+    "add_folder",
+    "build_index",
     "encode_texts",
     "evaluate_build",
     "evaluate_split",
+    "extract_phrases",
+    "lead_line",
     "melody",
     "retrieval_metrics",
+    "retrieve",
     "sanity_gap",
     "train_clmp",
 ]
