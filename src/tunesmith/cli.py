@@ -974,3 +974,90 @@ def clmp_train(
     train_clmp(data, out, ClmpTrainConfig(steps=steps, time_budget_s=budget))
     report = out / "test_report.json"
     typer.echo(report.read_text() if report.is_file() else f"wrote {out}")
+
+
+# --- melody index and retrieval -----------------------------------------------------------
+index_app = typer.Typer(help="The melody index (CLMP melody vectors in HNSW).", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+IndexPath = Annotated[Path | None, typer.Option("--index", help="Index folder (default: the shipped one).")]
+
+
+@contextmanager
+def _index_progress(what: str) -> Iterator[Callable[[int], None]]:
+    with _progress("pieces", total_known=False) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda phrases: bar.update(task, advance=1, description=f"{what}: {phrases} phrases")
+
+
+@index_app.command("build")
+def index_build(
+    corpus: Corpora,
+    out: Annotated[Path, typer.Option(help="Index folder (added to if it exists).")],
+    split: Annotated[str, typer.Option(help="train, valid, test or all.")] = "train",
+    limit: Annotated[int | None, typer.Option(help="At most N pieces per corpus.")] = None,
+    max_per_piece: Annotated[int | None, typer.Option(help="At most N phrases per piece.")] = None,
+) -> None:
+    """Index the melody phrases of corpora (one split of each)."""
+    from tunesmith.retrieval.search import build_index
+
+    if split not in ("train", "valid", "test", "all"):
+        raise InputError(f"--split {split!r} is unknown: allowed train, valid, test, all")
+    with _index_progress("indexing") as on_piece:
+        index = build_index(corpus, out, split=None if split == "all" else split, limit=limit,
+                            max_per_piece=max_per_piece, on_piece=on_piece)
+    typer.echo(f"{out}: {len(index)} phrases")
+
+
+@index_app.command("add")
+def index_add(
+    folder: Annotated[Path, typer.Argument(help="A folder of MIDI files (searched recursively).")],
+    index: Annotated[
+        Path, typer.Option("--index", help="Index folder (created if missing).")
+    ] = Path("melody_index"),
+) -> None:
+    """Add your own MIDI files' melodies to an index (files already there are skipped)."""
+    from tunesmith.retrieval.search import add_folder
+
+    if index.resolve() == Path(__file__).resolve().parent / "assets" / "melody_index":
+        raise InputError(f"--index {index} is the shipped index: give a folder of your own")
+    with _index_progress("adding") as on_piece:
+        result, added = add_folder(folder, index, on_piece=on_piece)
+    typer.echo(f"{index}: added {added} phrases, {len(result)} in all")
+
+
+@app.command()
+def retrieve(
+    prompt: Annotated[str, typer.Argument(help="What the melody should be like.")],
+    k: Annotated[int, typer.Option("-k", help="How many melodies.")] = 5,
+    key: Annotated[str | None, typer.Option(help="Only phrases in this key, e.g. 'A minor'.")] = None,
+    meter: Annotated[str | None, typer.Option(help="Only phrases in this meter, e.g. 6/8.")] = None,
+    index: IndexPath = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Write each melody as MIDI and piano roll here.")
+    ] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        help="CORPUS:PATH of a corpus whose notes the index does not store (e.g. nottingham:DIR)."
+    )] = None,
+) -> None:
+    """Find melody phrases that fit a text: scores, sources and (with --out-dir) the files."""
+    from tunesmith.retrieval.search import retrieve as find
+
+    if not 1 <= k <= 100:
+        raise InputError(f"-k {k} is out of range: allowed 1..100")
+    roots = {name: Path(path) for name, _, path in (s.partition(":") for s in source or [])}
+    hits = find(prompt, k, key=key, meter=meter, index=index, roots=roots)
+    if not hits:
+        typer.echo("no phrase matches (try without --key / --meter)")
+    files: dict[Path, bytes] = {}
+    for i, hit in enumerate(hits, 1):
+        m = hit.meta
+        typer.echo(f"{i}. {hit.score:.3f}  {hit.label}  {m['key']}, {m['meter']}, "
+                   f"{m['tempo']:g} bpm, {m['genre'] or '-'}  ({m['license']})")
+        if out_dir is not None and hit.melody is not None:
+            files.update(_artefacts(hit.melody, out_dir / f"{i}_{_slug(hit.label)}.mid",
+                                    _Outputs(pianoroll=True)))
+        elif out_dir is not None:
+            typer.echo(f"   notes not stored ({m['license']}): pass --source {m['corpus']}:PATH")
+    if files:
+        _write(files)
+        typer.echo(f"wrote {len(files)} files to {out_dir}")
