@@ -34,13 +34,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from rich.progress import Progress
-
     from tunesmith.captions.features import estimate_key
     from tunesmith.evaluation.adherence import key_match, key_match_relative
     from tunesmith.evaluation.report import read_prompts
     from tunesmith.generation import SamplingConfig, generate, get_checkpoint
     from tunesmith.generation.rewards import instrument_recall
+    from tunesmith.progress import progress
     from tunesmith.retrieval.clmp import Clmp
 
     clmp = Clmp.load(None)
@@ -48,7 +47,7 @@ def main() -> None:
     prompts = [p for p in read_prompts(args.prompts) if p.target.key][: args.limit]
     ckpt = get_checkpoint(args.model)
     rows = []
-    with Progress() as bar:
+    with progress("prompts") as bar:
         for spec in args.setting or DEFAULT_SETTINGS:
             name, values = spec.rsplit(":", 1)
             ks, kp, cand, cfg_scale = (float(x) for x in values.split(","))

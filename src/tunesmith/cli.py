@@ -21,17 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.text import Text
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
@@ -126,31 +116,11 @@ def _root(
 
 
 # --- small helpers ------------------------------------------------------------------------
-class _RateColumn(ProgressColumn):
-    """Items per second, or seconds per item when slower than one a second."""
-
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed:
-            return Text(f"- {self.unit}/s")
-        if speed >= 1:
-            return Text(f"{speed:.1f} {self.unit}/s")
-        return Text(f"{1 / speed:.1f} s/{self.unit}")
-
-
 def _progress(unit: str, total_known: bool) -> Progress:
-    cols: list[ProgressColumn | str] = [SpinnerColumn(), TextColumn("{task.description}")]
-    if total_known:
-        cols += [BarColumn(), MofNCompleteColumn(), _RateColumn(unit), TextColumn("ETA"),
-                 TimeRemainingColumn()]
-    else:
-        cols += [TextColumn(f"{{task.completed:.0f}} {unit}"), _RateColumn(unit),
-                 TimeElapsedColumn()]
-    return Progress(*cols, console=stderr, transient=True)
+    """The shared progress display, on stderr, gone when done."""
+    from tunesmith.progress import progress
+
+    return progress(unit, total_known=total_known, console=stderr, transient=True)
 
 
 def _output(path: Path | None, default: Path, *inputs: Path) -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,16 +21,6 @@ from typing import Any
 
 import numpy as np
 from rich.console import Group
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 from symusic import Score
@@ -40,6 +29,8 @@ from tunesmith.captions import caption, features
 from tunesmith.data import augment
 from tunesmith.data.corpora import Piece, Reader, open_corpus
 from tunesmith.errors import ConfigError
+from tunesmith.midi.io import write_bytes_atomic
+from tunesmith.progress import progress
 
 SPLITS = ("train", "valid", "test")
 SPLIT_EDGES = (90, 95, 100)  # percent of the id hash: 90 / 5 / 5
@@ -142,17 +133,6 @@ def _rel(path: str, out: Path) -> str:
     return p.relative_to(out.resolve()).as_posix() if p.is_relative_to(out.resolve()) else str(p)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write, fsync, then rename into place: a reader sees the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _jsonl(rows: Iterable[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
 
@@ -250,14 +230,14 @@ def make_chunk(
             tokens.append(np.asarray(ids, dtype=np.uint16))
             offset += len(ids)
     flat = np.concatenate(tokens) if tokens else np.zeros(0, dtype=np.uint16)
-    _write_atomic(out / shard, _npy_bytes(flat))
+    write_bytes_atomic(out / shard, _npy_bytes(flat), parents=True)
     return {"n_pieces": len(pieces), "rows": rows, "skipped": skipped}
 
 
 def _write_midi(out: Path, version: Version) -> Path:
     name = hashlib.sha1(version.id.encode()).hexdigest()[:16]
     path = out / "midi" / name[:2] / f"{name}.mid"
-    _write_atomic(path, bytes(version.score.dumps_midi()))
+    write_bytes_atomic(path, bytes(version.score.dumps_midi()), parents=True)
     return path
 
 
@@ -290,7 +270,7 @@ def build_corpus(
             if chunk is None:
                 shard = f"tokens/{key}_{k:04d}.npy"
                 chunk = make_chunk(pieces, first, shard, out, tok, config)
-                _write_atomic(path, json.dumps(chunk, ensure_ascii=False).encode())
+                write_bytes_atomic(path, json.dumps(chunk, ensure_ascii=False).encode(), parents=True)
             end = first + len(pieces)  # a longer chunk from an earlier build: keep our part
             rows += [{**r, "spec": reader.spec} for r in chunk["rows"] if r["position"] < end]
             skipped += [(pid, why) for pid, why, pos in chunk["skipped"] if pos < end]
@@ -329,17 +309,17 @@ def build(
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     total = sum(min(len(r), config.limit or len(r)) for r in readers)
-    with _progress(config.progress) as bar:
+    with progress("pieces", enabled=config.progress) as bar:
         task = bar.add_task("building", total=total)
         for reader in readers:
             bar.update(task, description=reader.spec)
             r, s = build_corpus(reader, out, tok, config, lambda n: bar.advance(task, n))
             rows += r
             skipped += s
-    _write_atomic(out / "pieces.jsonl", _jsonl(rows))
-    _write_atomic(out / "skipped.jsonl", _jsonl({"id": i, "reason": why} for i, why in skipped))
+    write_bytes_atomic(out / "pieces.jsonl", _jsonl(rows))
+    write_bytes_atomic(out / "skipped.jsonl", _jsonl({"id": i, "reason": why} for i, why in skipped))
     summary = summarize(rows, skipped, out, specs, config.limit, fingerprint)
-    _write_atomic(out / "summary.json", json.dumps(summary.to_dict(), indent=1).encode())
+    write_bytes_atomic(out / "summary.json", json.dumps(summary.to_dict(), indent=1).encode())
     return summary
 
 
@@ -368,7 +348,7 @@ def _claim(out: Path, fingerprint: str) -> None:
             )
         return
     claim = {"fingerprint": fingerprint, "format": FORMAT_VERSION}
-    _write_atomic(marker, json.dumps(claim).encode())
+    write_bytes_atomic(marker, json.dumps(claim).encode())
 
 
 def _finished(
@@ -402,18 +382,6 @@ def summarize(
 
 
 # --- presentation ---------------------------------------------------------------------------
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:.1f} pieces/s")
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled,
-    )
-
-
 def format_summary(summary: BuildSummary, max_skipped: int = 20) -> Group:
     """Rich renderable: pieces, notes and tokens per split and per corpus; skipped files."""
     table = Table(title=f"Dataset in {summary.out}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +25,7 @@ from symusic import Note, Score, Tempo, TimeSignature, Track
 
 from tunesmith.attributes import GM_NAMES
 from tunesmith.errors import ConfigError
+from tunesmith.midi.io import write_bytes_atomic
 
 TPQ = 480
 VELOCITY = 80
@@ -269,7 +269,7 @@ def convert_job(job: Job, cache_dir: Path) -> list[dict[str, Any]]:
         error = "no works in the file"
     results = [_convert_work(w, i, job, folder) for i, w in enumerate(works)]
     results = results or [{"index": 0, "midi": None, "title": None, "error": error}]
-    _write_atomic(meta_path, json.dumps(results).encode())
+    write_bytes_atomic(meta_path, json.dumps(results).encode())
     return results
 
 
@@ -283,7 +283,7 @@ def _convert_work(work: Any, i: int, job: Job, folder: Path) -> dict[str, Any]:
     if score.note_num() == 0:
         return {"index": index, "midi": None, "title": title, "error": "no notes"}
     path = folder / f"{job.key}-{i}.mid"
-    _write_atomic(path, bytes(score.dumps_midi()))
+    write_bytes_atomic(path, bytes(score.dumps_midi()))
     return {"index": index, "midi": str(path), "title": title, "error": None}
 
 
@@ -296,12 +296,6 @@ def _title(work: Any) -> str | None:
 def _short(exc: Exception) -> str:
     text = str(exc).splitlines()[0][:160] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 T = TypeVar("T")

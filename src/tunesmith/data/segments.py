@@ -22,7 +22,8 @@ from tunesmith.attributes import GENRES, MAX_INSTRUMENTS, Attributes
 from tunesmith.data.build import split_of
 from tunesmith.data.roles import RoleTable
 from tunesmith.errors import ConfigError
-from tunesmith.midi.io import cut
+from tunesmith.midi.io import atomic_path, cut, write_bytes_atomic
+from tunesmith.progress import progress
 from tunesmith.tokenization import Tokenizer, bar_starts
 from tunesmith.tokenization.vocab import header_tokens
 
@@ -212,11 +213,10 @@ def save_examples(examples: list[Example], out: Path, cfg: SegmentConfig, tokeni
             seqs = [getattr(e, field) for e in rows]
             arrays[field] = np.array([t for s in seqs for t in s], dtype=np.int32)
             arrays[f"{field}_offsets"] = np.cumsum([0, *[len(s) for s in seqs]]).astype(np.int64)
-        tmp = out / f".{split}.tmp.npz"
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
-        tmp.replace(out / f"{split}.npz")
+        with atomic_path(out / f"{split}.npz") as tmp, tmp.open("wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
     meta = {"config": asdict(cfg), "counts": counts, "tokenizer": tokenizer_hash, "cleaning": cleaning or {}}
-    (out / "segments.json").write_text(json.dumps(meta, indent=1))
+    write_bytes_atomic(out / "segments.json", json.dumps(meta, indent=1).encode())
     return counts
 
 
@@ -234,8 +234,6 @@ def load_split(directory: Path, split: str) -> list[tuple[np.ndarray, np.ndarray
 def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int | None = None,
                    workers: int = 2) -> dict[str, int]:
     """Windows of every piece of `specs` (Groove pieces also serve as drum patterns)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from tunesmith.data.clean import CleanReport, clean
     from tunesmith.data.corpora import open_corpus
     from tunesmith.data.roles import RoleTable
@@ -246,9 +244,7 @@ def build_segments(specs: list[str], out: Path, cfg: SegmentConfig, limit: int |
     report = CleanReport()
     drums = [clean(d, CleanReport()) for d in _drum_pool([s for s in specs if s.startswith("groove:")], limit)]
     examples: list[Example] = []
-    cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.speed} pieces/s"), TimeRemainingColumn())
-    with Progress(*cols) as bar:
+    with progress("pieces") as bar:
         for spec in specs:
             reader = open_corpus(spec, workers=workers)
             task = bar.add_task(spec.split(":")[0], total=min(len(reader), limit or len(reader)))

@@ -10,8 +10,7 @@ the columns are CLMP score, Fréchet distance, compression ratio and prompt adhe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from tunesmith.evaluation.adherence import adherence_row, aggregate, recall_by_o
 from tunesmith.evaluation.compression import compression_ratio
 from tunesmith.evaluation.frechet import frechet_bootstrap, frechet_distance
 from tunesmith.evaluation.statistics import FEATURES, feature_distances
+from tunesmith.progress import progress
 
 if TYPE_CHECKING:  # generation (torch, the model) loads only when pieces are generated
     from tunesmith.generation import SamplingConfig
@@ -273,40 +273,6 @@ def folder_file(folder: Path, index: int, k: int) -> Path | None:
     return None
 
 
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    """A rich progress display with pieces per second and ETA."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    rate = TextColumn("{task.fields[rate]}")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), rate,
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, disable=not enabled) as bar:
-        yield _RateProgress(bar)
-
-
-class _RateProgress:
-    """Wraps rich's Progress so each task shows its rate in prompts or pieces per second."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-
-    def add_task(self, description: str, total: int) -> Any:
-        return self.bar.add_task(description, total=total, rate="")
-
-    def advance(self, task: Any) -> None:
-        self.bar.advance(task)
-        speed = self.bar.tasks[task].speed
-        self.bar.update(task, rate=f"{speed:.2f}/s" if speed else "")
-
-
 def generated_pieces(prompts: Sequence[Prompt], folder: Path, cfg: EvalConfig, bar: Any,
                      unconditional: bool = False) -> list[Piece]:
     """Generate (or reuse from `folder`) the pieces of every prompt and load them back from
@@ -467,7 +433,7 @@ def evaluate_with(prompts_file: str | Path, out_dir: str | Path, cfg: EvalConfig
     out.mkdir(parents=True, exist_ok=True)
     prompts = read_prompts(prompts_file, cfg.limit, cfg.midi_root)
     clmp = Clmp.load(cfg.clmp_path)  # fail early, before any generation
-    with _progress(cfg.progress) as bar:
+    with progress("pieces", enabled=cfg.progress) as bar:
         sys = collect(prompts, out, cfg, bar)
         unique = {id(p): p for ps in sys.pieces.values() for p in ok(ps)}
         task = bar.add_task("Analysing MIDI files", total=len(unique))

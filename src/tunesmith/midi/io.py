@@ -259,19 +259,24 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         # mkstemp makes files 0600; give the result the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+def write_bytes_atomic(path: str | Path, data: bytes, *, parents: bool = False) -> Path:
+    """Write `data` to `path` through a synced temporary file renamed into place: a reader,
+    even after a crash, sees the old file or the whole new one. `parents` creates missing
+    folders (a build's own layout); without it a missing folder is the caller's mistake."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 

@@ -23,6 +23,8 @@ from symusic import Note, Score, Track
 from torch import nn
 
 from tunesmith.errors import ConfigError, InputError, ModelError
+from tunesmith.midi.io import atomic_path
+from tunesmith.progress import progress
 from tunesmith.retrieval.text_encoder import TEXT_DIM, encode_texts
 from tunesmith.tokenization import Tokenizer
 
@@ -415,10 +417,9 @@ def _save_data(data: ClmpData, path: Path) -> None:
     m, ml = ragged(data.melody)
     c, cl = ragged(data.caption_rows)
     meta = json.dumps({"ids": data.ids, "captions": data.captions})
-    tmp = path.with_suffix(".part.npz")
-    np.savez(tmp, full=f, full_len=fl, melody=m, melody_len=ml, rows=c, rows_len=cl,
-             text=data.text, meta=np.frombuffer(meta.encode(), dtype=np.uint8))
-    tmp.replace(path)
+    with atomic_path(path) as tmp, tmp.open("wb") as out:
+        np.savez(out, full=f, full_len=fl, melody=m, melody_len=ml, rows=c, rows_len=cl,
+                 text=data.text, meta=np.frombuffer(meta.encode(), dtype=np.uint8))
 
 
 def _load_data(path: Path) -> ClmpData:
@@ -515,20 +516,16 @@ def _save_state(s: _State, out_dir: Path) -> None:
     saved = {"model": s.model.state_dict(), "optim": s.optim.state_dict(),
              "sched": s.sched.state_dict(), "rng": s.rng.bit_generator.state,
              "torch_rng": torch.get_rng_state(), "step": s.step, "elapsed": s.elapsed}
-    tmp = out_dir / "train_state.pt.part"
-    torch.save(saved, tmp)
-    tmp.replace(out_dir / "train_state.pt")
+    with atomic_path(out_dir / "train_state.pt") as tmp:
+        torch.save(saved, tmp)
 
 
 def _train_loop(s: _State, data: ClmpData, cfg: ClmpTrainConfig, out_dir: Path) -> None:
     import time
 
-    from rich.progress import Progress, TimeElapsedColumn, TimeRemainingColumn
-
     bar_id = Vocabulary(data_tokenizer(out_dir)).bar_id
     start, start_elapsed = time.perf_counter(), s.elapsed
-    with Progress(*Progress.get_default_columns()[:-1], TimeElapsedColumn(),
-                  TimeRemainingColumn(), disable=not cfg.progress) as bar, \
+    with progress("steps", enabled=cfg.progress) as bar, \
             (out_dir / "log.jsonl").open("a") as log:
         task = bar.add_task("CLMP", total=cfg.steps, completed=s.step)
         s.model.train()
