@@ -370,6 +370,9 @@ def generate(
     form: Annotated[
         str | None, typer.Option(help="Sections, e.g. AABA or 'intro verse chorus verse chorus outro'.")
     ] = None,
+    chords: Annotated[
+        str | None, typer.Option(help="A chord progression, one chord a bar, cycling: e.g. 'Am F C G'.")
+    ] = None,
 ) -> None:
     """Write MIDI from a text prompt; explicit flags override what the text says."""
     from tunesmith.captions import parse_fields
@@ -378,7 +381,7 @@ def generate(
 
     attrs = parse_fields({"key": key, "tempo": tempo, "time_signature": time_signature,
                           "instruments": instruments, "genre": genre, "mood": mood, "bars": bars,
-                          "seconds": seconds})
+                          "seconds": seconds, "chords": chords})
     sampling = sampling_from({"temperature": temperature, "top_k": top_k, "top_p": top_p,
                               "guidance": guidance, "key_strength": key_strength,
                               "key_profile": key_profile, "candidates": candidates})
@@ -614,14 +617,19 @@ def infill(
     wav: Annotated[bool, typer.Option(help="Also render OUT.wav.")] = False,
     pianoroll: Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")] = False,
     model: Model = None,
+    chords: Annotated[
+        str | None, typer.Option(help="Chords of the rewritten bars, one a bar, cycling: e.g. 'Am F'.")
+    ] = None,
 ) -> None:
     """Rewrite chosen bars of chosen tracks of a MIDI file; every other note stays as it is."""
+    from tunesmith.captions.parse import parse_chords
     from tunesmith.generation import SamplingConfig
     from tunesmith.generation.generate import check_seed
     from tunesmith.infilling.infill import infill as fill
     from tunesmith.infilling.infill import parse_bar_range
 
     span = parse_bar_range(bars)
+    harmony = parse_chords(chords) if chords is not None else None
     controls = _fill_controls(density, polyphony, durations)
     names = [t.strip() for t in tracks.split(",") if t.strip()] if tracks else None
     attrs = _fill_attributes(prompt)
@@ -633,7 +641,8 @@ def infill(
     ckpt = _checkpoint(model)
     with _token_progress(f"bars {span[0]}-{span[1]}") as step:
         result = fill(score, span, names, controls=controls, attributes=attrs, seed=seed,
-                      sampling=SamplingConfig(temperature=temperature), checkpoint=ckpt, on_step=step)
+                      sampling=SamplingConfig(temperature=temperature), checkpoint=ckpt, on_step=step,
+                      chords=harmony)
     _write_piece(result, target, outputs)
 
 

@@ -27,9 +27,7 @@ def bar_starts(score: Score, n_bars: int | None = None, end: int | None = None) 
     before `end` (default: the score's end), and at least one.
     """
     tpq = score.ticks_per_quarter
-    sigs = sorted((int(ts.time), ts.numerator, ts.denominator) for ts in score.time_signatures)
-    if not sigs or sigs[0][0] > 0:
-        sigs.insert(0, (0, 4, 4))
+    sigs = _meters(score)
     stop = max(score.end() if end is None else end, 1)
     starts: list[int] = []
     tick, i = 0, 0
@@ -47,6 +45,36 @@ def bar_starts(score: Score, n_bars: int | None = None, end: int | None = None) 
         # the next time signature (always after `tick`) cuts a bar short where it stands
         tick = min(tick + length, sigs[i + 1][0]) if i + 1 < len(sigs) else tick + length
     return starts
+
+
+def _meters(score: Score) -> list[tuple[int, int, int]]:
+    """(tick, numerator, denominator) of each time signature in order, 4/4 from tick 0 if none."""
+    sigs = sorted((int(ts.time), ts.numerator, ts.denominator) for ts in score.time_signatures)
+    if not sigs or sigs[0][0] > 0:
+        sigs.insert(0, (0, 4, 4))
+    return sigs
+
+
+def beat_length(tpq: int, numerator: int, denominator: int) -> int:
+    """Ticks per beat of a meter: the denominator's note, a dotted quarter in 6/8, 9/8, 12/8."""
+    beat = tpq * 4 // max(denominator, 1)
+    compound = denominator == 8 and numerator % 3 == 0 and numerator > 3
+    return max(beat * 3 if compound else beat, 1)
+
+
+def beat_starts(score: Score, end: int | None = None) -> np.ndarray:
+    """(B,) tick of every beat that starts before `end` (default: the score's end), bar by bar
+    on the bar grid of `bar_starts`, each bar's beats in its own meter (`beat_length`)."""
+    sigs, tpq = _meters(score), score.ticks_per_quarter
+    stop = max(score.end() if end is None else end, 1)
+    bars = bar_starts(score, end=stop)
+    beats, i = [], 0
+    for b, start in enumerate(bars):
+        while i + 1 < len(sigs) and sigs[i + 1][0] <= start:
+            i += 1
+        bar_end = bars[b + 1] if b + 1 < len(bars) else stop
+        beats.append(np.arange(start, bar_end, beat_length(tpq, sigs[i][1], sigs[i][2]), dtype=np.int64))
+    return np.concatenate(beats)
 
 
 # --- scales and keys ----------------------------------------------------------------------
@@ -100,3 +128,36 @@ CHORD_TYPES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("sus4", (0, 5, 7)),
     ("sus2", (0, 2, 7)),
 )
+
+# Spellings users write for the chord types above ("Amin", "CM7", "F#-") -> our suffix.
+CHORD_ALIASES = {"": "", "maj": "", "M": "", "m": "m", "min": "m", "-": "m", "7": "7", "dom7": "7",
+                 "maj7": "maj7", "M7": "maj7", "m7": "m7", "min7": "m7", "-7": "m7", "6": "6",
+                 "dim": "dim", "o": "dim", "aug": "aug", "+": "aug", "sus4": "sus4", "sus": "sus4",
+                 "sus2": "sus2"}
+_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def chord_name(text: str) -> str:
+    """A chord as the templates spell it ("Bbm7", "F#", "C#dim"), from what people write
+    ("a#min7", "Gb", "Dsus"); raises InputError naming the chord otherwise."""
+    t = text.strip()
+    if not t or t[0].upper() not in _LETTERS:
+        raise InputError(f"chord {text!r} is not a chord: write a root A-G, then e.g. m, 7, maj7, dim")
+    cut = 2 if len(t) > 1 and t[1] in "#b" else 1  # root letter and its accidental
+    root = (_LETTERS[t[0].upper()] + {"#": 1, "b": -1}.get(t[1:cut], 0)) % 12
+    suffix = CHORD_ALIASES.get(t[cut:])
+    if suffix is None:
+        raise InputError(f"chord {text!r}: unknown type {t[cut:]!r}; allowed "
+                         f"{', '.join(repr(s) for s in sorted(set(CHORD_ALIASES) - {''}))}")
+    return PITCH_CLASSES[root] + suffix
+
+
+def chord_pitch_classes(name: str) -> np.ndarray:
+    """(12,) bool: the pitch classes of a chord ("Am7" -> A C E G)."""
+    canon = chord_name(name)
+    root = PITCH_CLASSES.index(canon[:2] if len(canon) > 1 and canon[1] in "#b" else canon[:1])
+    suffix = canon[len(PITCH_CLASSES[root]):]
+    intervals = dict(CHORD_TYPES)[suffix]
+    mask = np.zeros(12, dtype=bool)
+    mask[[(root + i) % 12 for i in intervals]] = True
+    return mask

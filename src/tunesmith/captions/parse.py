@@ -16,7 +16,7 @@ from typing import Any
 
 from tunesmith import attributes as A
 from tunesmith.captions import lexicon as L
-from tunesmith.errors import PromptError
+from tunesmith.errors import InputError, PromptError
 
 MAX_PHRASE = 4  # longest table phrase, in words
 NEGATORS = frozenset({"no", "without", "minus", "except", "excluding", "not"})
@@ -242,6 +242,46 @@ def _from_hits(hits: Sequence[_Hit]) -> dict[str, object]:
     return out
 
 
+_CHORD_CUE = re.compile(
+    r"\b(?:chord progression|progression|chords|changes)\b\s*(?:of|:|like|is|are|through)?\s*", re.IGNORECASE)
+_CHORD_GLUE = {"and", "then", "to", "-", "|", "->", "then,"}
+
+
+def find_chords(text: str) -> tuple[str, ...] | None:
+    """The chord progression a text names after a cue ("chords Am F C G", "a chord
+    progression of B, C#m, and E"): at least two chords in a row, spelled as the chord
+    templates spell them; None if it names none."""
+    from tunesmith.theory import chord_name
+
+    for cue in _CHORD_CUE.finditer(text):
+        tail = re.split(r"[.;()]| in | at | with | for ", text[cue.end():])[0]
+        chords: list[str] = []
+        for word in re.split(r"[\s,]+", tail):
+            if not word or word.lower() in _CHORD_GLUE:
+                continue
+            try:
+                chords.append(chord_name(word))
+            except InputError:
+                break
+        if len(chords) >= 2:
+            return tuple(chords)
+    return None
+
+
+def parse_chords(value: str | Sequence[str]) -> tuple[str, ...]:
+    """Strict chord list for flags and fields: "Am F C G" or ["Am", "F"]; each must parse."""
+    from tunesmith.theory import chord_name
+
+    words = re.split(r"[\s,|]+", value) if isinstance(value, str) else [str(v) for v in value]
+    chords = tuple(chord_name(w) for w in words if w.strip())
+    if not chords or len(chords) > MAX_CHORDS:
+        raise PromptError(f"chords {value!r}: give 1..{MAX_CHORDS} chords, e.g. 'Am F C G'")
+    return chords
+
+
+MAX_CHORDS = 16
+
+
 def parse(text: str) -> A.Attributes:
     """Explicit targets named in free text; what the text does not mention stays None.
 
@@ -250,6 +290,7 @@ def parse(text: str) -> A.Attributes:
     """
     if not text or not text.strip():
         return A.Attributes()
+    chords = find_chords(text)
     key, rest = _find_key(text)
     low = _normalise(rest)
     tempo, low = _find_tempo(low)
@@ -269,6 +310,7 @@ def parse(text: str) -> A.Attributes:
         mood=words.get("mood"),  # type: ignore[arg-type]
         bars=bars,
         seconds=seconds,
+        chords=chords,
     )
 
 
@@ -342,7 +384,7 @@ def parse_time_signature(s: str) -> str:
 # The attribute fields every front-end may set (CLI flags, batch JSONL rows, the HTTP body,
 # evaluation rows), named as in Attributes.
 ATTRIBUTE_FIELDS = ("key", "tempo", "time_signature", "instruments", "genre", "mood", "bars",
-                    "seconds")
+                    "seconds", "chords")
 
 
 def parse_fields(fields: Mapping[str, Any]) -> A.Attributes:
@@ -363,9 +405,21 @@ def parse_fields(fields: Mapping[str, Any]) -> A.Attributes:
         mood=_text("mood", v["mood"]).strip().lower() if v["mood"] is not None else None,
         bars=_whole("bars", v["bars"]),
         seconds=_field_number("seconds", v["seconds"]),
+        chords=_chords(v["chords"]),
     )
     A.check_one_length(attrs)
     return attrs
+
+
+def _chords(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | list | tuple):
+        raise PromptError(f"chords {value!r} is not text or a list of chords")
+    try:
+        return parse_chords(value)
+    except InputError as err:
+        raise PromptError(str(err)) from None
 
 
 def _text(name: str, value: object) -> str:

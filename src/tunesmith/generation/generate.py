@@ -29,7 +29,7 @@ from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
 from tunesmith.model.prefix import prefix_embeds
-from tunesmith.theory import bar_starts, key_profile, scale_mask
+from tunesmith.theory import bar_starts, chord_pitch_classes, key_profile, scale_mask
 from tunesmith.tokenization import Tokenizer
 
 DEFAULT_BARS = 8
@@ -168,6 +168,18 @@ def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
     return score
 
 
+def chord_bias(tok: Tokenizer, chords: Sequence[str], bars: int, strength: float) -> np.ndarray:
+    """(bars, V): `strength` added to the Pitch tokens of each bar's chord tones, the chords
+    cycling over the bars ("Am F C G" over 8 bars plays the progression twice)."""
+    pitch = np.array([i for i in tok.ids_of_type("Pitch")])
+    pcs = np.array([int(tok.tokens[i].split("_")[1]) % 12 for i in pitch])
+    out = np.zeros((max(bars, 1), len(tok)), dtype=np.float32)
+    for b in range(len(out)):
+        tones = chord_pitch_classes(chords[b % len(chords)])
+        out[b, pitch[tones[pcs]]] = strength
+    return out
+
+
 def key_bias(tok: Tokenizer, key: str, strength: float, profile: float = 0.0) -> torch.Tensor:
     """(V,) logits offset on pitched notes: -strength outside the key's scale, plus `profile`
     times the log of the key's Krumhansl-Kessler probe-tone profile (relative to its mean),
@@ -233,7 +245,8 @@ def generate(
     prefix = None if ckpt.prefix is None else prefix_embeds(ckpt.prefix, [prefix_text(tok, prompt, header)])
     if prefix is not None:
         prefix = np.repeat(prefix, len(grammars), axis=0)  # (B, K, D)
-    seqs = sample(ckpt, [header] * len(grammars), grammars, sampling, gen, on_step, bias, prefix)
+    chords = chord_bias(tok, attrs.chords, bars, sampling.chord_strength) if attrs.chords else None
+    seqs = sample(ckpt, [header] * len(grammars), grammars, sampling, gen, on_step, bias, prefix, chords)
     took = time.perf_counter() - start
     pieces = []
     for ids, g in zip(seqs, grammars, strict=True):

@@ -34,6 +34,7 @@ class SamplingConfig:
     key_profile: float = 1.0  # weight of the key's log probe-tone profile on pitch logits
     candidates: int = 1  # best-of-N: sample N per piece, keep the one that follows the request best
     coverage: float = 4.0  # logit boost for requested instruments silent so far in the bar
+    chord_strength: float = 2.0  # logit boost for the asked chord's tones in its bar (if chords are asked)
     max_tokens: int = 8192
     decoder: str = "int8"  # ONNX Runtime GenAI int8 or fp32 weights, or "numpy" (engine.py)
 
@@ -48,6 +49,8 @@ class SamplingConfig:
             raise ConfigError(f"guidance_scale {self.guidance_scale} is out of range 0..10")
         if not 0.0 <= self.coverage <= 20.0:
             raise ConfigError(f"coverage {self.coverage} is out of range 0..20")
+        if not 0.0 <= self.chord_strength <= 10.0:
+            raise ConfigError(f"chord_strength {self.chord_strength} is out of range 0..10")
         if not 0.0 <= self.key_strength <= 20.0:
             raise ConfigError(f"key_strength {self.key_strength} is out of range 0..20")
         if not 0.0 <= self.key_profile <= 10.0:
@@ -200,10 +203,12 @@ def sample(
     on_step: Callable[[int], None] | None = None,
     bias: Tensor | None = None,
     prefix: np.ndarray | None = None,
+    bar_bias: np.ndarray | None = None,
 ) -> list[list[int]]:
     """Sample one continuation per header; returns the generated ids (without the header).
     `bias` (V,) is added to the logits at every step (e.g. a key's scale preference).
-    `prefix` (B, K, D) is the prompt's soft prefix when the checkpoint has one."""
+    `prefix` (B, K, D) is the prompt's soft prefix when the checkpoint has one. `bar_bias`
+    (bars, V) is added in each bar to the rows in it (e.g. the tones of that bar's chord)."""
     b = len(headers)
     guided = cfg.guidance_scale != 1.0
     tok = ckpt.tokenizer
@@ -224,7 +229,11 @@ def sample(
             logits = stream.logits.numpy()
             if guided:
                 logits = logits[b:] + cfg.guidance_scale * (logits[:b] - logits[b:])
-            nxt = _choose(logits if np_bias is None else logits + np_bias, grammars, cfg, rng)
+            if np_bias is not None:
+                logits = logits + np_bias
+            if bar_bias is not None:  # each row's current bar (0 before its first Bar token)
+                logits = logits + bar_bias[[min(max(g.bars - 1, 0), len(bar_bias) - 1) for g in grammars]]
+            nxt = _choose(logits, grammars, cfg, rng)
             for i, g in enumerate(grammars):
                 if not g.done:
                     g.advance(int(nxt[i]))

@@ -150,7 +150,8 @@ def compose(
     score = generate_first(attrs.merged(Attributes(bars=first.bars)))
     where: dict[str, Section] = {first.name: first}
     for k, s in enumerate(plan.sections[1:], start=1):
-        kw = {"seed": seed + k, "sampling": sampling, "checkpoint": checkpoint, "on_step": on_step}
+        kw = {"seed": seed + k, "sampling": sampling, "checkpoint": checkpoint, "on_step": on_step,
+              "chords": _from(attrs.chords, s.first)}
         earlier = where.get(s.name)
         if earlier is None:
             score = continue_piece(score, s.bars, attributes=_steer(attrs), **kw)  # type: ignore[arg-type]
@@ -164,6 +165,14 @@ def compose(
             score = infill(score, (s.first + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
                            **kw)  # type: ignore[arg-type]
     return score
+
+
+def _from(chords: tuple[str, ...] | None, bar: int) -> tuple[str, ...] | None:
+    """The progression rotated to start where bar `bar` falls in it (it cycles over the piece)."""
+    if not chords:
+        return None
+    k = bar % len(chords)
+    return chords[k:] + chords[:k]
 
 
 def _steer(attrs: Attributes) -> Attributes:

@@ -21,6 +21,7 @@ from symusic import Score, Track
 
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes
 from tunesmith.errors import InputError
+from tunesmith.generation.generate import chord_bias
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.model import Checkpoint
@@ -214,12 +215,13 @@ def infill(
     controls: FillControls | Sequence[FillControls | None] | None = None,
     attributes: Attributes | None = None, seed: int = 0,
     sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int], None] | None = None, chords: Sequence[str] | None = None,
 ) -> Score:
     """`score` with bars `bars` (first, last; 1-based, inclusive) of `tracks` (GM programs or
     instrument words; default every instrument that plays) written anew; every other note
     comes back unchanged. `controls` hold for every bar, or give one entry per bar of the gap;
-    `attributes` (e.g. a key, a genre) add to what the piece says."""
+    `attributes` (e.g. a key, a genre) add to what the piece says; `chords` (cycling from the
+    gap's first bar) pull each bar's notes toward its chord's tones."""
     from tunesmith.generation.generate import check_seed, get_checkpoint
 
     ckpt = checkpoint or get_checkpoint()
@@ -235,14 +237,14 @@ def infill(
     out = score
     for program in programs:
         out = _fill_track(ckpt, out, program, first - 1, last - first + 1, controls, attributes,
-                          sampling or SamplingConfig(), gen, on_step)
+                          sampling or SamplingConfig(), gen, on_step, chords)
     return out
 
 
 def _fill_track(ckpt: Checkpoint, score: Score, program: int, first: int, n: int,
                 controls: FillControls | Sequence[FillControls | None] | None, attributes: Attributes | None,
                 sampling: SamplingConfig, gen: torch.Generator,
-                on_step: Callable[[int], None] | None) -> Score:
+                on_step: Callable[[int], None] | None, chords: Sequence[str] | None = None) -> Score:
     """One track's gap, in chunks that leave the model room for context on both sides (each
     chunk is context for the next)."""
     chunk = min(CHUNK_BARS, max(1, ckpt.config.max_len // 2 // FILL_TOKENS_PER_BAR))
@@ -252,7 +254,10 @@ def _fill_track(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
         size = min(chunk, first + n - start)
         part = per_bar[start - first:start - first + size]
         try:
-            score = _fill_chunk(ckpt, score, program, start, size, part, attributes, sampling, gen, on_step)
+            harmony = [chords[(b - first) % len(chords)] for b in range(start, start + size)] \
+                if chords else None
+            score = _fill_chunk(ckpt, score, program, start, size, part, attributes, sampling, gen, on_step,
+                                harmony)
         except ContextFull:
             if size == 1:
                 raise
@@ -264,8 +269,8 @@ def _fill_track(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
 
 def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int,
                 controls: Sequence[FillControls | None], attributes: Attributes | None,
-                sampling: SamplingConfig,
-                gen: torch.Generator, on_step: Callable[[int], None] | None) -> Score:
+                sampling: SamplingConfig, gen: torch.Generator, on_step: Callable[[int], None] | None,
+                chords: Sequence[str] | None = None) -> Score:
     tok = ckpt.tokenizer
     bars = split_bars(tok.encode_score(score), tok)
     if first + n > len(bars):  # bars past the last note: the stream stops at the last bar
@@ -279,7 +284,8 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
     starts = bar_starts(score, first + n + 1)
     grammar = FillGrammar(Vocab.of(tok), program, _meter_at(score, starts[first]), n, controls)
     cfg = SamplingConfig(**{**sampling.__dict__, "max_tokens": 2 * n * FILL_TOKENS_PER_BAR, "candidates": 1})
-    fill = sample(ckpt, [prompt], [grammar], cfg, gen, on_step)[0]
+    bar_bias = chord_bias(tok, chords, n, sampling.chord_strength) if chords and program != DRUMS else None
+    fill = sample(ckpt, [prompt], [grammar], cfg, gen, on_step, bar_bias=bar_bias)[0]
     part = tok.remi.decode(fill_bars([tok.id("FillStart"), 0, *fill], tok)) if fill else Score(8)
     return _place(score, part, program, starts[first], starts[first + n])
 
@@ -287,7 +293,7 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
 def continue_piece(
     score: Score, n_bars: int, *, attributes: Attributes | None = None, seed: int = 0,
     sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int], None] | None = None, chords: Sequence[str] | None = None,
 ) -> Score:
     """`score` followed by `n_bars` new bars of its instruments, in its last meter: the new
     bars are the gap of a fill of every track, one track after another."""
@@ -295,6 +301,8 @@ def continue_piece(
 
     ckpt = checkpoint or get_checkpoint()
     check_seed(seed)
+    if chords is not None and not chords:
+        chords = None
     if not 1 <= n_bars <= 64:
         raise InputError(f"--bars {n_bars} is out of range: allowed 1..64 new bars")
     first = len(bar_starts(score))
@@ -302,5 +310,5 @@ def continue_piece(
     out = score
     for program in _programs(score):
         out = _fill_track(ckpt, out, program, first, n_bars, None, attributes,
-                          sampling or SamplingConfig(), gen, on_step)
+                          sampling or SamplingConfig(), gen, on_step, chords)
     return out
