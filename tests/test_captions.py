@@ -12,9 +12,10 @@ from symusic import Note, Score, Tempo, TimeSignature, Track
 from tunesmith.attributes import DRUMS, GM_NAMES, MAX_INSTRUMENTS, Attributes
 from tunesmith.captions import Features, caption, features, parse
 from tunesmith.captions.caption import augment_sentences, sentences
-from tunesmith.captions.chords import label, most_common_progression
+from tunesmith.captions.chords import label, most_common_progression, progression
 from tunesmith.captions.lexicon import SPOKEN_NAMES
 from tunesmith.errors import InputError
+from tunesmith.theory import beat_starts
 
 TPQ = 480
 BAR = 4 * TPQ
@@ -125,6 +126,21 @@ def test_chord_qualities() -> None:
     assert name([57, 60, 64, 67]) == "Am7"  # same notes as C6, A in the bass
     assert name([47, 62, 65]) == "Bdim"
     assert name([60]) is None  # a lone note is no chord
+
+
+
+def test_chord_beats_follow_the_time_signature_map() -> None:
+    """After a 4/4 bar, 6/8 bars have two dotted-quarter beats: C and F alternate per beat."""
+    q = 480
+    score = Score(q)
+    score.time_signatures.extend([TimeSignature(0, 4, 4), TimeSignature(4 * q, 6, 8)])
+    track = Track("keys", 0)
+    beats = [4 * q, 11 * q // 2, 7 * q, 17 * q // 2]
+    assert list(beat_starts(score, end=10 * q)) == [0, q, 2 * q, 3 * q, *beats]
+    for start, chord in zip(beats, ([48, 52, 55], [53, 57, 60]) * 2, strict=True):
+        track.notes.extend(Note(start, 3 * q // 2, p, 80) for p in chord)
+    score.tracks.append(track)
+    assert progression(score) == ("C", "F")
 
 
 def test_most_common_progression() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from symusic import Score
 
 from tunesmith.attributes import PITCH_CLASSES
-from tunesmith.theory import CHORD_TYPES
+from tunesmith.theory import CHORD_TYPES, beat_starts
 
 MIN_SCORE = 0.8  # cosine similarity below which a beat has no clear chord (e.g. a lone melody)
 BASS_BONUS = 0.05  # a root in the bass breaks ties such as C6 vs Am7 (same pitch classes)
@@ -38,22 +38,13 @@ def _templates() -> tuple[np.ndarray, list[str], np.ndarray]:
 TEMPLATES, TEMPLATE_NAMES, TEMPLATE_ROOTS = _templates()
 
 
-def beat_ticks(score: Score) -> int:
-    """Ticks per beat of the first time signature (a dotted quarter in 6/8, 9/8, 12/8)."""
-    tpq = score.ticks_per_quarter
-    if not score.time_signatures:
-        return tpq
-    ts = score.time_signatures[0]
-    beat = tpq * 4 // max(ts.denominator, 1)
-    compound = ts.denominator == 8 and ts.numerator % 3 == 0 and ts.numerator > 3
-    return max(beat * 3 if compound else beat, 1)
-
-
-def beat_chroma(score: Score, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Duration-weighted pitch-class energy per window (W, 12) and lowest pitch per window."""
-    n_windows = max(score.end() // window + 1, 1)
-    chroma = np.zeros((n_windows, 12))
-    lowest = np.full(n_windows, 128)
+def beat_chroma(score: Score, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Duration-weighted pitch-class energy per beat (B, 12) and lowest pitch per beat, for
+    the beats starting at ticks `beats` (theory.beat_starts: 0 first; the last runs on)."""
+    lo = np.asarray(beats, dtype=np.int64)  # (B,) beat w spans [lo[w], hi[w])
+    hi = np.append(lo[1:], np.iinfo(np.int64).max)
+    chroma = np.zeros((len(lo), 12))
+    lowest = np.full(len(lo), 128)
     for track in score.tracks:
         if track.is_drum or len(track.notes) == 0:
             continue
@@ -61,13 +52,13 @@ def beat_chroma(score: Score, window: int) -> tuple[np.ndarray, np.ndarray]:
         start = arr["time"].astype(np.int64)
         end = start + np.maximum(arr["duration"].astype(np.int64), 1)
         pitch = arr["pitch"].astype(np.int64)
-        first, last = start // window, (end - 1) // window
-        # Walk the k-th window each note touches; most notes touch one or two.
+        first = np.maximum(np.searchsorted(lo, start, side="right") - 1, 0)
+        last = np.maximum(np.searchsorted(lo, end - 1, side="right") - 1, 0)
         for k in range(int((last - first).max()) + 1):
             w = first + k
             ok = w <= last
             w_ok, s_ok, e_ok = w[ok], start[ok], end[ok]
-            overlap = np.minimum(e_ok, (w_ok + 1) * window) - np.maximum(s_ok, w_ok * window)
+            overlap = np.minimum(e_ok, hi[w_ok]) - np.maximum(s_ok, lo[w_ok])
             np.add.at(chroma, (w_ok, pitch[ok] % 12), overlap)
             np.minimum.at(lowest, w_ok, pitch[ok])
     return chroma, lowest
@@ -121,5 +112,5 @@ def progression(score: Score) -> tuple[str, ...]:
     """The most common chord progression of a score's pitched tracks (empty if none)."""
     if score.end() <= 0:
         return ()
-    chroma, lowest = beat_chroma(score, beat_ticks(score))
+    chroma, lowest = beat_chroma(score, beat_starts(score))
     return most_common_progression(collapse(label(chroma, lowest)))
