@@ -97,7 +97,8 @@ def main() -> None:
                     attrs.append(replace(request.attributes, chords=parse(text).chords))
             m = row(scores, attrs, args.bars)
             print(f"| {name} | {strength:g} | {100 * m['repeat']:.0f} | {100 * m['near']:.0f} "
-                  f"| {m['drums']:.2f} | {100 * m['asked']:.0f} | {100 * m['chord']:.0f} | {100 * m['root']:.0f} |")
+                  f"| {m['drums']:.2f} | {100 * m['asked']:.0f} | {100 * m['chord']:.0f} "
+                  f"| {100 * m['root']:.0f} |")
 
 
 if __name__ == "__main__":
