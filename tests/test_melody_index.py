@@ -226,3 +226,12 @@ def test_server_retrieve_from_the_shipped_index(debug_checkpoint: object) -> Non
         assert hits[0]["score"] >= hits[-1]["score"] and "bars" in hits[0]["label"]
         assert client.get("/api/retrieve", params={"prompt": "x", "k": 0}).status_code == 400
         assert client.get("/api/retrieve", params={"prompt": "x", "key": "H"}).status_code == 400
+
+
+def test_the_lead_is_the_part_that_runs_through_the_song() -> None:
+    sung = tune(range(8), base=67)
+    solo = [(6 * 4 * Q + i * Q // 2, Q // 2, 88 + i % 3, 100) for i in range(16)]  # bars 7-8 only
+    band = make_score([(0, False, chords(8)), (56, False, sung), (30, False, solo)])
+    assert lead_track(band).program == 56
+    band.tracks[2].name = "Lead Vocal"  # a name that marks the tune wins over coverage
+    assert lead_track(band).program == 30

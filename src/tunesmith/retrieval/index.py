@@ -1,9 +1,9 @@
 """The melody index: CLMP melody vectors in an HNSW graph (hnswlib) plus a JSONL sidecar.
 
 Consumes `Phrase`s (retrieval.melody) and unit vectors; produces a folder (`index.bin`, the
-hnswlib graph; `meta.jsonl.gz`, gzipped JSONL, one row per vector: source, bars, key, meter, tempo, genre,
-license and, where the license allows, the notes; `index.json`, the format) and answers
-k-nearest queries filtered by key and meter (HNSW: Malkov & Yashunin 2018; MG2's retrieval).
+hnswlib graph; `meta.jsonl.gz`, gzipped JSONL, one row per vector: source, bars, key, meter,
+tempo, genre, license and, where the license allows, the notes; `index.json`, the format)
+and answers k-nearest queries filtered by key and meter (HNSW: Malkov & Yashunin 2018; MG2's retrieval).
 """
 
 from __future__ import annotations
@@ -121,21 +121,23 @@ class MelodyIndex:
         return cls(cfg, graph, rows, folder)
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write the folder; each file goes to a temporary name first, then into place."""
+        """Write the folder; each file goes to a temporary name first, then into place
+        (index.json last: `open` checks that the graph and the sidecar agree)."""
         folder = Path(path) if path is not None else self.path
         if folder is None:
             raise InputError("the index has no folder yet: give one to save()")
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "index.bin.part"
+        from tunesmith.midi.io import write_bytes_atomic
+
+        tmp = folder / "index.bin.part"  # hnswlib writes to a path: rename it into place
         self.graph.save_index(str(tmp))
+        os.replace(tmp, folder / "index.bin")
         meta = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in self.rows)
         head = {"format": FORMAT, "version": VERSION, "config": self.config.__dict__,
                 "count": len(self.rows), "notes_tpq": NOTES_TPQ,
                 "corpora": sorted({r["corpus"] for r in self.rows})}
-        (folder / f"{META}.part").write_bytes(gzip.compress(meta.encode(), mtime=0))
-        (folder / "index.json.part").write_text(json.dumps(head, indent=1), encoding="utf-8")
-        for name in ("index.bin", META, "index.json"):
-            os.replace(folder / f"{name}.part", folder / name)
+        write_bytes_atomic(folder / META, gzip.compress(meta.encode(), mtime=0))
+        write_bytes_atomic(folder / "index.json", json.dumps(head, indent=1).encode())
         self.path = folder
         return folder
 

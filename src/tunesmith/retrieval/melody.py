@@ -25,6 +25,8 @@ from tunesmith.theory import bar_starts
 
 MIN_BARS, MAX_BARS = 4, 8
 MIN_PHRASE_NOTES = 4  # fewer notes in 4+ bars is a fragment, not a phrase
+# Words in a track name that mark the tune (collectors often name the sung line's track)
+LEAD_NAMES = ("melody", "vocal", "voice", "vox", "lead", "sing")
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,16 @@ def _median_pitch(track: Track) -> float:
     return float(np.median(arr["pitch"])) if len(arr) else -1.0
 
 
+def _sounding_bars(track: Track, starts: np.ndarray) -> int:
+    """How many bars of the grid hold an onset of the track."""
+    return len(np.unique(np.searchsorted(starts, track.notes.numpy()["time"], side="right")))
+
+
 def lead_track(score: Score, corpus: str = "") -> Track | None:
-    """The track that carries the tune: POP909's MELODY, Nottingham's first track, else the
-    highest-pitched track whose role is lead, else the highest-pitched non-drum track.
-    None when the score has no pitched notes."""
+    """The track that carries the tune: POP909's MELODY, Nottingham's first track, else a
+    lead-role track named like a tune (`LEAD_NAMES`), else the lead-role track that sounds
+    in most bars (a sung line runs through the song, a solo or a fill does not; ties: the
+    higher one), else the highest-pitched non-drum track. None without pitched notes."""
     tracks = [t for t in score.tracks if not t.is_drum and len(t.notes)]
     if not tracks:
         return None
@@ -78,7 +86,11 @@ def lead_track(score: Score, corpus: str = "") -> Track | None:
         return tracks[0]
     big = [t for t in tracks if len(t.notes) >= MIN_NOTES] or tracks
     leads = [t for t in big if track_role(t, score.ticks_per_quarter) == "lead"]
-    return max(leads or big, key=_median_pitch)
+    leads = [t for t in leads if any(w in t.name.lower() for w in LEAD_NAMES)] or leads
+    if not leads:
+        return max(big, key=_median_pitch)
+    starts = np.asarray(bar_starts(score))
+    return max(leads, key=lambda t: (_sounding_bars(t, starts), _median_pitch(t)))
 
 
 def lead_line(score: Score, corpus: str = "") -> Score:
