@@ -610,14 +610,3 @@ def evaluate_split(clmp: Clmp, data: ClmpData, rng: np.random.Generator,
         "melody_to_music": retrieval_metrics(mel @ music.T),
         "sanity_gap": sanity_gap(text, music, rng, unconditional),
     }
-
-
-def evaluate_build(data_dir: str | Path, clmp_path: str | Path | None = None,
-                   split: str = "test", seed: int = 0,
-                   unconditional: Sequence[Score] | None = None) -> dict[str, Any]:
-    """`evaluate_split` of a CLMP folder (default: the shipped one) on one split of a build;
-    `unconditional` generations, if given, add the matched-vs-unconditional gap."""
-    clmp = Clmp.load(clmp_path)
-    data = load_split(Path(data_dir), split, clmp.vocab, 1, seed)
-    unc = clmp.embed_music(unconditional) if unconditional else None
-    return evaluate_split(clmp, data, np.random.default_rng(seed), unc)
