@@ -124,3 +124,21 @@ def test_bar_positions_fall_on_the_drawn_bar_lines():
     for x in xs:
         assert np.min(np.abs(columns - x)) <= 2
     assert pr.bar_positions(Score(480)) == []
+
+
+def test_section_bands_are_drawn_and_change_the_picture():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from conftest import make_score
+    from tunesmith.midi.pianoroll import draw_pianoroll
+
+    score = make_score([(0, False, [(i * 480, 480, 60 + i % 5, 90) for i in range(32)])])
+    plain = np.asarray(Image.open(io.BytesIO(draw_pianoroll(score))).convert("RGB")).astype(int)
+    banded = np.asarray(Image.open(io.BytesIO(
+        draw_pianoroll(score, sections=[("A", 0, 4), ("B", 4, 4)]))).convert("RGB")).astype(int)
+    assert plain.shape == banded.shape
+    changed = np.abs(plain - banded).sum(-1) > 30
+    assert changed.mean() > 0.2  # the bands tint the note area

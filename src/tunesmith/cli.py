@@ -236,7 +236,8 @@ class _Outputs:
     pianoroll: bool = False
 
 
-def _artefacts(score: Score, midi: Path, outputs: _Outputs) -> dict[Path, bytes]:
+def _artefacts(score: Score, midi: Path, outputs: _Outputs,
+               sections: list[tuple[str, int, int]] | None = None) -> dict[Path, bytes]:
     """Every file of one piece, made in memory first so that a failure writes none of them."""
     from tunesmith.midi import midi_bytes
 
@@ -249,7 +250,7 @@ def _artefacts(score: Score, midi: Path, outputs: _Outputs) -> dict[Path, bytes]
     if outputs.pianoroll:
         from tunesmith.midi.pianoroll import draw_pianoroll
 
-        files[midi.with_suffix(".png")] = draw_pianoroll(score, title=midi.stem)
+        files[midi.with_suffix(".png")] = draw_pianoroll(score, title=midi.stem, sections=sections)
     return files
 
 
@@ -438,7 +439,8 @@ def _with_form(request: Request, form: str | None, target: Path, num: int, seed:
         with _token_progress(f"piece {i + 1}/{num}, {len(plan.sections)} sections") as step:
             score = generate_with_form(request, plan, seed=seed + i, sampling=sampling, checkpoint=ckpt,
                                        on_step=step)
-        files.update(_artefacts(score, _numbered(target, i + 1, num), outputs))
+        bands = [(s.label, s.first, s.bars) for s in plan.sections]
+        files.update(_artefacts(score, _numbered(target, i + 1, num), outputs, bands))
     for path in _write(files):
         typer.echo(f"wrote {path}")
 

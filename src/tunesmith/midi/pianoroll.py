@@ -106,8 +106,10 @@ def draw_pianoroll(
     *,
     title: str | None = None,
     width_px: int = 1600,
+    sections: Sequence[tuple[str, int, int]] | None = None,
 ) -> bytes:
-    """Draw the score as a piano roll and return the PNG; also write it atomically to `path`."""
+    """Draw the score as a piano roll and return the PNG; also write it atomically to `path`.
+    `sections` (label, first bar 0-based, bars) are drawn as labelled bands over the notes."""
     if not WIDTH_RANGE[0] <= width_px <= WIDTH_RANGE[1]:
         raise InputError(f"picture width {width_px} px is out of range: allowed "
                          f"{WIDTH_RANGE[0]}..{WIDTH_RANGE[1]}")
@@ -125,7 +127,7 @@ def draw_pianoroll(
         fig.suptitle(title, fontsize=15, fontweight="bold", x=0.1 / fig.get_figwidth(),
                      y=1 - 0.1 / fig.get_figheight(), ha="left", va="top")
     if any(len(t.notes) for t in score.tracks):
-        _draw_score(fig, score, head_in=_head_in(title))
+        _draw_score(fig, score, head_in=_head_in(title), sections=sections or ())
     else:
         fig.text(0.5, 0.5, "no notes", ha="center", va="center", fontsize=28, color="#777777")
     buf = io.BytesIO()
@@ -157,7 +159,8 @@ def _legend_rows(score: symusic.Score, width_in: float) -> int:
     return -(-entries // _legend_columns(entries, width_in)) if entries else 0
 
 
-def _draw_score(fig: Figure, score: symusic.Score, head_in: float) -> None:
+def _draw_score(fig: Figure, score: symusic.Score, head_in: float,
+                sections: Sequence[tuple[str, int, int]] = ()) -> None:
     """Note axes (pitched on top, drum lane below) under a legend `head_in` inches down."""
     tracks = list(score.tracks)
     pitched = [i for i, t in enumerate(tracks) if not t.is_drum and len(t.notes)]
@@ -187,6 +190,7 @@ def _draw_score(fig: Figure, score: symusic.Score, head_in: float) -> None:
         _draw_drums(axes[-1], [tracks[i] for i in drums], [colours[i] for i in drums], drum_keys,
                     tpq)
     _bar_axis(axes, bar_lines(score), score, tpq)
+    _section_bands(axes, bar_lines(score), sections, tpq)
     handles = [_legend_patch(colours[i]) for i in shown[:MAX_LEGEND]]
     names = [labels[i] for i in shown[:MAX_LEGEND]]
     if len(shown) > MAX_LEGEND:
@@ -285,6 +289,25 @@ def _bar_axis(axes: list[Axes], lines: list[float], score: symusic.Score, tpq: i
     axes[-1].set_xticks([q[i] for i in labelled], [str(i + 1) for i in labelled], fontsize=9,
                         ha="left")
     axes[-1].set_xlabel("bar")
+
+
+SECTION_COLOURS = ("#fff4d6", "#e3f0ff", "#e8f7e4", "#fbe4ef", "#efe8fb", "#e4f6f6")
+
+
+def _section_bands(axes: list[Axes], lines: list[float], sections: Sequence[tuple[str, int, int]],
+                   tpq: int) -> None:
+    """A tinted band per section (one colour per section name; A' shares A's) with its label."""
+    names: dict[str, str] = {}
+    for label, first, bars in sections:
+        if not 0 <= first < len(lines) - 1:
+            continue
+        x0, x1 = lines[first] / tpq, lines[min(first + bars, len(lines) - 1)] / tpq
+        colour = names.setdefault(label.rstrip("'"), SECTION_COLOURS[len(names) % len(SECTION_COLOURS)])
+        for ax in axes:
+            ax.axvspan(x0, x1, color=colour, zorder=0.5, lw=0)
+            ax.axvline(x0, color="#6b6b7a", lw=2.0, zorder=2.5)  # where the section starts
+        axes[0].text((x0 + x1) / 2, 0.985, label, transform=axes[0].get_xaxis_transform(), ha="center",
+                     va="top", fontsize=11, fontweight="bold", color="#444444", zorder=4)
 
 
 def _beats(score: symusic.Score, lines: list[float]) -> list[float]:
