@@ -28,8 +28,7 @@ from tunesmith.tokenization import bar_starts
 from tunesmith.tokenization.controls import duration_class
 
 ROLES = ("lead", "chords", "bass", "drums", "pad")
-# General MIDI drum keys (35..81) and the core kit a drummer keeps time with
-GM_DRUM_KEYS = range(35, 82)
+# The core kit a drummer keeps time with (General MIDI drum keys)
 KICK, SNARE, HAT_CLOSED, HAT_OPEN, RIDE, CRASH = (35, 36), (37, 38, 40), (42, 44), (46,), (51, 53, 59), (49, 57)
 CORE_KIT = frozenset(KICK + SNARE + HAT_CLOSED + HAT_OPEN + RIDE + CRASH)
 TIME_KEEPERS = frozenset(HAT_CLOSED + HAT_OPEN + RIDE)

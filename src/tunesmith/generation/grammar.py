@@ -19,7 +19,6 @@ from torch import Tensor
 from tunesmith.attributes import DRUMS
 from tunesmith.tokenization import Tokenizer
 
-NOTE_TYPES = ("Pitch", "PitchDrum")
 MAX_ONSETS_PER_POSITION = 16  # more notes starting together is noise, not music
 DEFAULT_BPM = 120.0  # what a piece without a Tempo token decodes to (miditok's default)
 
