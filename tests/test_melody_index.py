@@ -235,3 +235,15 @@ def test_the_lead_is_the_part_that_runs_through_the_song() -> None:
     assert lead_track(band).program == 56
     band.tracks[2].name = "Lead Vocal"  # a name that marks the tune wins over coverage
     assert lead_track(band).program == 30
+
+
+def test_cli_index_build_from_a_corpus_spec_resumes(user_folder: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["index", "build", "--corpus", f"folder:{user_folder}", "--split", "all", "--out",
+            str(tmp_path / "ix")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and "2 phrases" in res.output, res.output
+    assert runner.invoke(app, args).exit_code == 0  # again: nothing is added twice
+    rows_ = MelodyIndex.open(tmp_path / "ix").rows
+    assert len(rows_) == 2 and all(r["notes"] and r["license"] == "user's own" for r in rows_)
+    assert runner.invoke(app, [*args[:-3], "--split", "dev", "--out", "x"]).exit_code == 2

@@ -27,9 +27,9 @@ NOTES_TPQ = 96
 META = "meta.jsonl.gz"
 # Corpora whose notes may be stored in a shipped index (permissive licenses); others keep
 # only vectors and facts, and their notes are re-read from the user's copy of the source.
-PERMISSIVE = {"pop909": "MIT", "user": "user's own"}
+PERMISSIVE = {"pop909": "MIT", "folder": "user's own"}
 LICENSES = {"pop909": "MIT", "nottingham": "GPL-3.0", "midimancy": "unknown (CC0 collection)",
-            "touhou": "credit required", "user": "user's own"}
+            "touhou": "credit required", "folder": "user's own"}
 BRUTE_FORCE_BELOW = 5_000  # a filter this selective is answered exactly, not through the graph
 
 
