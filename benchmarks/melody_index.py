@@ -8,7 +8,8 @@ meter parsed from the caption. R@k and mAP as MG2 reports them (mAP = MRR: one r
 Scale: CLMP-like vectors (copies of the shipped vectors plus noise) at 10k and 100k:
 build time, memory (= file size), query time and recall@10 against exact search.
 
-    python benchmarks/melody_index.py --data ../shared/data [--per-corpus 150] [--scale 10000,100000]
+    python benchmarks/melody_index.py --data ../shared/data [--per-corpus 150] [--splits test]
+        [--scale 10000,100000]
 """
 
 from __future__ import annotations
@@ -33,14 +34,15 @@ from tunesmith.retrieval.search import embed_phrases
 from tunesmith.theory import bar_starts
 
 
-def heldout(data: Path, per_corpus: int, seed: int) -> tuple[list, list[str]]:
-    """(phrases, captions): one random phrase of each test-split piece, up to per_corpus."""
+def heldout(data: Path, per_corpus: int, seed: int,
+            splits: tuple[str, ...] = ("test",)) -> tuple[list, list[str]]:
+    """(phrases, captions): one random phrase of each piece of `splits`, up to per_corpus."""
     rng = np.random.default_rng(seed)
     phrases, captions = [], []
     for spec in (f"pop909:{data / 'pop909'}", f"nottingham:{data / 'nottingham'}"):
         n = 0
         for piece in open_corpus(spec):
-            if split_of(str(piece.labels.get("group") or piece.id)) != "test":
+            if split_of(str(piece.labels.get("group") or piece.id)) not in splits:
                 continue
             ps = extract_phrases(piece.score, piece.id, piece.corpus, piece.labels)
             if not ps:
@@ -74,10 +76,11 @@ def ranks_in_pool(text: np.ndarray, mel: np.ndarray, pool: np.ndarray,
     return out
 
 
-def retrieval_table(data: Path, per_corpus: int, seed: int) -> dict[str, dict[str, float]]:
+def retrieval_table(data: Path, per_corpus: int, seed: int,
+                    splits: tuple[str, ...]) -> dict[str, dict[str, float]]:
     clmp = Clmp.load()
     shipped = MelodyIndex.open()
-    phrases, caps = heldout(data, per_corpus, seed)
+    phrases, caps = heldout(data, per_corpus, seed, splits)
     text = clmp.embed_text(caps)
     mel = embed_phrases(clmp, phrases)
     pool = np.asarray(shipped.graph.get_items(np.arange(len(shipped))), dtype=np.float32)
@@ -167,6 +170,7 @@ def main() -> None:
     ap.add_argument("--per-corpus", type=int, default=150)
     ap.add_argument("--scale", default="10000,100000")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--splits", default="test", help="held-out splits, e.g. valid,test")
     ap.add_argument("--out", type=Path, default=Path("runs/melody_index_bench.json"))
     ap.add_argument("--scale-row", type=int, help=argparse.SUPPRESS)  # one row, in a child
     args = ap.parse_args()
@@ -177,7 +181,8 @@ def main() -> None:
         row = scale_row(args.scale_row, base, np.random.default_rng(args.seed), args.out.parent)
         print(json.dumps(row))
         return
-    out: dict[str, object] = {"retrieval": retrieval_table(args.data, args.per_corpus, args.seed)}
+    out: dict[str, object] = {"retrieval": retrieval_table(args.data, args.per_corpus, args.seed,
+                                                      tuple(args.splits.split(",")))}
     print(json.dumps(out["retrieval"], indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
