@@ -217,7 +217,6 @@ def absurd_flags(tmp: Path, model_dir: Path) -> Tally:
         ("--instruments 5000 digits", (*gen, "piano", "--instruments", "9" * 5000)),
         ("--bars and --seconds", (*gen, "piano", "--bars", "4", "--seconds", "9")),
         ("--seconds 600", (*gen, "piano", "--seconds", "600")),
-        ("--bars 128, 3 instruments", (*gen, "piano, bass and drums", "--bars", "128")),
         ("pianoroll --width 100", ("pianoroll", song, "--width", "100", "-o", tmp / "w.png")),
         ("inspect FIFO", ("inspect", fifo)),
         ("render --soundfont FIFO", ("render", song, "--soundfont", fifo, "-o", tmp / "f.wav")),
@@ -243,7 +242,9 @@ def absurd_flags(tmp: Path, model_dir: Path) -> Tally:
                                             "--data-dir", tmp / "serve_data"), expect_ok=False)
     for what, args in [("pianoroll --width 400, 12 tracks", ("pianoroll", band, "--width", "400",
                                                               "-o", tmp / "b.png")),
-                       ("lute -> nylon guitar", (*gen, "a lute ballad, 2 bars", "-o", tmp / "lute.mid"))]:
+                       ("lute -> nylon guitar", (*gen, "a lute ballad, 2 bars", "-o", tmp / "lute.mid")),
+                       ("--bars 128, 3 instruments (all 128 delivered)",
+                        (*gen, "piano, bass and drums", "--bars", "128", "-o", tmp / "long.mid"))]:
         tally.add(what, cli(*args, cwd=tmp), expect_ok=True)
     return tally
 
