@@ -284,7 +284,7 @@ def check_segments_tokenizer(directory: Path, tok: Tokenizer) -> None:
 
     meta = directory / "segments.json"
     made = json.loads(meta.read_text()).get("tokenizer") if meta.is_file() else None
-    if made is not None and made != tokenizer_hash(tok):
+    if made and made != tokenizer_hash(tok):  # "" or absent: an older build that recorded none
         raise ConfigError(f"{directory} was made by tokenizer {made}, this run's is {tokenizer_hash(tok)}: "
                           "rebuild it with `tunesmith data segments`")
 
