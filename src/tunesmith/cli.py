@@ -363,7 +363,9 @@ def generate(
     ] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Batch mode: folder for the files.")] = None,
     melody: Annotated[
-        Path | None, typer.Option(help="A MIDI melody to keep as the lead and arrange around.")
+        Path | None,
+        typer.Option(help="A MIDI melody to keep as the lead and arrange around, or 'retrieved': "
+                          "the melody phrase of the shipped index that fits the prompt best."),
     ] = None,
     melody_track: Annotated[
         int | None, typer.Option(help="Which track of --melody holds it (1-based; default: the top line).")
@@ -406,7 +408,8 @@ def generate(
     target = _output(out, Path(f"{_slug(prompt)}.mid"))
     _check_targets([p for i in range(1, num + 1) for p in _targets(_numbered(target, i, num), outputs)])
     if melody is not None:
-        _arranged(request, _load(melody), melody_track, target, num, seed, sampling, model, outputs)
+        tune = _retrieved(request) if str(melody) == "retrieved" else _load(melody)
+        _arranged(request, tune, melody_track, target, num, seed, sampling, model, outputs)
         return
     if melody_track is not None:
         raise InputError("--melody-track needs --melody FILE.mid")
@@ -443,6 +446,24 @@ def _with_form(request: Request, form: str | None, target: Path, num: int, seed:
         files.update(_artefacts(score, _numbered(target, i + 1, num), outputs, bands))
     for path in _write(files):
         typer.echo(f"wrote {path}")
+
+
+def _retrieved(request: Request) -> Score:
+    """The best phrase of the shipped melody index for the prompt (in its meter, if asked)
+    whose notes the index stores."""
+    from tunesmith.retrieval.search import retrieve
+
+    meter = request.attributes.time_signature
+    # best first; the shipped notes are POP909's, so look deep enough to reach them
+    hits = retrieve(request.prompt or "a melody", k=2000, meter=meter)
+    hit = next((h for h in hits if h.melody is not None), None)
+    if hit is None:
+        best = f" (the best, {hits[0].label}, comes from a corpus whose notes are not shipped)" if hits else ""
+        where = f" in {meter}" if meter else ""
+        raise InputError(f"no retrieved melody{where} has its notes in the index{best}: "
+                         "give one with --melody FILE.mid")
+    typer.echo(f"melody: {hit.label} (score {hit.score:.2f})", err=True)
+    return hit.melody
 
 
 def _arranged(request: Request, melody: Score, track: int | None, target: Path, num: int, seed: int,
