@@ -108,7 +108,7 @@ def test_gallery_covers_the_main_uses_and_renders_its_rows() -> None:
 def test_gallery_writes_every_prompt(debug_checkpoint_dir: Path, tmp_path: Path) -> None:
     from tunesmith.evaluation.gallery import write_gallery
 
-    rows = write_gallery(tmp_path, checkpoint_path=debug_checkpoint_dir, seed=3)
+    rows = write_gallery(tmp_path, checkpoint_path=debug_checkpoint_dir, seed=3, extended=False)
     assert len(rows) == 8
     for stem, _ in GALLERY:
         for suffix in (".mid", ".png", "_ssm.png"):
@@ -116,6 +116,21 @@ def test_gallery_writes_every_prompt(debug_checkpoint_dir: Path, tmp_path: Path)
     readme = (tmp_path / "README.md").read_text()
     assert readme.count("![piano roll](") == 8 and "| 8 | a gentle waltz" in readme
     assert rows[4]["metrics"]["asked"].keys() == {"Fiddle"}  # the jig asks for a fiddle
+
+
+def test_gallery_long_and_melody_entries(debug_checkpoint_dir: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesmith.evaluation import gallery
+    from tunesmith.generation import SamplingConfig, get_checkpoint
+
+    monkeypatch.setattr(gallery, "LONG", (("9_long", "a pop song with piano and drums in G major, 16 bars"),))
+    ckpt = get_checkpoint(str(debug_checkpoint_dir))
+    numpy = SamplingConfig(decoder="numpy")
+    rows = gallery._long_pieces(tmp_path, ckpt, 1, numpy) + [gallery._melody_piece(tmp_path, ckpt, 1, numpy)]
+    assert "plan: A 1-4 A' 5-8 B 9-12 A' 13-16" in rows[0]["prompt"]
+    assert rows[1]["metrics"]["asked"].keys() >= {"Fiddle", "Drums"}
+    for stem in ("9_long", "11_melody_jig"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 100
 
 
 def test_evaluate_needs_prompts_and_out_unless_gallery() -> None:

@@ -31,6 +31,17 @@ GALLERY: tuple[tuple[str, str], ...] = (
     ("7_orchestral", "an epic orchestral piece with strings, brass, timpani and flute in D minor, 8 bars"),
     ("8_waltz", "a gentle waltz for piano in 3/4 in G major, 8 bars"),
 )
+# Long pieces written along a section plan (infilling.form), drawn with their sections.
+LONG: tuple[tuple[str, str], ...] = (
+    ("9_long_pop", "a cheerful pop song with piano, electric bass and drums in G major at 110 bpm, "
+                   "chords G D Em C, 64 bars"),
+    ("10_long_rock", "a driving rock song with distorted guitar, bass and drums in E minor at 140 bpm, "
+                     "64 bars"),
+)
+# A given melody arranged around (infilling.arrange): the first jig of O'Neill's Music of
+# Ireland (1850; public domain, in the music21 corpus), for a folk band.
+MELODY = ("11_melody_jig",
+          "a lively folk band with fiddle, acoustic guitar, acoustic bass and drums in D major")
 
 
 def _pct(x: float | None) -> str:
@@ -81,11 +92,77 @@ def render_readme(rows: list[dict[str, Any]], command: str) -> str:
     return "\n".join(lines)
 
 
+def _entry(out: Path, stem: str, prompt: str, score: Any, asked: Any, seed: int,
+           sections: list[tuple[str, int, int]] | None = None, note: str = "") -> dict[str, Any]:
+    from tunesmith.midi import save_midi
+    from tunesmith.midi.pianoroll import draw_pianoroll
+
+    save_midi(score, out / f"{stem}.mid")
+    draw_pianoroll(score, out / f"{stem}.png", title=prompt, width_px=1400 if not sections else 2400,
+                   sections=sections)
+    heard = listen(score, asked, asked.bars)
+    draw_self_similarity(self_similarity(score, heard.bars), out / f"{stem}_ssm.png",
+                         title="bar self-similarity", size_px=420)
+    return {"prompt": prompt + note, "seed": seed, "midi": f"{stem}.mid", "pianoroll": f"{stem}.png",
+            "ssm": f"{stem}_ssm.png", "metrics": gallery_row(heard)}
+
+
+def _long_pieces(out: Path, ckpt: Any, seed: int, sampling: SamplingConfig | None) -> list[dict[str, Any]]:
+    from tunesmith.generation import bars_for, resolve
+    from tunesmith.infilling.form import generate_with_form, plan_for
+
+    rows = []
+    for stem, prompt in LONG:
+        request = resolve(prompt)
+        plan = plan_for(bars_for(request.attributes))
+        score = generate_with_form(request, plan, seed=seed, sampling=sampling, checkpoint=ckpt)
+        bands = [(x.label, x.first, x.bars) for x in plan.sections]
+        note = f" (plan: {plan.text()})"
+        rows.append(_entry(out, stem, prompt, score, request.attributes, seed, bands, note))
+    return rows
+
+
+def oneills_jig() -> Any:
+    """The first 6/8 tune of 64 notes or more in O'Neill's 1850 collection as a Score
+    (music21 -> MIDI, cached)."""
+    from tunesmith.data import music21_corpus as m21
+    from tunesmith.data.corpora import _default_cache
+    from tunesmith.midi import load_score
+
+    for job in m21.list_jobs(["oneills1850"]):
+        if "M: 6/8" not in (job.text or ""):
+            continue
+        for result in m21.convert_job(job, _default_cache()):
+            score = None if result["error"] else load_score(result["midi"])
+            sig = score.time_signatures[0] if score is not None and len(score.time_signatures) else None
+            if score is not None and sig is not None and (sig.numerator, sig.denominator) == (6, 8) \
+                    and score.note_num() >= 64:
+                return score
+    raise LookupError("no jig of 64 notes or more in O'Neill's collection")
+
+
+def _melody_piece(out: Path, ckpt: Any, seed: int, sampling: SamplingConfig | None) -> dict[str, Any]:
+    from tunesmith.attributes import Attributes
+    from tunesmith.generation import resolve
+    from tunesmith.infilling import arrange
+
+    stem, prompt = MELODY
+    request = resolve(prompt)
+    got = arrange(oneills_jig(), request.attributes, seed=seed, sampling=sampling, checkpoint=ckpt)
+    from tunesmith.theory import bar_starts
+
+    asked = request.attributes.merged(Attributes(bars=len(bar_starts(got.score))))
+    note = f" (melody: O'Neill's jig, {'; '.join(got.notes) or 'in key'})"
+    return _entry(out, stem, prompt, got.score, asked, seed, note=note)
+
+
 def write_gallery(out_dir: str | Path, *, checkpoint_path: str | Path | None = None, seed: int = 0,
                   sampling: SamplingConfig | None = None,
-                  command: str = "tunesmith evaluate --gallery docs/gallery") -> list[dict[str, Any]]:
+                  command: str = "tunesmith evaluate --gallery docs/gallery",
+                  extended: bool = True) -> list[dict[str, Any]]:
     """Generate the gallery's pieces into `out_dir` (files are overwritten) and write its
-    README.md and metrics.json; return the rows."""
+    README.md and metrics.json; return the rows. `extended` adds the long planned pieces and
+    the melody-guided one."""
     from tunesmith.generation import generate, get_checkpoint
     from tunesmith.midi import save_midi
     from tunesmith.midi.pianoroll import draw_pianoroll
@@ -104,6 +181,8 @@ def write_gallery(out_dir: str | Path, *, checkpoint_path: str | Path | None = N
                              title="bar self-similarity", size_px=420)
         rows.append({"prompt": prompt, "seed": seed, "midi": f"{stem}.mid", "pianoroll": f"{stem}.png",
                      "ssm": f"{stem}_ssm.png", "metrics": gallery_row(heard)})
+    if extended:
+        rows += _long_pieces(out, ckpt, seed, sampling) + [_melody_piece(out, ckpt, seed, sampling)]
     (out / "metrics.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
     (out / "README.md").write_text(render_readme(rows, command))
     return rows
