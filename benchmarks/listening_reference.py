@@ -86,8 +86,9 @@ def band_test(archive: Path, bars: int, limit: int = 60) -> list[Score]:
     return out
 
 
-def generated(prompts: Path, midi_dir: Path, model: str | None) -> list[Listening]:
-    """One piece per prompt (seed = row index), generated once and read back from disk."""
+def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved") -> list[Listening]:
+    """One piece per prompt (seed = row index), generated once and read back from disk;
+    `order` trackwise writes one instrument after another (infilling.arrange.generate_by_track)."""
     from tunesmith.evaluation.report import read_prompts
     from tunesmith.generation import bars_for, generate, get_checkpoint
     from tunesmith.midi import save_midi
@@ -99,8 +100,14 @@ def generated(prompts: Path, midi_dir: Path, model: str | None) -> list[Listenin
         path = midi_dir / f"{p.index}_0.mid"
         if not path.is_file():
             ckpt = ckpt or get_checkpoint(model)
-            save_midi(generate(p.caption, attributes=p.explicit, num=1, seed=p.index, checkpoint=ckpt)[0].score,
-                      path)
+            if order == "trackwise":
+                from tunesmith.generation import resolve
+                from tunesmith.infilling.arrange import generate_by_track
+
+                score = generate_by_track(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt)
+            else:
+                score = generate(p.caption, attributes=p.explicit, num=1, seed=p.index, checkpoint=ckpt)[0].score
+            save_midi(score, path)
         heard.append(listen(load_score(path), p.target, bars_for(p.target)))
     return heard
 
@@ -113,6 +120,8 @@ def main() -> None:
     ap.add_argument("--midi-dir", type=Path, default=Path("runs/listening/free_midi"))
     ap.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
     ap.add_argument("--json", type=Path, default=None, help="also write the section as JSON here")
+    ap.add_argument("--order", choices=("interleaved", "trackwise"), default="interleaved",
+                    help="how the generated row's pieces are written")
     args = ap.parse_args()
 
     start = time.perf_counter()
@@ -124,7 +133,8 @@ def main() -> None:
         "Band songs held-out": band_test(args.data / "midimancy.tar.xz", args.bars),
     }
     heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in refs.items()}
-    systems = {"tunesmith (free text)": generated(args.prompts, args.midi_dir, args.model)}
+    systems = {f"tunesmith (free text, {args.order})": generated(args.prompts, args.midi_dir, args.model,
+                                                                 args.order)}
     section = listening_section(systems, heard_refs)
     if args.json:
         args.json.write_text(json.dumps(section, indent=1, default=str))

@@ -13,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from symusic import Score, Tempo, TimeSignature, Track
 
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, PITCH_CLASSES, Attributes, family
 from tunesmith.errors import InputError
+from tunesmith.generation.generate import Request
 from tunesmith.generation.sampler import SamplingConfig
-from tunesmith.infilling.infill import infill
+from tunesmith.infilling.infill import _fill_track, infill
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts
 
@@ -130,3 +132,31 @@ def arrange(
         score = infill(score, (1, bars), [p], attributes=rest, seed=seed, sampling=sampling,
                        checkpoint=checkpoint, on_step=on_step)
     return Arrangement(score, program, shift, notes)
+
+
+def generate_by_track(
+    request: Request, *, seed: int = 0, sampling: SamplingConfig | None = None,
+    checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
+) -> Score:
+    """A multi-instrument piece written one instrument after another (MMM / MIDI-GPT order):
+    the first asked instrument (drums first when asked, then a bass) is generated alone from
+    the text, each next one by whole-track infilling over the piece so far. In the
+    interleaved order a small model lets the busiest part crowd out the others; here each
+    part has its own turn."""
+    from tunesmith.generation.generate import bars_for, generate, get_checkpoint
+
+    attrs = request.attributes
+    order = fill_order(list(dict.fromkeys(attrs.instruments or ())))
+    if len(order) < 2:
+        return generate(request, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0].score
+    first = Request(request.prompt, request.explicit, attrs.merged(Attributes(instruments=(order[0],))),
+                    request.notes)
+    score = generate(first, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0].score
+    bars = bars_for(attrs)  # the asked length, even where the first part ends early
+    steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments)
+    ckpt = checkpoint or get_checkpoint()
+    for k, program in enumerate(order[1:], start=1):
+        gen = torch.Generator().manual_seed(seed + k)
+        score = _fill_track(ckpt, score, program, 0, bars, None, steer, sampling or SamplingConfig(), gen,
+                            on_step, attrs.chords)
+    return score
