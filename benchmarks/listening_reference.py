@@ -106,7 +106,8 @@ def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "in
 
                 score = generate_by_track(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt)
             else:
-                score = generate(p.caption, attributes=p.explicit, num=1, seed=p.index, checkpoint=ckpt)[0].score
+                piece = generate(p.caption, attributes=p.explicit, num=1, seed=p.index, checkpoint=ckpt)[0]
+                score = piece.score
             save_midi(score, path)
         heard.append(listen(load_score(path), p.target, bars_for(p.target)))
     return heard
