@@ -150,3 +150,18 @@ def test_trainer_refuses_windows_of_another_tokenizer(tmp_path):
 
     (tmp_path / "segments.json").write_text(json.dumps({"tokenizer": tokenizer_hash(tok)}))
     check_segments_tokenizer(tmp_path, tok)
+
+
+def test_archive_creators_from_bracketed_names(tmp_path):
+    from tunesmith.data.corpora import archive_creators
+
+    good = bytes(score(track(0, [(0, 60, 480)])).dumps_midi())
+    path = tmp_path / "touhou.tar.xz"
+    with tarfile.open(path, "w:xz") as tar:
+        names = ("touhou/1/a/1. Song (Ann).mid", "touhou/1/a/2. Other (Ann).mid", "touhou/1/b/3. X (Bo).mid",
+                 "touhou/1/b/4. Y.mid")
+        for name in names:
+            info = tarfile.TarInfo(name)
+            info.size = len(good)
+            tar.addfile(info, io.BytesIO(good))
+    assert archive_creators(open_corpus(f"touhou:{path}")) == {"Ann": 2, "(no creator marked)": 1, "Bo": 1}

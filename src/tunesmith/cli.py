@@ -795,6 +795,23 @@ def data_roles(
         typer.echo(f"{genre}: {row}")
 
 
+@data_app.command("credits")
+def data_credits(
+    corpus: Corpora,
+    out: Annotated[Path, typer.Option(help="Markdown file listing the creators.")],
+) -> None:
+    """Creators named in an archive's file names (the Touhou collection asks to credit them)."""
+    from tunesmith.data.corpora import archive_creators, open_corpus
+    from tunesmith.midi.io import write_bytes_atomic
+
+    lines = ["# Creators credited", "", "Named in brackets in the file names of: "
+             + ", ".join(spec.partition(":")[0] for spec in corpus) + ".", ""]
+    for spec in corpus:
+        lines += [f"- {who} ({n})" for who, n in archive_creators(open_corpus(spec)).items()]
+    write_bytes_atomic(out, ("\n".join(lines) + "\n").encode())
+    typer.echo(f"wrote {out}")
+
+
 @data_app.command("forms")
 def data_forms(corpus: Corpora) -> None:
     """Meters of each labelled tune type (e.g. Nottingham's jigs, reels, waltzes)."""

@@ -353,6 +353,19 @@ def _read_archive(
             yield Piece(piece_id, corpus or path.name.split(".")[0], score, labels, member.name)
 
 
+def archive_creators(reader: Reader) -> dict[str, int]:
+    """Creators marked in brackets at the end of an archive's file names ("Song (Arranger).mid")
+    with their number of files: the credit the Touhou collection's usage policy asks for."""
+    import re
+
+    counts: dict[str, int] = {}
+    for name, _ in reader.items:
+        marks = re.findall(r"\(([^()]+)\)", name.rsplit("/", 1)[-1])
+        who = marks[-1].strip() if marks else "(no creator marked)"
+        counts[who] = counts.get(who, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].lower())))
+
+
 # --- Nottingham -------------------------------------------------------------------------
 # Tune type from the file name prefix; jigs are 6/8 and waltzes 3/4 in the files themselves.
 NOTTINGHAM_FORMS = {
