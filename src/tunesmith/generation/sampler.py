@@ -34,7 +34,7 @@ class SamplingConfig:
     key_profile: float = 1.0  # weight of the key's log probe-tone profile on pitch logits
     candidates: int = 1  # best-of-N: sample N per piece, keep the one that follows the request best
     coverage: float = 4.0  # logit boost for requested instruments silent so far in the bar
-    chord_strength: float = 2.0  # logit boost for the asked chord's tones in its bar (if chords are asked)
+    chord_strength: float = 4.0  # logit boost for the asked chord's tones in its bar (if chords are asked)
     max_tokens: int = 8192
     decoder: str = "int8"  # ONNX Runtime GenAI int8 or fp32 weights, or "numpy" (engine.py)
 

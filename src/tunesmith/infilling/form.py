@@ -4,8 +4,9 @@ Consumes the asked length (or a form such as "AABA" / "intro verse chorus verse 
 and the request's attributes; produces a `Plan` of labelled sections and a Score that follows
 it. The first section is generated from the text; a new section continues the piece (every
 track written after what came before); a section that returns (A after B, a second chorus)
-copies its first occurrence and re-writes its lead by infilling, so it comes back varied
-rather than pasted, with the drums and bass of the original kept.
+copies its first occurrence and re-writes the lead of its second half by infilling, so it
+comes back varied rather than pasted (its opening bars as they were, as a listener expects a
+return, then a new line over the kept drums and bass).
 """
 
 from __future__ import annotations
@@ -161,9 +162,10 @@ def compose(
         if s.bars > earlier.bars:
             score = continue_piece(score, s.bars - earlier.bars, attributes=_steer(attrs), **kw)  # type: ignore[arg-type]
         lead = lead_of(score, s.first, s.bars)
-        if lead is not None:  # the return is varied: a new lead over the kept groove
-            score = infill(score, (s.first + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
-                           **kw)  # type: ignore[arg-type]
+        if lead is not None:  # varied, not pasted: the second half gets a new lead over the kept groove
+            half = s.first + s.bars // 2 + 1
+            score = infill(score, (min(half, s.first + s.bars), s.first + s.bars), [lead],
+                           attributes=_steer(attrs), **kw)  # type: ignore[arg-type]
     return score
 
 
