@@ -38,9 +38,9 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Attributes", "FillControls", "SamplingConfig", "Tokenizer", "TunesmithError", "__version__", "caption", "continue_piece",
-    "draw_pianoroll", "features", "generate", "infill", "load_checkpoint", "load_score", "parse", "render",
-    "retrieve", "save_midi", "write_wav",
+    "Attributes", "FillControls", "SamplingConfig", "Tokenizer", "TunesmithError", "__version__", "caption",
+    "continue_piece", "draw_pianoroll", "features", "generate", "infill", "load_checkpoint", "load_score",
+    "parse", "render", "retrieve", "save_midi", "write_wav",
 ]
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from tunesmith.captions import caption, features, parse  # type: ignore[no-redef]
     from tunesmith.errors import TunesmithError
     from tunesmith.generation import SamplingConfig, generate  # type: ignore[no-redef]
-    from tunesmith.infilling import FillControls, continue_piece, infill
+    from tunesmith.infilling import FillControls, continue_piece, infill  # type: ignore[no-redef]
     from tunesmith.midi.io import load_score, save_midi
     from tunesmith.midi.pianoroll import draw_pianoroll
     from tunesmith.midi.render import render, write_wav

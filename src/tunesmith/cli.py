@@ -53,9 +53,9 @@ class _Group(TyperGroup):
         """Bad flags and arguments too: click's usage errors (typer draws them in a box)
         become one `error:` line with exit code 2."""
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
         except TyperException as err:  # typer's vendored click usage errors
             ctx = getattr(err, "ctx", None)
             if type(err).__name__ == "NoArgsIsHelpError" and ctx is not None:

@@ -323,6 +323,7 @@ def parse_instruments(names: Sequence[str]) -> tuple[int, ...]:
             name = " ".join(_TOKEN.findall(_normalise(raw)))
             if not name:
                 continue
+            found: tuple[str, object] | None
             if name.isdigit():  # a program number (a 5,000-digit one is just unknown)
                 found = ("instrument", (int(name),)) if len(name) <= 3 else None
             elif name in L.NEAREST_GM:
