@@ -296,3 +296,30 @@ def test_train_flags_override_the_yaml(tmp_path: Path, monkeypatch: pytest.Monke
     assert seen[-1].keep_checkpoints == 12
     none_kept = run("train", "--config", config, "--keep-checkpoints", "0")
     assert none_kept.exit_code == 2 and "keep_checkpoints 0 must be >= 1" in error_line(none_kept)
+
+
+def test_infill_and_continue_commands(tmp_path: Path, debug_checkpoint_dir: Path) -> None:
+    from symusic import Note, Tempo, TimeSignature, Track
+
+    src = Score(480)
+    src.tempos.append(Tempo(0, 100.0))
+    src.time_signatures.append(TimeSignature(0, 4, 4))
+    bass, kit = Track("bass", 33), Track("kit", 0, True)
+    for i in range(16):
+        bass.notes.append(Note(i * 480, 400, 40 + i % 3, 90))
+        kit.notes.append(Note(i * 480, 60, 42, 80))
+    src.tracks.extend([bass, kit])
+    path = tmp_path / "sketch.mid"
+    src.dump_midi(str(path))
+    result = run("infill", path, "--bars", "2-3", "--tracks", "bass", "--density", "4", "--model",
+                 debug_checkpoint_dir, "--pianoroll")
+    assert result.exit_code == 0, result.output
+    filled = Score(str(tmp_path / "sketch-infill.mid"))
+    kit_notes = [(n.time, n.pitch) for t in filled.tracks if t.is_drum for n in t.notes]
+    assert kit_notes == [(i * 480, 42) for i in range(16)]  # the untouched track is as it was
+    assert (tmp_path / "sketch-infill.png").is_file()
+    result = run("continue", path, "--bars", "2", "--model", debug_checkpoint_dir)
+    assert result.exit_code == 0, result.output
+    assert Score(str(tmp_path / "sketch-continued.mid")).end() > src.end()
+    bad = run("infill", path, "--bars", "3-9", "--model", debug_checkpoint_dir)
+    assert bad.exit_code == 2 and "outside the piece: it has bars 1-4" in bad.output

@@ -618,6 +618,28 @@ def _write_piece(score: Score, out: Path, outputs: _Outputs) -> None:
         typer.echo(f"wrote {path}")
 
 
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Temperature = Annotated[float, typer.Option(help="Sampling temperature.")]
+WavFlag = Annotated[bool, typer.Option(help="Also render OUT.wav.")]
+RollFlag = Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")]
+SteerPrompt = Annotated[
+    str | None, typer.Option(help="Text whose attributes (key, genre...) steer the new music.")
+]
+
+
+def _edit(midi: Path, out: Path | None, suffix: str, outputs: _Outputs, model: Path | None, label: str,
+          run: Callable[[Score, Checkpoint, Callable[[int], None]], Score]) -> None:
+    """The shared course of `infill` and `continue`: outputs checked before work, the piece
+    and the model loaded, `run` under a progress bar, the outputs written together."""
+    target = _output(out, midi.with_name(f"{midi.stem}-{suffix}.mid"), midi)
+    _check_targets(_targets(target, outputs))
+    score = _load(midi)
+    ckpt = _checkpoint(model)
+    with _token_progress(label) as step:
+        result = run(score, ckpt, step)
+    _write_piece(result, target, outputs)
+
+
 @app.command()
 def infill(
     midi: InFile,
@@ -632,17 +654,15 @@ def infill(
         str | None,
         typer.Option(help="Duration classes present: whole,half,quarter,eighth,sixteenth."),
     ] = None,
-    prompt: Annotated[
-        str | None, typer.Option(help="Text whose attributes (key, genre...) steer the fill.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
-    wav: Annotated[bool, typer.Option(help="Also render OUT.wav.")] = False,
-    pianoroll: Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")] = False,
-    model: Model = None,
     chords: Annotated[
         str | None, typer.Option(help="Chords of the rewritten bars, one a bar, cycling: e.g. 'Am F'.")
     ] = None,
+    prompt: SteerPrompt = None,
+    seed: Seed = 0,
+    temperature: Temperature = 1.0,
+    wav: WavFlag = False,
+    pianoroll: RollFlag = False,
+    model: Model = None,
 ) -> None:
     """Rewrite chosen bars of chosen tracks of a MIDI file; every other note stays as it is."""
     from tunesmith.captions.parse import parse_chords
@@ -657,16 +677,10 @@ def infill(
     names = [t.strip() for t in tracks.split(",") if t.strip()] if tracks else None
     attrs = _fill_attributes(prompt)
     check_seed(seed)
-    outputs = _Outputs(wav=wav, pianoroll=pianoroll)
-    target = _output(out, midi.with_name(f"{midi.stem}-infill.mid"), midi)
-    _check_targets(_targets(target, outputs))
-    score = _load(midi)
-    ckpt = _checkpoint(model)
-    with _token_progress(f"bars {span[0]}-{span[1]}") as step:
-        result = fill(score, span, names, controls=controls, attributes=attrs, seed=seed,
-                      sampling=SamplingConfig(temperature=temperature), checkpoint=ckpt, on_step=step,
-                      chords=harmony)
-    _write_piece(result, target, outputs)
+    sampling = SamplingConfig(temperature=temperature)
+    _edit(midi, out, "infill", _Outputs(wav=wav, pianoroll=pianoroll), model, f"bars {span[0]}-{span[1]}",
+          lambda score, ckpt, step: fill(score, span, names, controls=controls, attributes=attrs, seed=seed,
+                                         sampling=sampling, checkpoint=ckpt, on_step=step, chords=harmony))
 
 
 @app.command("continue")
@@ -676,13 +690,11 @@ def continue_(
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="MIDI file [default: IN-continued.mid]")
     ] = None,
-    prompt: Annotated[
-        str | None, typer.Option(help="Text whose attributes (key, genre...) steer the music.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
-    wav: Annotated[bool, typer.Option(help="Also render OUT.wav.")] = False,
-    pianoroll: Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")] = False,
+    prompt: SteerPrompt = None,
+    seed: Seed = 0,
+    temperature: Temperature = 1.0,
+    wav: WavFlag = False,
+    pianoroll: RollFlag = False,
     model: Model = None,
 ) -> None:
     """Extend a MIDI file by N bars of its own instruments."""
@@ -694,15 +706,10 @@ def continue_(
         raise InputError(f"--bars {bars} is out of range: allowed 1..64 new bars")
     check_seed(seed)
     attrs = _fill_attributes(prompt)
-    outputs = _Outputs(wav=wav, pianoroll=pianoroll)
-    target = _output(out, midi.with_name(f"{midi.stem}-continued.mid"), midi)
-    _check_targets(_targets(target, outputs))
-    score = _load(midi)
-    ckpt = _checkpoint(model)
-    with _token_progress(f"{bars} new bars") as step:
-        result = continue_piece(score, bars, attributes=attrs, seed=seed,
-                                sampling=SamplingConfig(temperature=temperature), checkpoint=ckpt, on_step=step)
-    _write_piece(result, target, outputs)
+    sampling = SamplingConfig(temperature=temperature)
+    _edit(midi, out, "continued", _Outputs(wav=wav, pianoroll=pianoroll), model, f"{bars} new bars",
+          lambda score, ckpt, step: continue_piece(score, bars, attributes=attrs, seed=seed, sampling=sampling,
+                                                   checkpoint=ckpt, on_step=step))
 
 
 @app.command()
