@@ -20,7 +20,7 @@ from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, PITCH_CLASSES, Attribu
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Request
 from tunesmith.generation.sampler import SamplingConfig
-from tunesmith.infilling.infill import _fill_track, infill
+from tunesmith.infilling.infill import fill_track, infill
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts
 
@@ -157,6 +157,6 @@ def generate_by_track(
     ckpt = checkpoint or get_checkpoint()
     for k, program in enumerate(order[1:], start=1):
         gen = torch.Generator().manual_seed(seed + k)
-        score = _fill_track(ckpt, score, program, 0, bars, None, steer, sampling or SamplingConfig(), gen,
+        score = fill_track(ckpt, score, program, 0, bars, None, steer, sampling or SamplingConfig(), gen,
                             on_step, attrs.chords)
     return score

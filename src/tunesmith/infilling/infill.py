@@ -119,7 +119,8 @@ def _program_value(program: int) -> int:
     return -1 if program == DRUMS else program
 
 
-def _programs(score: Score) -> list[int]:
+def played_programs(score: Score) -> list[int]:
+    """GM programs (DRUMS for the kit) that play in a score, in track order."""
     seen: dict[int, None] = {}
     for t in score.tracks:
         if len(t.notes):
@@ -187,7 +188,7 @@ def resolve_tracks(score: Score, names: Sequence[str | int]) -> list[int]:
     from tunesmith.attributes import family
     from tunesmith.captions import parse_instruments
 
-    have = _programs(score)
+    have = played_programs(score)
     out: list[int] = []
     for name in names:
         asked = [int(name)] if isinstance(name, int) else list(parse_instruments([str(name)]))
@@ -230,22 +231,23 @@ def infill(
     n_bars = len(bar_starts(score))
     if not 1 <= first <= last <= n_bars:
         raise InputError(f"bars {first}-{last} are outside the piece: it has bars 1-{n_bars}")
-    programs = resolve_tracks(score, tracks) if tracks else _programs(score)
+    programs = resolve_tracks(score, tracks) if tracks else played_programs(score)
     if isinstance(controls, Sequence) and len(controls) != last - first + 1:
         raise InputError(f"{len(controls)} bar controls for {last - first + 1} bars: give one per bar")
     gen = torch.Generator().manual_seed(seed)
     out = score
     for program in programs:
-        out = _fill_track(ckpt, out, program, first - 1, last - first + 1, controls, attributes,
+        out = fill_track(ckpt, out, program, first - 1, last - first + 1, controls, attributes,
                           sampling or SamplingConfig(), gen, on_step, chords)
     return out
 
 
-def _fill_track(ckpt: Checkpoint, score: Score, program: int, first: int, n: int,
+def fill_track(ckpt: Checkpoint, score: Score, program: int, first: int, n: int,
                 controls: FillControls | Sequence[FillControls | None] | None, attributes: Attributes | None,
                 sampling: SamplingConfig, gen: torch.Generator,
                 on_step: Callable[[int], None] | None, chords: Sequence[str] | None = None) -> Score:
-    """One track's gap, in chunks that leave the model room for context on both sides (each
+    """One track's gap (bars [first, first + n), 0-based; past the piece's end allowed, for
+    continuations), in chunks that leave the model room for context on both sides (each
     chunk is context for the next)."""
     chunk = min(CHUNK_BARS, max(1, ckpt.config.max_len // 2 // FILL_TOKENS_PER_BAR))
     per_bar = list(controls) if isinstance(controls, Sequence) else [controls] * n
@@ -308,7 +310,7 @@ def continue_piece(
     first = len(bar_starts(score))
     gen = torch.Generator().manual_seed(seed)
     out = score
-    for program in _programs(score):
-        out = _fill_track(ckpt, out, program, first, n_bars, None, attributes,
+    for program in played_programs(score):
+        out = fill_track(ckpt, out, program, first, n_bars, None, attributes,
                           sampling or SamplingConfig(), gen, on_step, chords)
     return out

@@ -25,7 +25,7 @@ from tunesmith.errors import InputError, PromptError
 from tunesmith.generation import Generated, SamplingConfig
 from tunesmith.generation.generate import check_seed
 from tunesmith.infilling import FillControls, continue_piece, infill
-from tunesmith.infilling.infill import _programs, parse_bar_range, resolve_tracks
+from tunesmith.infilling.infill import parse_bar_range, played_programs, resolve_tracks
 from tunesmith.midi import load_score
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts
@@ -193,7 +193,7 @@ def infill_spec(req: InfillRequest, midi: bytes, limits: Limits) -> EditSpec:
     if last > n_bars:
         raise InputError(f"bars {first}-{last} are outside the piece: it has bars 1-{n_bars}")
     names = _words(req.tracks)
-    tracks = resolve_tracks(score, names) if names else _programs(score)
+    tracks = resolve_tracks(score, names) if names else played_programs(score)
     durations = _words(req.durations)
     controls = FillControls(density=req.density, polyphony=parse_polyphony(req.polyphony),
                             durations=tuple(str(d).lower() for d in durations) if durations else None)
@@ -207,7 +207,7 @@ def continue_spec(req: ContinueRequest, midi: bytes, limits: Limits) -> EditSpec
     if not 1 <= req.bars <= MAX_NEW_BARS:
         raise InputError(f"bars {req.bars} is out of range: allowed 1..{MAX_NEW_BARS} new bars")
     score = load_source(midi, limits)
-    return EditSpec("continue", new_bars=req.bars, tracks=tuple(_programs(score)),
+    return EditSpec("continue", new_bars=req.bars, tracks=tuple(played_programs(score)),
                     **_common(req, midi, limits))
 
 
