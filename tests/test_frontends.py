@@ -20,7 +20,7 @@ from tunesmith.server import ServerConfig, create_app
 PROMPT = "a playful jazz tune for piano and bass"
 FIELDS: dict[str, Any] = {"key": "D minor", "tempo": 100, "time_signature": "3/4",
                           "instruments": "piano,acoustic bass,drums", "genre": "jazz",
-                          "mood": "happy", "bars": 2}
+                          "mood": "happy", "bars": 2, "chords": "Dm A7"}
 SAMPLING: dict[str, Any] = {"temperature": 0.9, "top_p": 0.9, "top_k": 40, "guidance": 1.5,
                             "key_strength": 2.0, "key_profile": 0.5, "candidates": 2}
 SEED = 5
@@ -76,6 +76,7 @@ BAD = [
     ({"instruments": "qwxzv"}, "instrument 'qwxzv' is unknown"),
     ({"bars": 400}, "400 bars is out of range"),
     ({"top_p": 0}, "top_p 0"),
+    ({"chords": "Am H"}, "chord 'H' is not a chord"),
 ]
 
 

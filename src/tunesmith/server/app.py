@@ -90,6 +90,7 @@ class GenerateRequest(BaseModel):
     mood: str | None = None
     bars: int | None = None
     seconds: float | None = None
+    chords: list[str] | str | None = None  # one a bar, cycling: "Am F C G" or ["Am", "F"]
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
