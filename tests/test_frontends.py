@@ -109,3 +109,23 @@ def test_evaluation_rows_read_fields_like_the_other_front_ends(tmp_path: Path) -
                                      "bars": 2})
     assert explicit == Attributes(key="D minor", tempo=100.0, time_signature="3/4",
                                   instruments=(0, 32, 128), bars=2)
+
+
+def test_a_planned_piece_is_the_same_through_cli_and_http(tmp_path: Path, debug_checkpoint_dir: Path,
+                                                          client: TestClient) -> None:
+    fields = {"instruments": "piano,drums", "tempo": 100, "time_signature": "4/4", "bars": 4}
+    one = _cli("generate", "piano", "-o", tmp_path / "cli.mid", "--model", debug_checkpoint_dir, "--seed", "2",
+               "--form", "AB", *_flags(fields))
+    assert one.exit_code == 0, one.output
+    assert "plan: A 1-2 B 3-4" in one.stderr
+    body = {"prompt": "piano", **fields, "form": "AB", "seed": 2}
+    assert _http_midi(client, body) == (tmp_path / "cli.mid").read_bytes()
+    job = client.post("/api/generate", json=body).json()["job_id"]
+    end = time.monotonic() + 120
+    while client.get(f"/api/jobs/{job}").json()["status"] != "done":
+        assert time.monotonic() < end
+        time.sleep(0.05)
+    plan = client.get(f"/api/jobs/{job}/features").json()["plan"]
+    assert [p["label"] for p in plan] == ["A", "B"]
+    bad = client.post("/api/generate", json={"prompt": "piano", "form": "intro drop"})
+    assert bad.status_code == 400 and "form section 'drop' is unknown" in bad.json()["detail"]

@@ -297,12 +297,14 @@ def _summary(piece: Generated) -> str:
 
 def _generate(
     request: Request, num: int, seed: int, sampling: SamplingConfig, ckpt: Checkpoint,
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int], None] | None = None, form: str | None = None,
 ) -> list[Generated]:
-    from tunesmith.generation import generate as generate_pieces
+    """One window, or sections along a plan for long pieces and --form (the library's rule,
+    shared with batch lines and the HTTP API)."""
+    from tunesmith.infilling.form import write_pieces
 
-    return generate_pieces(request, num=num, seed=seed, sampling=sampling, checkpoint=ckpt,
-                           on_step=on_step)
+    return write_pieces(request, num=num, seed=seed, sampling=sampling, checkpoint=ckpt, on_step=on_step,
+                        form=form)
 
 
 @contextmanager
@@ -314,13 +316,14 @@ def _token_progress(label: str) -> Iterator[Callable[[int], None]]:
 
 def _one_prompt(
     request: Request, out: Path, num: int, seed: int, sampling: SamplingConfig,
-    ckpt: Checkpoint, outputs: _Outputs,
+    ckpt: Checkpoint, outputs: _Outputs, form: str | None = None,
 ) -> None:
     with _token_progress(f"generating {num} piece{'s' * (num > 1)}") as on_step:
-        pieces = _generate(request, num, seed, sampling, ckpt, on_step)
+        pieces = _generate(request, num, seed, sampling, ckpt, on_step, form)
     for note in dict.fromkeys(n for p in pieces for n in p.notes):
         typer.echo(f"note: {note}", err=True)
-    made = [_artefacts(p.score, _numbered(out, i, num), outputs) for i, p in enumerate(pieces, 1)]
+    made = [_artefacts(p.score, _numbered(out, i, num), outputs, list(p.sections))
+            for i, p in enumerate(pieces, 1)]
     _write({path: data for files in made for path, data in files.items()})  # all or none
     for piece, files in zip(pieces, made, strict=True):
         written = list(files)
@@ -413,39 +416,7 @@ def generate(
         return
     if melody_track is not None:
         raise InputError("--melody-track needs --melody FILE.mid")
-    if form is not None or _long(request):
-        _with_form(request, form, target, num, seed, sampling, model, outputs)
-        return
-    _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs)
-
-
-LONG_BARS = 16  # pieces this long or longer are written section by section, with form
-
-
-def _long(request: Request) -> bool:
-    from tunesmith.generation.generate import bars_for
-
-    return bars_for(request.attributes) >= LONG_BARS
-
-
-def _with_form(request: Request, form: str | None, target: Path, num: int, seed: int,
-               sampling: SamplingConfig, model: Path | None, outputs: _Outputs) -> None:
-    """A piece planned in sections (printed), written section by section."""
-    from tunesmith.generation.generate import bars_for
-    from tunesmith.infilling.form import generate_with_form, plan_for
-
-    plan = plan_for(bars_for(request.attributes), form)
-    typer.echo(f"plan: {plan.text()}", err=True)
-    ckpt = _checkpoint(model)
-    files: dict[Path, bytes] = {}
-    for i in range(num):
-        with _token_progress(f"piece {i + 1}/{num}, {len(plan.sections)} sections") as step:
-            score = generate_with_form(request, plan, seed=seed + i, sampling=sampling, checkpoint=ckpt,
-                                       on_step=step)
-        bands = [(s.label, s.first, s.bars) for s in plan.sections]
-        files.update(_artefacts(score, _numbered(target, i + 1, num), outputs, bands))
-    for path in _write(files):
-        typer.echo(f"wrote {path}")
+    _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs, form)
 
 
 def _retrieved(request: Request) -> Score:

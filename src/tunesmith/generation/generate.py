@@ -48,6 +48,7 @@ class Generated:
     seconds: float  # compute time
     notes: list[str] = field(default_factory=list)  # messages for the user
     reward: float = 0.0  # adherence reward read from the MIDI (rewards.adherence_reward)
+    sections: tuple[tuple[str, int, int], ...] = ()  # a planned piece's (label, first bar, bars)
 
 
 @dataclass(frozen=True)

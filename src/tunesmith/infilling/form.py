@@ -20,7 +20,7 @@ from symusic import Score
 
 from tunesmith.attributes import Attributes
 from tunesmith.errors import InputError
-from tunesmith.generation.generate import Request
+from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import continue_piece, infill
 from tunesmith.model import Checkpoint
@@ -195,3 +195,35 @@ def generate_with_form(
 
     return compose(request.attributes, plan, generate_first=opening, seed=seed, sampling=sampling,
                    checkpoint=checkpoint, on_step=on_step)
+
+
+LONG_BARS = 16  # pieces this long or longer are written section by section, with form
+
+
+def write_pieces(
+    request: Request, *, num: int = 1, seed: int = 0, sampling: SamplingConfig | None = None,
+    checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
+    form: str | None = None,
+) -> list[Generated]:
+    """What every front-end (CLI, batch lines, HTTP) writes for a request: a piece planned in
+    sections when a form is given or the piece is LONG_BARS or longer, else one window from
+    `generation.generate` (best-of-N included). Planned pieces carry their plan as notes and
+    `sections`; piece i has seed `seed + i`."""
+    import time
+
+    from tunesmith.generation.generate import bars_for, generate
+
+    bars = bars_for(request.attributes)
+    if form is None and bars < LONG_BARS:
+        return generate(request, num=num, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)
+    plan = plan_for(bars, form)
+    pieces = []
+    for i in range(num):
+        start = time.perf_counter()
+        score = generate_with_form(request, plan, seed=seed + i, sampling=sampling, checkpoint=checkpoint,
+                                   on_step=on_step)
+        asked = request.attributes.merged(Attributes(bars=plan.bars))
+        pieces.append(Generated(score, [], asked, seed + i, 0.0, time.perf_counter() - start,
+                                [*request.notes, f"plan: {plan.text()}"],
+                                sections=tuple((s.label, s.first, s.bars) for s in plan.sections)))
+    return pieces

@@ -41,6 +41,7 @@ from tunesmith.captions import ATTRIBUTE_FIELDS, parse_fields
 from tunesmith.errors import InputError, PromptError, QueueFullError, TunesmithError
 from tunesmith.generation import SamplingConfig, bars_for, resolve, sampling_from
 from tunesmith.generation.generate import SAMPLING_FIELDS, check_seed
+from tunesmith.infilling.form import plan_for
 from tunesmith.midi import load_score
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint, load_checkpoint
@@ -91,6 +92,7 @@ class GenerateRequest(BaseModel):
     bars: int | None = None
     seconds: float | None = None
     chords: list[str] | str | None = None  # one a bar, cycling: "Am F C G" or ["Am", "F"]
+    form: str | None = None  # sections, e.g. "AABA" (pieces of 16 bars or more get a plan anyway)
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
@@ -115,7 +117,10 @@ def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
     explicit = parse_fields(req.model_dump(include=set(ATTRIBUTE_FIELDS)))
     sampling = with_decoder(sampling_from(req.model_dump(include=set(SAMPLING_FIELDS))), config)
     request = resolve(req.prompt, explicit)
-    return JobSpec(request, bars_for(request.attributes), sampling, req.seed)
+    bars = bars_for(request.attributes)
+    if req.form is not None:
+        plan_for(bars, req.form)  # a bad form is refused now, not when the job runs
+    return JobSpec(request, bars, sampling, req.seed, req.form)
 
 
 def with_decoder(sampling: SamplingConfig, config: ServerConfig) -> SamplingConfig:

@@ -29,7 +29,8 @@ from typing import Any
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes
 from tunesmith.captions import features
 from tunesmith.errors import ConfigError, QueueFullError, TunesmithError
-from tunesmith.generation import Generated, Request, SamplingConfig, generate
+from tunesmith.generation import Generated, Request, SamplingConfig
+from tunesmith.infilling.form import write_pieces
 from tunesmith.midi import midi_bytes
 from tunesmith.midi.io import write_bytes_atomic
 from tunesmith.midi.pianoroll import bar_positions, draw_pianoroll
@@ -96,6 +97,7 @@ class JobSpec:
     bars: int
     sampling: SamplingConfig
     seed: int
+    form: str | None = None  # sections, e.g. "AABA"; long pieces get a plan anyway
 
     @property
     def prompt(self) -> str:
@@ -162,8 +164,8 @@ def model_work(checkpoint: Checkpoint) -> Work:
     def work(spec: JobSpec | EditSpec, on_step: Callable[[int], None]) -> Generated:
         if isinstance(spec, EditSpec):
             return run_edit(spec, checkpoint, on_step)
-        return generate(spec.request, seed=spec.seed, sampling=spec.sampling,
-                        checkpoint=checkpoint, on_step=on_step)[0]
+        return write_pieces(spec.request, seed=spec.seed, sampling=spec.sampling, checkpoint=checkpoint,
+                            on_step=on_step, form=spec.form)[0]
 
     return work
 
@@ -176,7 +178,7 @@ def write_results(piece: Generated, folder: Path, config: ServerConfig,
     write_bytes_atomic(folder / RESULTS["midi"][0], midi_bytes(score))
     audio = render(score, sample_rate=config.sample_rate)
     write_bytes_atomic(folder / RESULTS["wav"][0], wav_bytes(audio, config.sample_rate))
-    png = draw_pianoroll(score, width_px=config.pianoroll_width_px)
+    png = draw_pianoroll(score, width_px=config.pianoroll_width_px, sections=piece.sections)
     write_bytes_atomic(folder / RESULTS["pianoroll"][0], png)
     report = {
         "requested": piece.attributes.to_dict(),
@@ -186,6 +188,7 @@ def write_results(piece: Generated, folder: Path, config: ServerConfig,
         "bar_lines": [round(x, 5) for x in bar_positions(score, config.pianoroll_width_px)],
         "tracks": piece_tracks(score),
         "edit": edit,
+        "plan": [{"label": label, "first_bar": first + 1, "bars": n} for label, first, n in piece.sections],
     }
     write_bytes_atomic(folder / "features.json", json.dumps(report).encode())
     return report
