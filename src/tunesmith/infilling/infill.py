@@ -275,6 +275,8 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
                 chords: Sequence[str] | None = None) -> Score:
     tok = ckpt.tokenizer
     bars = split_bars(tok.encode_score(score), tok)
+    if not bars:
+        raise InputError("the piece has no notes the model can read: nothing to fill around")
     if first + n > len(bars):  # bars past the last note: the stream stops at the last bar
         bars = [*bars, *[Bar([tok.id("Bar"), bars[-1].head[-1]], []) for _ in range(first + n - len(bars))]]
     header = _header(tok, score, attributes, len(bars))
