@@ -68,7 +68,8 @@ def render_readme(rows: list[dict[str, Any]], command: str) -> str:
     head = ["#", "prompt", "asked instruments: bars % (notes/bar)", "notes/bar", "drum sim", "time-keeper %",
             "repeat %", "near-repeat %", "out-of-scale %", "bar chords"]
     lines = ["# Gallery", "",
-             "Eight fixed prompts, one piece each with a fixed seed, from the default model. "
+             "Eight fixed prompts, two 64-bar pieces written along a section plan and a "
+             "melody-guided arrangement, one piece each with a fixed seed, from the default model. "
              f"Regenerate with `{command}`. Columns as in the listening table of `tunesmith evaluate` "
              "(docs/eval/listening.md): bars in which each asked instrument sounds, notes per bar, "
              "drum pattern similarity to the previous 1–2 bars, bars with a hi-hat/ride time-keeper, "
