@@ -317,7 +317,7 @@ def draw_self_similarity(matrix: np.ndarray, path: str | Path | None = None, *,
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from tunesmith.midi.io import atomic_path
+    from tunesmith.midi.io import write_bytes_atomic
 
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 1:
         raise InputError(f"self-similarity matrix of shape {matrix.shape} is not square")
@@ -341,8 +341,7 @@ def draw_self_similarity(matrix: np.ndarray, path: str | Path | None = None, *,
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     png = buf.getvalue()
     if path is not None:
-        with atomic_path(Path(path)) as tmp:
-            tmp.write_bytes(png)
+        write_bytes_atomic(path, png)
     return png
 
 

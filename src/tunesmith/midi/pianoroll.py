@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from tunesmith.attributes import INSTRUMENT_NAMES, PITCH_CLASSES
 from tunesmith.errors import InputError
-from tunesmith.midi.io import atomic_path
+from tunesmith.midi.io import write_bytes_atomic
 from tunesmith.theory import bar_starts
 
 WIDTH_RANGE = (400, 8000)
@@ -134,8 +134,7 @@ def draw_pianoroll(
     fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
     png = buf.getvalue()
     if path is not None:
-        with atomic_path(Path(path)) as tmp:
-            tmp.write_bytes(png)
+        write_bytes_atomic(path, png)
     return png
 
 
