@@ -337,20 +337,20 @@ def _read_archive(
     import tarfile
 
     wanted = dict(items)
-    corpus = items[0][1].get("corpus", "") if items else ""
+    corpus = path.name.split(".")[0]  # midimancy.tar.xz -> midimancy
     with tarfile.open(path, "r:*") as tar:
         for member in tar:
             labels = wanted.get(member.name)
             f = tar.extractfile(member) if labels is not None else None
             if f is None or labels is None:
                 continue
-            piece_id = f"{path.name.split('.')[0]}/{member.name}"
+            piece_id = f"{corpus}/{member.name}"
             try:
                 score = load_score(f.read(), name=piece_id)
             except MidiError as exc:
                 skipped.append((piece_id, str(exc)))
                 continue
-            yield Piece(piece_id, corpus or path.name.split(".")[0], score, labels, member.name)
+            yield Piece(piece_id, corpus, score, labels, member.name)
 
 
 def archive_creators(reader: Reader) -> dict[str, int]:

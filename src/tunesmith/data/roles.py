@@ -44,9 +44,9 @@ def track_role(track: Track, tpq: int) -> str:
         return named
     arr = track.notes.numpy()
     pitch = float(np.median(arr["pitch"])) if len(arr) else 60.0
-    if 32 <= track.program <= 39 or (pitch < 48 and polyphony_share(track) < 0.2):
-        return "bass"
     poly = polyphony_share(track)
+    if 32 <= track.program <= 39 or (pitch < 48 and poly < 0.2):
+        return "bass"
     long_notes = len(arr) > 0 and float(np.median(arr["duration"])) >= 2 * tpq
     if track.program in PAD_PROGRAMS and long_notes:
         return "pad"
