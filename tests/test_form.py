@@ -58,3 +58,15 @@ def test_a_planned_piece_repeats_its_groove(debug_checkpoint):
                       if starts[lo] <= n.time < starts[hi])
 
     assert drums(0, 4) == drums(4, 8)  # the return keeps the drums of its first time
+
+
+def test_meter_at_follows_the_time_signature_map():
+    from symusic import TimeSignature
+
+    from tunesmith.theory import meter_at
+
+    score = make_score([(0, False, [(0, Q, 60, 80)])], ts=(6, 8))
+    score.time_signatures.append(TimeSignature(4 * Q * 3, 3, 4))
+    assert meter_at(score) == "6/8" and meter_at(score, 4 * Q * 3) == "3/4"
+    score.time_signatures.clear()
+    assert meter_at(score, 100) == "4/4"

@@ -796,15 +796,14 @@ def data_forms(corpus: Corpora) -> None:
     from collections import Counter, defaultdict
 
     from tunesmith.data.corpora import open_corpus
+    from tunesmith.theory import meter_at
 
     meters: dict[str, Counter] = defaultdict(Counter)
     for spec in corpus:
         for piece in open_corpus(spec):
             form = piece.labels.get("form")
-            ts = piece.score.time_signatures
             if form:
-                meter = f"{ts[0].numerator}/{ts[0].denominator}" if len(ts) else "4/4"
-                meters[form][meter] += 1
+                meters[form][meter_at(piece.score)] += 1
     for form, counts in sorted(meters.items()):
         shares = ", ".join(f"{m} {n}" for m, n in counts.most_common())
         typer.echo(f"{form}: {sum(counts.values())} tunes, {shares}")

@@ -55,6 +55,12 @@ def _meters(score: Score) -> list[tuple[int, int, int]]:
     return sigs
 
 
+def meter_at(score: Score, tick: int = 0) -> str:
+    """The time signature in force at `tick`, as "6/8" (4/4 where the score states none)."""
+    _, num, den = [m for m in _meters(score) if m[0] <= tick][-1]
+    return f"{num}/{den}"
+
+
 def beat_length(tpq: int, numerator: int, denominator: int) -> int:
     """Ticks per beat of a meter: the denominator's note, a dotted quarter in 6/8, 9/8, 12/8."""
     beat = tpq * 4 // max(denominator, 1)

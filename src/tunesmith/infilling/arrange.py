@@ -22,7 +22,7 @@ from tunesmith.generation.generate import Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import fill_track, infill
 from tunesmith.model import Checkpoint
-from tunesmith.theory import bar_starts
+from tunesmith.theory import bar_starts, meter_at
 
 MAX_MELODY_BARS = 64
 DEFAULT_BAND = (0, 33)  # piano and bass under a melody when no instrument is asked
@@ -119,8 +119,7 @@ def arrange(
         notes.append(f"melody moved {shift:+d} semitones ({found} -> {attrs.key})")
     if attrs.key and found and found.split(" ")[1] != attrs.key.split(" ")[1]:
         notes.append(f"the melody is in {found}: its mode is kept, only its tonic moved to {attrs.key}")
-    sigs = melody.time_signatures
-    meter = f"{sigs[0].numerator}/{sigs[0].denominator}" if len(sigs) else "4/4"
+    meter = meter_at(melody)
     if attrs.time_signature and meter != attrs.time_signature:
         notes.append(f"the melody's meter {meter} is kept (asked {attrs.time_signature})")
     band = [p for p in asked if p != program] or [

@@ -25,7 +25,7 @@ from tunesmith.generation.generate import chord_bias
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.model import Checkpoint
-from tunesmith.theory import bar_starts
+from tunesmith.theory import bar_starts, meter_at
 from tunesmith.tokenization import Tokenizer
 from tunesmith.tokenization.infill import Bar, Gap, fill_bars, make_infill, split_bars
 from tunesmith.tokenization.vocab import DENSITY_MAX, DURATION_CLASSES, POLY_MAX
@@ -149,11 +149,6 @@ def _header(tok: Tokenizer, score: Score, attrs: Attributes | None, bars: int) -
 
     found = features(score).to_attributes()
     return tok.header(found.merged(attrs or Attributes()).merged(Attributes(bars=min(bars, 128))))
-
-
-def _meter_at(score: Score, tick: int) -> str:
-    sigs = [t for t in score.time_signatures if t.time <= tick]
-    return f"{sigs[-1].numerator}/{sigs[-1].denominator}" if sigs else "4/4"
 
 
 def _place(score: Score, part: Score, program: int, start: int, end: int) -> Score:
@@ -286,7 +281,7 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
     context, _ = make_infill(ids, Gap(_program_value(program), first - lo, n), tok)
     prompt = [*header, *context, tok.id("FillStart"), tok.vocab[f"Program_{_program_value(program)}"]]
     starts = bar_starts(score, first + n + 1)
-    grammar = FillGrammar(Vocab.of(tok), program, _meter_at(score, starts[first]), n, controls)
+    grammar = FillGrammar(Vocab.of(tok), program, meter_at(score, starts[first]), n, controls)
     cfg = SamplingConfig(**{**sampling.__dict__, "max_tokens": 2 * n * FILL_TOKENS_PER_BAR, "candidates": 1})
     bar_bias = chord_bias(tok, chords, n, sampling.chord_strength) if chords and program != DRUMS else None
     fill = sample(ckpt, [prompt], [grammar], cfg, gen, on_step, bar_bias=bar_bias)[0]
