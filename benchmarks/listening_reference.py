@@ -35,11 +35,6 @@ from tunesmith.evaluation.listening_report import listening_section, reference_s
 from tunesmith.midi import load_score
 
 
-def groove_gm(score: Score) -> Score:
-    """Groove's Roland TD-11 keys mapped to General MIDI (the dataset's own table)."""
-    return groove_to_gm(score)
-
-
 def on_downbeat(score: Score, folder: Path) -> Score:
     """POP909's notes follow the recording: its first downbeat (beat_midi.txt, third column)
     lies some ticks after 0, e.g. 40 ticks in song 001, where 4/4 from tick 0 puts 0.6 % of the
@@ -70,7 +65,7 @@ def groove_test(root: Path, bars: int) -> list[Score]:
         for row in csv.DictReader(f):
             piece_id = f"groove/{Path(row['midi_filename']).with_suffix('').as_posix()}"
             if row["split"] == "test" and split_of(piece_id) != "train" and row["beat_type"] == "beat":
-                out += windows(groove_gm(load_score(root / row["midi_filename"])), bars, 4)
+                out += windows(groove_to_gm(load_score(root / row["midi_filename"])), bars, 4)
     return out
 
 
