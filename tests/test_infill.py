@@ -110,3 +110,11 @@ def test_per_bar_controls_follow_their_bar(debug_checkpoint):
     assert seen.count("Bar_None") == 2 and seen[-1] == "FillEnd_None"
     with pytest.raises(InputError, match="one per bar"):
         infill(four_bars(), (1, 2), [33], controls=[FillControls(density=1)], checkpoint=debug_checkpoint)
+
+
+def test_polyphony_text_is_read_once_for_every_front_end():
+    from tunesmith.infilling.infill import parse_polyphony
+
+    assert parse_polyphony("1-3") == (1, 3) and parse_polyphony("2") == (2, 2)
+    with pytest.raises(InputError, match="polyphony 'lots' is invalid: write MIN-MAX"):
+        parse_polyphony("lots")

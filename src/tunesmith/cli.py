@@ -572,14 +572,9 @@ def _fill_attributes(prompt: str | None) -> Attributes | None:
 
 def _fill_controls(density: int | None, polyphony: str | None, durations: str | None):  # type: ignore[no-untyped-def]
     from tunesmith.infilling import FillControls
+    from tunesmith.infilling.infill import parse_polyphony
 
-    poly = None
-    if polyphony is not None:
-        lo, _, hi = polyphony.partition("-")
-        try:
-            poly = (int(lo), int(hi or lo))
-        except ValueError:
-            raise InputError(f"--polyphony {polyphony!r} is invalid: write MIN-MAX, e.g. 1-3") from None
+    poly = parse_polyphony(polyphony) if polyphony is not None else None
     durs = tuple(d.strip().lower() for d in durations.split(",") if d.strip()) if durations else None
     return FillControls(density=density, polyphony=poly, durations=durs)
 

@@ -206,6 +206,16 @@ def parse_bar_range(text: str) -> tuple[int, int]:
     return a, b
 
 
+def parse_polyphony(text: str) -> tuple[int, int]:
+    """"1-3" or "2" -> (lo, hi), as the CLI and the HTTP API write it; the range itself is
+    checked by FillControls."""
+    lo, _, hi = text.partition("-")
+    try:
+        return int(lo), int(hi or lo)
+    except ValueError:
+        raise InputError(f"polyphony {text[:40]!r} is invalid: write MIN-MAX, e.g. 1-3") from None
+
+
 def infill(
     score: Score, bars: tuple[int, int], tracks: Sequence[str | int] | None = None, *,
     controls: FillControls | Sequence[FillControls | None] | None = None,

@@ -26,6 +26,7 @@ from tunesmith.generation import Generated, SamplingConfig
 from tunesmith.generation.generate import check_seed
 from tunesmith.infilling import FillControls, continue_piece, infill
 from tunesmith.infilling.infill import parse_bar_range, played_programs, resolve_tracks
+from tunesmith.infilling.infill import parse_polyphony as parse_polyphony_text
 from tunesmith.midi import load_score
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts
@@ -145,11 +146,7 @@ def parse_polyphony(value: str | list[int] | None) -> tuple[int, int] | None:
         if len(value) not in (1, 2):
             raise InputError(f"polyphony {value} is invalid: give [MIN, MAX], e.g. [1, 3]")
         return value[0], value[-1]
-    lo, _, hi = value.partition("-")
-    try:
-        return int(lo), int(hi or lo)
-    except ValueError:
-        raise InputError(f"polyphony {value[:40]!r} is invalid: write MIN-MAX, e.g. 1-3") from None
+    return parse_polyphony_text(value)
 
 
 @dataclass(frozen=True)
