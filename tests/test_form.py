@@ -70,3 +70,15 @@ def test_meter_at_follows_the_time_signature_map():
     assert meter_at(score) == "6/8" and meter_at(score, 4 * Q * 3) == "3/4"
     score.time_signatures.clear()
     assert meter_at(score, 100) == "4/4"
+
+
+def test_cli_refuses_a_bad_form_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from tunesmith.cli import app
+
+    result = CliRunner().invoke(app, ["generate", "pop", "--form", "AXB1", "-o", str(tmp_path / "x.mid")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: form 'AXB1' is invalid: write letters such as AABA or words "
+                                     "such as 'intro verse chorus outro'")
+    assert not (tmp_path / "x.mid").exists()

@@ -416,6 +416,11 @@ def generate(
         return
     if melody_track is not None:
         raise InputError("--melody-track needs --melody FILE.mid")
+    if form is not None:  # a bad form fails before the model loads
+        from tunesmith.generation import bars_for
+        from tunesmith.infilling.form import plan_for
+
+        plan_for(bars_for(request.attributes), form)
     _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs, form)
 
 
