@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing as mp
+import os
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +34,7 @@ def _ours(model: str | None, batch: int, bars: int, threads: int, seed: int, dec
     import torch
 
     torch.set_num_threads(threads)
+    os.environ["TUNESMITH_THREADS"] = str(threads)  # the engine's intra-op threads
     from tunesmith.attributes import Attributes
     from tunesmith.generation import SamplingConfig, generate, get_checkpoint
 
@@ -63,6 +65,7 @@ def _hf(model: str | None, batch: int, n_tokens: int, threads: int, seed: int) -
     import torch
 
     torch.set_num_threads(threads)
+    os.environ["TUNESMITH_THREADS"] = str(threads)  # the engine's intra-op threads
     from tunesmith.attributes import Attributes
     from tunesmith.generation import get_checkpoint
 
@@ -171,7 +174,7 @@ def main() -> None:
         _child(_quality, args.model, args.pieces)
         return
     print(f"{'method':<22}{'batch':>6}{'tok/s':>9}{'notes/s':>9}{'music s/s':>10}"
-          f"{'1st note s':>11}{'RSS MB':>8}{'masked %':>9}{'x HF':>7}")
+          f"{'30 s in':>8}{'1st note s':>11}{'RSS MB':>8}{'masked %':>9}{'x HF':>7}")
     for batch in (1, 8):
         rows = []
         for name, decoder in DECODERS.items():
@@ -185,7 +188,7 @@ def main() -> None:
             x = (r["tokens"] / r["s"]) / (hbest["tokens"] / hbest["s"])
             music = r["music_s"] / r["s"]
             print(f"{name:<22}{batch:>6}{r['tokens'] / r['s']:>9.0f}{r['notes'] / r['s']:>9.0f}"
-                  f"{music:>10.1f}{r['first_note_s']:>11.3f}{r['rss_mb']:>8.0f}"
+                  f"{music:>10.1f}{30 / music if music else float('nan'):>8.2f}{r['first_note_s']:>11.3f}{r['rss_mb']:>8.0f}"
                   f"{100 * r['masked']:>9.1f}{x:>7.2f}", flush=True)
 
 

@@ -3,6 +3,7 @@ the conversion cache and its error, and the grammar's guarantees on the engine p
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 from tunesmith.attributes import Attributes
 from tunesmith.errors import ConfigError, ModelError
 from tunesmith.generation import SamplingConfig, engine, generate
-from tunesmith.generation.engine import EngineDecoder, convert
+from tunesmith.generation.engine import EngineDecoder, convert, engine_threads
 from tunesmith.model import PRESETS, Checkpoint, build_model
 from tunesmith.tokenization import Tokenizer
 
@@ -103,3 +104,14 @@ def test_int8_engine_keeps_the_grammar(ckpt: Checkpoint) -> None:
         assert [(ts.numerator, ts.denominator) for ts in g.score.time_signatures] == [(3, 4)]
         assert g.tokens[-1] == ckpt.tokenizer.eos_id
         assert sum(ckpt.tokenizer.tokens[t] == "Bar_None" for t in g.tokens) == 3
+
+
+def test_engine_threads_come_from_the_environment(monkeypatch) -> None:
+    monkeypatch.delenv("TUNESMITH_THREADS", raising=False)
+    assert engine_threads() == 1
+    monkeypatch.setenv("TUNESMITH_THREADS", "1")
+    assert engine_threads() == 1
+    for bad in ("0", "two", str((os.cpu_count() or 1) + 1)):
+        monkeypatch.setenv("TUNESMITH_THREADS", bad)
+        with pytest.raises(ConfigError, match="TUNESMITH_THREADS"):
+            engine_threads()

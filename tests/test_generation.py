@@ -165,22 +165,25 @@ def test_bars_from_seconds() -> None:
 
 
 def test_filter_logits_top_k_top_p() -> None:
-    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]], np.float32))
-    assert np.isinf(filter_logits(logits, 1.0, 2, 1.0)[0, 2:]).all()
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], np.float32))
+    assert np.isinf(filter_logits(logits, 1.0, 2, 1.0)[2:]).all()
     kept = ~np.isinf(filter_logits(logits, 1.0, 0, 0.7))
-    assert kept.tolist() == [[True, True, False, False]]
+    assert kept.tolist() == [True, True, False, False]
     assert np.allclose(filter_logits(logits, 2.0, 0, 1.0), logits / 2)
+    shuffled = logits[[2, 0, 3, 1]]  # the nucleus is chosen by value, not by position
+    assert (~np.isinf(filter_logits(shuffled, 1.0, 0, 0.7))).tolist() == [False, True, False, True]
 
 
 def test_draw_follows_probabilities_and_skips_zeros() -> None:
     from tunesmith.generation.sampler import draw
 
-    probs = np.array([[0.0, 0.7, 0.0, 0.3]] * 4000)
-    picks = draw(probs, np.random.default_rng(0))
+    probs = np.array([0.0, 0.7, 0.0, 0.3])
+    rng = np.random.default_rng(0)
+    picks = np.array([draw(probs, rng) for _ in range(4000)])
     assert set(picks.tolist()) == {1, 3}
     assert abs((picks == 1).mean() - 0.7) < 0.03
-    again = draw(probs, np.random.default_rng(0))
-    assert (picks == again).all()
+    rng = np.random.default_rng(0)
+    assert (picks == np.array([draw(probs, rng) for _ in range(4000)])).all()
 
 
 def test_key_bias_penalises_only_out_of_scale_pitches(tok: Tokenizer) -> None:

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tunesmith.errors import ModelError
+from tunesmith.errors import ConfigError, ModelError
 from tunesmith.model import Checkpoint
 
 PRECISIONS = ("int8", "fp32")
 DECODERS = (*PRECISIONS, "numpy")  # numpy: the hand-written reference decoder (kvdecoder.py)
 _converted: weakref.WeakKeyDictionary[Any, dict[tuple, Path]] = weakref.WeakKeyDictionary()
-_models: dict[Path, Any] = {}
+_models: dict[tuple[Path, int], Any] = {}
 
 
 def cache_root() -> Path:
@@ -132,17 +132,29 @@ def _build(ckpt: Checkpoint, precision: str, out: Path) -> None:
             shutil.rmtree(built, ignore_errors=True)
 
 
+def engine_threads() -> int:
+    """The engine's intra-op threads: $TUNESMITH_THREADS, else 1. One is the default because
+    a second thread spin-waits on a core another job is using (measured 1.6x slower per token
+    while a training run used the other core); on an idle machine 2 were 1.6x faster
+    (benchmarks/generate.py --threads)."""
+    text = os.environ.get("TUNESMITH_THREADS", "1")
+    most = os.cpu_count() or 1
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise ConfigError(f"TUNESMITH_THREADS={text!r} is not a thread count: allowed 1..{most}")
+    return int(text)
+
+
 def _model(folder: Path) -> Any:
-    """The loaded engine model, one per folder, on one intra-op thread: as with BLAS in
-    the sampler, a second thread spin-waits on a loaded core (measured 2x slower)."""
+    """The loaded engine model, one per folder and thread count."""
     import onnxruntime_genai as og
 
-    if folder not in _models:
+    threads = engine_threads()
+    if (folder, threads) not in _models:
         cfg = og.Config(str(folder))
-        opts = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
+        opts = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
         cfg.overlay(json.dumps({"model": {"decoder": {"session_options": opts}}}))
-        _models[folder] = og.Model(cfg)
-    return _models[folder]
+        _models[folder, threads] = og.Model(cfg)
+    return _models[folder, threads]
 
 
 class EngineDecoder:

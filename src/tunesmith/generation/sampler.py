@@ -63,33 +63,34 @@ class SamplingConfig:
             raise ConfigError(f"decoder {self.decoder!r} is not one of {', '.join(DECODERS)}")
 
 
-def filter_logits(logits: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
-    """Temperature, top-k and nucleus filtering of (B, V) logits (masked entries stay -inf)."""
-    logits = logits / np.float32(temperature)
-    if top_k > 0 and top_k < logits.shape[-1]:
-        kth = -np.partition(-logits, top_k - 1, axis=-1)[:, top_k - 1 : top_k]
-        logits = np.where(logits < kth, -np.inf, logits)
+def filter_logits(x: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
+    """Temperature, top-k and nucleus filtering of one row of logits (masked entries stay
+    -inf). Rows, not (B, V) batches: the sampler filters the few dozen tokens each row's
+    grammar allows, where (B, V) index helpers cost more than the arithmetic."""
+    x = x / np.float32(temperature)
+    if 0 < top_k < len(x):
+        kth = -np.partition(-x, top_k - 1)[top_k - 1]
+        x = np.where(x < kth, -np.inf, x)
     if top_p < 1.0:
-        order = np.argsort(-logits, axis=-1, kind="stable")
-        probs = _softmax(np.take_along_axis(logits, order, -1))
-        drop = np.cumsum(probs, -1) - probs > top_p  # keep the smallest set reaching top_p
-        logits = logits.copy()
-        np.put_along_axis(logits, order, np.where(drop, -np.inf, np.take_along_axis(logits, order, -1)), -1)
-    return logits
+        order = np.argsort(-x, kind="stable")
+        probs = _softmax(x[order])
+        x = x.copy()
+        x[order[np.cumsum(probs) - probs > top_p]] = -np.inf  # keep the smallest set reaching top_p
+    return x
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+    e = np.exp(x - x.max())
+    return e / e.sum()
 
 
-def draw(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One index per row of (B, V) probabilities by inverse CDF (a NumPy draw costs ~1 us
-    where torch.multinomial costs ~70 us at this size)."""
-    u = 1.0 - rng.random(len(probs))  # (0, 1]
-    cdf = np.cumsum(probs, -1, dtype=np.float64)
+def draw(probs: np.ndarray, rng: np.random.Generator) -> int:
+    """One index of a row of probabilities by inverse CDF (a NumPy draw costs ~1 us where
+    torch.multinomial costs ~70 us at this size)."""
+    u = 1.0 - rng.random()  # (0, 1]
+    cdf = np.cumsum(probs, dtype=np.float64)
     # the first index whose cumulative mass reaches u: zero-probability entries never qualify
-    return (cdf < (u * cdf[:, -1])[:, None]).sum(-1)
+    return int((cdf < u * cdf[-1]).sum())
 
 
 def _boost_missing(logits: np.ndarray, grammars: list[SequenceGrammar], boost: float) -> np.ndarray:
@@ -189,8 +190,8 @@ def _choose(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: SamplingCo
         if not g.done:
             g.steps += 1
             g.masked_steps += int(not mask.numpy()[logits[i].argmax()])
-        row = filter_logits(logits[i, ids][None], cfg.temperature, cfg.top_k, cfg.top_p)
-        out[i] = ids[draw(_softmax(row), rng)[0]]
+        row = filter_logits(logits[i, ids], cfg.temperature, cfg.top_k, cfg.top_p)
+        out[i] = ids[draw(_softmax(row), rng)]
     return out
 
 
