@@ -11,6 +11,10 @@ from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.errors import InputError
 from tunesmith.evaluation.listening import (
     asked_shares,
+    bar_chroma,
+    bar_lines,
+    chord_agreement,
+    majmin,
     draw_self_similarity,
     form,
     groove,
@@ -222,6 +226,23 @@ def test_out_of_key_chords_and_changes() -> None:
     assert h.chord_change == 1.0
     assert h.chord_fit == 0.5
     assert h.out_of_scale == pytest.approx(3 / 12)  # C# and G# of C#, F# of D
+
+
+def test_majmin_reduces_sevenths_and_leaves_out_dim_aug_sus() -> None:
+    assert [majmin(c) for c in ("C", "Am7", "C7", "Fmaj7", "Bb6", "a#min7")] == ["C", "Am", "C", "F", "Bb", "Bbm"]
+    assert [majmin(c) for c in ("Bdim", "Caug", "Dsus4", "Esus2")] == [None] * 4
+
+
+def test_chord_agreement_scores_bars_against_the_asked_chords() -> None:
+    # bar 1 C E G, bar 2 A C E over an A bass, bar 3 drums only, bar 4 G B D
+    pitched = [(0, BAR, p, 70) for p in (60, 64, 67)] + [(BAR, BAR, p, 70) for p in (45, 60, 64)]
+    pitched += [(3 * BAR, BAR, p, 70) for p in (55, 59, 62)]
+    score = make_score([(0, False, pitched), (0, True, [(2 * BAR, 60, 36, 90)])])
+    chroma, lowest = bar_chroma(score, bar_lines(score, 4))
+    assert chord_agreement(chroma, lowest, ["Cmaj7", "Am", "F", "G7"]) == 1.0  # drum bar left out
+    assert chord_agreement(chroma, lowest, ["C", "F", "C", "Em"]) == pytest.approx(1 / 3)
+    assert chord_agreement(chroma, lowest, ["Bdim", "Csus4", None, "Gaug"]) is None
+    assert chord_agreement(chroma, lowest, ["C"]) == 1.0  # fewer asked chords than bars: the rest is left out
 
 
 def test_minor_scale_is_the_samplers_with_the_raised_seventh() -> None:

@@ -158,10 +158,16 @@ def chord_name(text: str) -> str:
     return PITCH_CLASSES[root] + suffix
 
 
+def chord_root(name: str) -> int:
+    """The root pitch class of a chord ("F#m7" -> 6)."""
+    canon = chord_name(name)
+    return PITCH_CLASSES.index(canon[:2] if len(canon) > 1 and canon[1] in "#b" else canon[:1])
+
+
 def chord_pitch_classes(name: str) -> np.ndarray:
     """(12,) bool: the pitch classes of a chord ("Am7" -> A C E G)."""
     canon = chord_name(name)
-    root = PITCH_CLASSES.index(canon[:2] if len(canon) > 1 and canon[1] in "#b" else canon[:1])
+    root = chord_root(canon)
     suffix = canon[len(PITCH_CLASSES[root]):]
     intervals = dict(CHORD_TYPES)[suffix]
     mask = np.zeros(12, dtype=bool)

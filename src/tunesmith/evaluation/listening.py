@@ -19,11 +19,11 @@ import numpy as np
 from symusic import Score
 
 from tunesmith.attributes import DRUMS, Attributes
-from tunesmith.captions.chords import TEMPLATE_NAMES, TEMPLATES, label
+from tunesmith.captions.chords import BASS_BONUS, TEMPLATE_NAMES, TEMPLATE_ROOTS, TEMPLATES, label
 from tunesmith.captions.features import estimate_key
 from tunesmith.errors import InputError
 from tunesmith.evaluation.statistics import as_ticks
-from tunesmith.theory import scale_mask
+from tunesmith.theory import PITCH_CLASSES, chord_pitch_classes, chord_root, scale_mask
 from tunesmith.tokenization import bar_starts
 from tunesmith.tokenization.controls import duration_class
 
@@ -400,6 +400,40 @@ def harmony(score: Score, key: str | None = None, n_bars: int | None = None) -> 
         oos = float((~mask[pitches % 12]).mean()) if pitches.size else None
     change = float(np.mean([a != b for a, b in pairs])) if pairs else None
     return Harmony(key, tuple(chords), fit, oos, change)
+
+
+def majmin(name: str) -> str | None:
+    """A chord reduced to the MIREX "majmin" vocabulary: root plus "" (major third and
+    perfect fifth) or "m" (minor third and perfect fifth); None for chords outside it (dim,
+    aug, sus), which majmin scoring leaves out."""
+    tones, root = chord_pitch_classes(name), chord_root(name)
+    if not tones[(root + 7) % 12]:
+        return None
+    if tones[(root + 4) % 12]:
+        return PITCH_CLASSES[root]
+    return PITCH_CLASSES[root] + "m" if tones[(root + 3) % 12] else None
+
+
+_TRIADS = np.array([i for i, n in enumerate(TEMPLATE_NAMES) if majmin(n) == n])  # the 24 triads
+
+
+def chord_agreement(chroma: np.ndarray, lowest: np.ndarray, asked: Sequence[str | None]) -> float | None:
+    """Share of bars whose notes fit the asked chord, scored as MIREX "majmin": the best of
+    the 24 major/minor triad templates on the bar's duration-weighted chroma (bass root
+    breaking ties, as captions.chords) equals the asked chord reduced to majmin. Bars with
+    no pitched note or an asked chord outside majmin are left out; None when none is left.
+    `chroma` (n, 12) and `lowest` (n,) as bar_chroma gives them, `asked` one chord per bar."""
+    hits = []
+    for b, want in enumerate(asked[: len(chroma)]):
+        target = None if want is None else majmin(want)
+        if target is None or chroma[b].sum() <= 0:
+            continue
+        unit = chroma[b] / np.linalg.norm(chroma[b])
+        scores = TEMPLATES[_TRIADS] @ unit
+        if lowest[b] < 128:
+            scores = scores + BASS_BONUS * (TEMPLATE_ROOTS[_TRIADS] == lowest[b] % 12)
+        hits.append(TEMPLATE_NAMES[_TRIADS[int(scores.argmax())]] == target)
+    return float(np.mean(hits)) if hits else None
 
 
 # ---------------------------------------------------------------- one piece
