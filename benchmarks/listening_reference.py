@@ -31,6 +31,7 @@ from tunesmith.data.clean import groove_to_gm
 from tunesmith.data.corpora import open_corpus, pop909_meter
 from tunesmith.data.segments import piece_split
 from tunesmith.evaluation.listening import Listening, listen
+from tunesmith.generation import SamplingConfig, sampling_from
 from tunesmith.evaluation.listening_report import listening_section, reference_set, render_listening, windows
 from tunesmith.midi import load_score
 
@@ -81,7 +82,8 @@ def band_test(archive: Path, bars: int, limit: int = 60) -> list[Score]:
     return out
 
 
-def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved") -> list[Listening]:
+def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved",
+              sampling: SamplingConfig | None = None) -> list[Listening]:
     """One piece per prompt (seed = row index), generated once and read back from disk;
     `order` trackwise writes one instrument after another (infilling.arrange.generate_by_track)."""
     from tunesmith.evaluation.report import read_prompts
@@ -99,9 +101,11 @@ def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "in
                 from tunesmith.generation import resolve
                 from tunesmith.infilling.arrange import generate_by_track
 
-                score = generate_by_track(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt)
+                score = generate_by_track(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt,
+                                          sampling=sampling)
             else:
-                piece = generate(p.caption, attributes=p.explicit, num=1, seed=p.index, checkpoint=ckpt)[0]
+                piece = generate(p.caption, attributes=p.explicit, num=1, seed=p.index, checkpoint=ckpt,
+                                 sampling=sampling)[0]
                 score = piece.score
             save_midi(score, path)
         heard.append(listen(load_score(path), p.target, bars_for(p.target)))
@@ -118,7 +122,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the section as JSON here")
     ap.add_argument("--order", choices=("interleaved", "trackwise"), default="interleaved",
                     help="how the generated row's pieces are written")
+    ap.add_argument("--temperature", type=float, default=None, help="default: SamplingConfig's")
+    ap.add_argument("--drum-temperature", type=float, default=None, help="default: SamplingConfig's")
     args = ap.parse_args()
+    sampling = sampling_from({"temperature": args.temperature, "drum_temperature": args.drum_temperature})
 
     start = time.perf_counter()
     refs = {
@@ -130,7 +137,7 @@ def main() -> None:
     }
     heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in refs.items()}
     systems = {f"tunesmith (free text, {args.order})": generated(args.prompts, args.midi_dir, args.model,
-                                                                 args.order)}
+                                                                 args.order, sampling)}
     section = listening_section(systems, heard_refs)
     if args.json:
         args.json.write_text(json.dumps(section, indent=1, default=str))

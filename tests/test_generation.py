@@ -246,3 +246,26 @@ def test_generate_with_seconds_and_free_tempo_keeps_the_length(debug_checkpoint)
         half_bar = 2 * 60 / f.tempo  # the bar count is rounded to whole bars
         assert abs(f.duration_s - 12.0) <= max(0.2 * 12.0, half_bar)
         assert g.attributes.bars == f.bars  # the reported bar count is what was written
+
+
+def test_drum_temperature_applies_to_drum_hits_only(tok: Tokenizer) -> None:
+    from tunesmith.generation.sampler import _choose
+
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(0, DRUMS), bars=2))
+    for t in ("Bar_None", "TimeSig_4/4", "Position_0"):
+        g.advance(tok.vocab[t])
+    g.advance(tok.tempo_id(120.0))
+    logits = np.zeros((1, len(tok)), np.float32)
+    logits[0, tok.vocab["PitchDrum_36"]] = 2.0
+    logits[0, tok.vocab["Program_0"]] = 0.5
+
+    def picks(cfg: SamplingConfig) -> set[str]:
+        rng = np.random.default_rng(0)
+        return {tok.tokens[_choose(logits, [g], cfg, rng)[0]] for _ in range(200)}
+
+    cool = SamplingConfig(drum_temperature=0.05, top_p=1.0)
+    assert not g.in_drum_note() and picks(cool) == {"Program_0", "Program_-1"}  # which part plays: not a hit
+    g.advance(tok.vocab["Program_-1"])
+    assert g.in_drum_note()
+    assert picks(cool) == {"PitchDrum_36"}
+    assert len(picks(SamplingConfig(top_p=1.0))) > 1

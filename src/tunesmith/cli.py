@@ -178,6 +178,10 @@ def _load(path: Path) -> Score:
 InFile = Annotated[Path, typer.Argument(help="A MIDI file.", show_default=False)]
 Model = Annotated[Path | None, typer.Option(help="Checkpoint folder (default: the shipped one).")]
 # sampling options shared by `generate` and `evaluate`
+Temperature = Annotated[float | None, typer.Option(help="Sampling temperature.")]
+DrumTemperature = Annotated[
+    float | None, typer.Option(help="Temperature of drum hits (lower: a steadier pattern).")
+]
 Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
 KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
@@ -320,6 +324,12 @@ def _one_prompt(
 ) -> None:
     with _token_progress(f"generating {num} piece{'s' * (num > 1)}") as on_step:
         pieces = _generate(request, num, seed, sampling, ckpt, on_step, form)
+    _write_pieces(pieces, out, seed, outputs)
+
+
+def _write_pieces(pieces: list[Generated], out: Path, seed: int, outputs: _Outputs) -> None:
+    """Notes, then every piece's files (all or none), a summary line each and the seed."""
+    num = len(pieces)
     for note in dict.fromkeys(n for p in pieces for n in p.notes):
         typer.echo(f"note: {note}", err=True)
     made = [_artefacts(p.score, _numbered(out, i, num), outputs, list(p.sections))
@@ -343,7 +353,8 @@ def generate(
     pianoroll: Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")] = False,
     seconds: Annotated[float | None, typer.Option(help="Length in seconds (1..600).")] = None,
     bars: Annotated[int | None, typer.Option(help="Length in bars (1..128).")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    temperature: Temperature = None,
+    drum_temperature: DrumTemperature = None,
     top_p: Annotated[float | None, typer.Option(help="Nucleus sampling mass (0, 1].")] = None,
     top_k: Annotated[int | None, typer.Option(help="Keep the K likeliest tokens (0: all).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: a new one).")] = None,
@@ -388,7 +399,8 @@ def generate(
     attrs = parse_fields({"key": key, "tempo": tempo, "time_signature": time_signature,
                           "instruments": instruments, "genre": genre, "mood": mood, "bars": bars,
                           "seconds": seconds, "chords": chords})
-    sampling = sampling_from({"temperature": temperature, "top_k": top_k, "top_p": top_p,
+    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
+                              "top_k": top_k, "top_p": top_p,
                               "guidance": guidance, "key_strength": key_strength,
                               "key_profile": key_profile, "candidates": candidates})
     outputs = _Outputs(wav, pianoroll)
@@ -412,7 +424,7 @@ def generate(
     _check_targets([p for i in range(1, num + 1) for p in _targets(_numbered(target, i, num), outputs)])
     if melody is not None:
         tune = _retrieved(request) if str(melody) == "retrieved" else _load(melody)
-        _arranged(request, tune, melody_track, target, num, seed, sampling, model, outputs)
+        _arranged(request, tune, melody_track, form, target, num, seed, sampling, model, outputs)
         return
     if melody_track is not None:
         raise InputError("--melody-track needs --melody FILE.mid")
@@ -427,39 +439,25 @@ def generate(
 def _retrieved(request: Request) -> Score:
     """The best phrase of the shipped melody index for the prompt (in its meter, if asked)
     whose notes the index stores."""
-    from tunesmith.retrieval.search import retrieve
+    from tunesmith.retrieval.search import best_melody
 
-    meter = request.attributes.time_signature
-    # best first; the shipped notes are POP909's, so look deep enough to reach them
-    hits = retrieve(request.prompt or "a melody", k=2000, meter=meter)
-    hit = next((h for h in hits if h.melody is not None), None)
-    if hit is None:
-        best = f" (the best, {hits[0].label}, comes from a corpus whose notes are not shipped)" if hits else ""
-        where = f" in {meter}" if meter else ""
-        raise InputError(f"no retrieved melody{where} has its notes in the index{best}: "
-                         "give one with --melody FILE.mid")
+    hit = best_melody(request.prompt, meter=request.attributes.time_signature)
     typer.echo(f"melody: {hit.label} (score {hit.score:.2f})", err=True)
     return hit.melody
 
 
-def _arranged(request: Request, melody: Score, track: int | None, target: Path, num: int, seed: int,
-              sampling: SamplingConfig, model: Path | None, outputs: _Outputs) -> None:
-    """Melody-guided generation: the melody kept as the lead, the rest written around it."""
-    from tunesmith.infilling import arrange
-    from tunesmith.infilling.arrange import melody_track as find_track
+def _arranged(request: Request, melody: Score, track: int | None, form: str | None, target: Path,
+              num: int, seed: int, sampling: SamplingConfig, model: Path | None, outputs: _Outputs) -> None:
+    """Melody-guided generation: the melody kept as the lead, the rest written around it (the
+    library's rule, shared with the HTTP API)."""
+    from tunesmith.infilling.arrange import arrange_pieces, check_melody
 
-    find_track(melody, track)  # a bad --melody-track fails before the model loads
+    check_melody(melody, track, form=form)  # a bad --melody-track fails before the model loads
     ckpt = _checkpoint(model)
-    files: dict[Path, bytes] = {}
-    for i in range(num):
-        with _token_progress(f"arranging {i + 1}/{num}") as step:
-            piece = arrange(melody, request.attributes, track=track, seed=seed + i, sampling=sampling,
-                            checkpoint=ckpt, on_step=step)
-        for note in piece.notes:
-            typer.echo(f"note: {note}", err=True)
-        files.update(_artefacts(piece.score, _numbered(target, i + 1, num), outputs))
-    for path in _write(files):
-        typer.echo(f"wrote {path}")
+    with _token_progress(f"arranging {num} piece{'s' * (num > 1)}") as on_step:
+        pieces = arrange_pieces(request, melody, track=track, num=num, seed=seed, sampling=sampling,
+                                checkpoint=ckpt, on_step=on_step)
+    _write_pieces(pieces, target, seed, outputs)
 
 
 # --- batch generation ---------------------------------------------------------------------
@@ -590,7 +588,6 @@ def _write_piece(score: Score, out: Path, outputs: _Outputs) -> None:
 
 
 Seed = Annotated[int, typer.Option(help="Random seed.")]
-Temperature = Annotated[float, typer.Option(help="Sampling temperature.")]
 WavFlag = Annotated[bool, typer.Option(help="Also render OUT.wav.")]
 RollFlag = Annotated[bool, typer.Option("--pianoroll", help="Also draw OUT.png.")]
 SteerPrompt = Annotated[
@@ -630,14 +627,15 @@ def infill(
     ] = None,
     prompt: SteerPrompt = None,
     seed: Seed = 0,
-    temperature: Temperature = 1.0,
+    temperature: Temperature = None,
+    drum_temperature: DrumTemperature = None,
     wav: WavFlag = False,
     pianoroll: RollFlag = False,
     model: Model = None,
 ) -> None:
     """Rewrite chosen bars of chosen tracks of a MIDI file; every other note stays as it is."""
     from tunesmith.captions.parse import parse_chords
-    from tunesmith.generation import SamplingConfig
+    from tunesmith.generation import sampling_from
     from tunesmith.generation.generate import check_seed
     from tunesmith.infilling.infill import infill as fill
     from tunesmith.infilling.infill import parse_bar_range
@@ -648,7 +646,7 @@ def infill(
     names = [t.strip() for t in tracks.split(",") if t.strip()] if tracks else None
     attrs = _fill_attributes(prompt)
     check_seed(seed)
-    sampling = SamplingConfig(temperature=temperature)
+    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature})
     _edit(midi, out, "infill", _Outputs(wav=wav, pianoroll=pianoroll), model, f"bars {span[0]}-{span[1]}",
           lambda score, ckpt, step: fill(score, span, names, controls=controls, attributes=attrs, seed=seed,
                                          sampling=sampling, checkpoint=ckpt, on_step=step, chords=harmony))
@@ -663,13 +661,14 @@ def continue_(
     ] = None,
     prompt: SteerPrompt = None,
     seed: Seed = 0,
-    temperature: Temperature = 1.0,
+    temperature: Temperature = None,
+    drum_temperature: DrumTemperature = None,
     wav: WavFlag = False,
     pianoroll: RollFlag = False,
     model: Model = None,
 ) -> None:
     """Extend a MIDI file by N bars of its own instruments."""
-    from tunesmith.generation import SamplingConfig
+    from tunesmith.generation import sampling_from
     from tunesmith.generation.generate import check_seed
     from tunesmith.infilling import continue_piece
 
@@ -677,7 +676,7 @@ def continue_(
         raise InputError(f"--bars {bars} is out of range: allowed 1..64 new bars")
     check_seed(seed)
     attrs = _fill_attributes(prompt)
-    sampling = SamplingConfig(temperature=temperature)
+    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature})
     _edit(midi, out, "continued", _Outputs(wav=wav, pianoroll=pianoroll), model, f"{bars} new bars",
           lambda score, ckpt, step: continue_piece(score, bars, attributes=attrs, seed=seed, sampling=sampling,
                                                    checkpoint=ckpt, on_step=step))

@@ -130,6 +130,10 @@ class SequenceGrammar:
             return v.mask([v.tok.program_id(p) for p in c.programs])
         return v.type_mask[typ]
 
+    def in_drum_note(self) -> bool:
+        """The next token is part of a drum hit (its key, velocity or duration)."""
+        return self.program == DRUMS and self.last in ("Program", "PitchDrum", "Velocity")
+
     def must_tempo(self) -> bool:
         """The first position of a piece carries the requested tempo."""
         return self.c.tempo is not None and not self.tempo_done and self.last == "Position"

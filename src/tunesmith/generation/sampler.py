@@ -27,6 +27,9 @@ from tunesmith.model.prefix import prefix_embeds
 @dataclass(frozen=True)
 class SamplingConfig:
     temperature: float = 1.0
+    # temperature of a drum hit's key, velocity and duration: drummers repeat their pattern,
+    # a small model sampled at full temperature scatters it (benchmarks/listening_reference.py)
+    drum_temperature: float = 1.0
     top_k: int = 0  # 0 = off
     top_p: float = 0.95  # 1.0 = off
     guidance_scale: float = 1.0  # 1.0 = no classifier-free guidance
@@ -41,6 +44,8 @@ class SamplingConfig:
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 5.0:
             raise ConfigError(f"temperature {self.temperature} is out of range 0.05..5")
+        if not 0.05 <= self.drum_temperature <= 5.0:
+            raise ConfigError(f"drum_temperature {self.drum_temperature} is out of range 0.05..5")
         if self.top_k < 0:
             raise ConfigError(f"top_k {self.top_k} must be >= 0")
         if not 0.0 < self.top_p <= 1.0:
@@ -190,7 +195,8 @@ def _choose(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: SamplingCo
         if not g.done:
             g.steps += 1
             g.masked_steps += int(not mask.numpy()[logits[i].argmax()])
-        row = filter_logits(logits[i, ids], cfg.temperature, cfg.top_k, cfg.top_p)
+        temperature = cfg.drum_temperature if g.in_drum_note() else cfg.temperature
+        row = filter_logits(logits[i, ids], temperature, cfg.top_k, cfg.top_p)
         out[i] = ids[draw(_softmax(row), rng)]
     return out
 
