@@ -1,4 +1,5 @@
-"""Melody-guided generation with the tiny debug model: the melody survives, moved once."""
+"""Melody-guided generation with the tiny debug model: the melody survives, moved once; the CLI
+and the HTTP API arrange it through one library function and refuse bad melodies alike."""
 
 from __future__ import annotations
 
@@ -50,3 +51,74 @@ def test_melody_track_choice():
     assert melody_track(score, 1) == 0
     with pytest.raises(InputError, match="not a pitched track"):
         melody_track(score, 3)
+
+
+# --- the front-ends: CLI and HTTP arrange through one library function ----------------------
+def _two_tracks(tmp_path):  # a high piano line over the tune: --melody-track 2 picks the tune
+    high = [(i * 2 * Q, 2 * Q, 84, 60) for i in range(8)]
+    path = tmp_path / "tune.mid"
+    make_score([(0, False, high), (73, False, TUNE)]).dump_midi(str(path))
+    return path
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from tunesmith.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_and_http_arrange_a_melody_alike(tmp_path, debug_checkpoint_dir, debug_checkpoint):
+    import base64
+    import time
+
+    from fastapi.testclient import TestClient
+    from symusic import Score
+
+    from tunesmith.server import ServerConfig, create_app
+
+    tune = _two_tracks(tmp_path)
+    res = _cli("generate", "a tune", "--melody", tune, "--melody-track", 2, "--key", "E major",
+               "--seed", 4, "--model", debug_checkpoint_dir, "-o", tmp_path / "cli.mid")
+    assert res.exit_code == 0, res.output
+    cli = (tmp_path / "cli.mid").read_bytes()
+    lead = next(t for t in Score.from_midi(cli).tracks if t.program == 73)
+    assert [(n.time, n.pitch, n.duration) for n in lead.notes] == [(t, p + 2, d) for t, d, p, _ in TUNE]
+    body = {"prompt": "a tune", "key": "E major", "seed": 4, "melody_track": 2,
+            "melody": {"midi": base64.b64encode(tune.read_bytes()).decode()}}
+    with TestClient(create_app(checkpoint=debug_checkpoint, config=ServerConfig(sample_rate=16000))) as c:
+        job_id, end = c.post("/api/generate", json=body).json()["job_id"], time.monotonic() + 60
+        while (job := c.get(f"/api/jobs/{job_id}").json())["status"] not in ("done", "failed"):
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        assert job["status"] == "done", job["error"]
+        assert c.get(f"/api/jobs/{job_id}/midi").content == cli  # the same piece, byte for byte
+        bad = c.post("/api/generate", json={**body, "melody_track": 3}).json()["detail"]
+    res = _cli("generate", "a tune", "--melody", tune, "--melody-track", 3, "--model", debug_checkpoint_dir,
+               "-o", tmp_path / "bad.mid")
+    assert res.exit_code == 2 and res.output.strip() == f"error: {bad}"  # refused alike
+    assert not (tmp_path / "bad.mid").exists()
+
+
+def test_cli_arranges_the_retrieved_melody(tmp_path, debug_checkpoint_dir):
+    from symusic import Score
+
+    from tunesmith.retrieval import best_melody
+
+    hit = best_melody("a cheerful pop melody")
+    res = _cli("generate", "a cheerful pop melody", "--melody", "retrieved", "--instruments", "flute,bass",
+               "--bars", 16, "--seed", 1, "--model", debug_checkpoint_dir, "-o", tmp_path / "out.mid")
+    assert res.exit_code == 0, res.output
+    assert f"melody: {hit.label}" in res.output and "bars are kept (asked 16)" in res.output
+    out = Score.from_midi((tmp_path / "out.mid").read_bytes())
+    lead = next(t for t in out.tracks if t.program == 73)
+
+    def quarters(notes, tpq):  # the file keeps its own resolution: compare in quarter notes
+        return [(n.time / tpq, n.pitch, n.duration / tpq) for n in notes]
+
+    assert quarters(lead.notes, out.ticks_per_quarter) == quarters(hit.melody.tracks[0].notes,
+                                                                   hit.melody.ticks_per_quarter)
+    res = _cli("generate", "x", "--melody", "retrieved", "--form", "AABA", "--model", debug_checkpoint_dir,
+               "-o", tmp_path / "form.mid")
+    assert res.exit_code == 2 and "form 'AABA' does not go with a melody" in res.output

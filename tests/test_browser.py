@@ -1,7 +1,7 @@
 """End to end in headless Chromium: type a prompt, generate, see the piano roll and the audio,
 download the MIDI; open a MIDI file, drag across bars of its piano roll, regenerate them for
-chosen tracks, continue it. Skipped, with the reason shown, where Chromium or playwright is
-missing.
+chosen tracks, continue it; find melodies for a prompt, pick one and generate around it.
+Skipped, with the reason shown, where Chromium or playwright is missing.
 
 Set TUNESMITH_SCREENSHOT=path to also save a screenshot of the page after the generation.
 """
@@ -9,6 +9,7 @@ Set TUNESMITH_SCREENSHOT=path to also save a screenshot of the page after the ge
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -177,3 +178,53 @@ def _drag_bars(page, first: int, last: int) -> None:  # type: ignore[no-untyped-
     page.mouse.down()
     page.mouse.move(x(last), y, steps=5)
     page.mouse.up()
+
+
+def test_start_from_a_found_melody_in_the_browser(server_url: str, tmp_path: Path) -> None:
+    from conftest import make_score
+
+    sync_playwright = _playwright()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900}, bypass_csp=True)
+            page.goto(server_url)
+            page.fill("#prompt", "a cheerful pop melody")
+            page.fill("#instruments", "flute, bass")
+            page.click("#find-melodies")
+            page.wait_for_selector("#melody-hits li img", timeout=60_000)
+            hits = page.locator("#melody-hits li")
+            assert hits.count() == 5 and "pop909/" in hits.first.inner_text()
+            page.wait_for_function("[...document.querySelectorAll('#melody-hits img')]"
+                                   ".every(i => i.complete && i.naturalWidth > 0)")
+            assert hits.first.locator("a").get_attribute("href").endswith("/midi")
+            hits.first.locator("input[type=radio]").focus()  # by keyboard: Space, then the next one
+            page.keyboard.press("Space")
+            page.keyboard.press("ArrowDown")
+            assert page.locator("#melody-hits input:checked").count() == 1
+            assert hits.nth(1).locator("input").is_checked()
+            chosen = page.inner_text("#melody-chosen")
+            picked = re.search(r"pop909/\S+ bars \d+-\d+", chosen)
+            assert picked and picked.group() in hits.nth(1).inner_text()
+            assert page.locator("#melody-clear").is_visible()
+            page.click("#generate")
+            page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
+            assert page.locator("#error").is_hidden()
+            assert page.inner_text("#result-prompt").startswith("Melody: pop909/")
+            assert "melody: pop909/" in page.inner_text("#notes")
+            page.click("#melody-clear")
+            assert page.inner_text("#melody-chosen").startswith("No melody")
+            assert page.locator("#melody-hits input:checked").count() == 0
+            # the user's own file, with a track that is not a pitched one: the server's message
+            tune = tmp_path / "tune.mid"
+            make_score([(73, False, [(i * 480, 480, 60 + i, 80) for i in range(8)]),
+                        (0, True, [(i * 480, 120, 36, 100) for i in range(8)])]).dump_midi(str(tune))
+            page.set_input_files("#melody-file", str(tune))
+            page.wait_for_function("document.getElementById('melody-chosen').textContent"
+                                   ".includes('tune.mid')")
+            page.fill("#melody-track", "2")
+            page.click("#generate")
+            page.wait_for_selector("#error:not([hidden])")
+            assert "melody track 2 is not a pitched track: allowed 1" in page.inner_text("#error")
+        finally:
+            browser.close()

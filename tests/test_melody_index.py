@@ -247,3 +247,28 @@ def test_cli_index_build_from_a_corpus_spec_resumes(user_folder: Path, tmp_path:
     rows_ = MelodyIndex.open(tmp_path / "ix").rows
     assert len(rows_) == 2 and all(r["notes"] and r["license"] == "user's own" for r in rows_)
     assert runner.invoke(app, [*args[:-3], "--split", "dev", "--out", "x"]).exit_code == 2
+
+
+def test_only_phrases_with_notes_by_id_and_the_best_one(tmp_path: Path) -> None:
+    from tunesmith.retrieval import Clmp, best_melody, phrase_melody, retrieve
+
+    clmp = Clmp.load()
+    dim = clmp.config.embed_dim
+    idx = MelodyIndex.create(IndexConfig(dim=dim))
+    table = rows(6)
+    for i in (1, 4):  # two phrases keep their notes; the others only their facts
+        table[i] = dict(table[i], meter="4/4", notes=[[0, 96, 60 + i, 80], [96, 96, 62 + i, 80]])
+    idx.add(table, unit(np.random.default_rng(1), 6, dim))
+    hits = retrieve("a tune", k=6, index=idx, clmp=clmp, with_notes=True)
+    assert sorted(h.id for h in hits) == [1, 4] and all(h.melody is not None for h in hits)
+    assert [h.id for h in retrieve("a tune", k=6, index=idx, clmp=clmp)] != []  # ids on every hit
+    assert best_melody("a tune", index=idx, clmp=clmp).id == hits[0].id
+    melody, label = phrase_melody(4, idx)
+    assert [n.pitch for n in melody.tracks[0].notes] == [64, 66] and label == "s/4 bars 1-8"
+    with pytest.raises(InputError, match=r"melody id 6 is unknown: this index has ids 0\.\.5"):
+        phrase_melody(6, idx)
+    with pytest.raises(InputError, match=r"melody id 0 \(s/0 bars 1-8\) has no notes in the index"):
+        phrase_melody(0, idx)
+    with pytest.raises(InputError, match="no retrieved melody in 3/4 has its notes in the index "
+                                         r"\(the best, s/\d bars 1-8, comes from a corpus"):
+        best_melody("a waltz", meter="3/4", index=idx, clmp=clmp)

@@ -1,4 +1,5 @@
-"""HTTP API: generate -> poll -> results, input validation, limits, queue and failures."""
+"""HTTP API: generate -> poll -> results, input validation, limits, queue and failures; melodies
+found by text or uploaded, kept as the lead of a generation."""
 
 from __future__ import annotations
 
@@ -330,3 +331,111 @@ def test_edit_sources_are_checked(edit_client: TestClient) -> None:
     assert edit_client.post("/api/infill", json={"midi": "", "colour": "red"}).status_code == 422
     assert edit_client.post("/api/infill", content=b"{not json",
                             headers={"content-type": "application/json"}).status_code == 422
+
+
+# --- start from a melody: phrases of the shipped index, or an uploaded MIDI ------------------
+# a D major tune on a flute, four bars, under a high piano line that the default would pick
+TUNE = [(i * Q, Q, p, 80) for i, p in enumerate([62, 64, 66, 67, 69, 71, 73, 74,
+                                                  74, 73, 71, 69, 67, 66, 64, 62])]
+HIGH = [(i * 2 * Q, 2 * Q, 84, 60) for i in range(8)]
+
+
+def tune_b64() -> str:
+    from conftest import make_score
+
+    return midi_b64(make_score([(0, False, HIGH), (73, False, TUNE), (0, True, TUNE)]))
+
+
+@pytest.fixture(scope="module")
+def found(edit_client: TestClient) -> list[dict[str, Any]]:
+    res = edit_client.get("/api/retrieve", params={"prompt": "a cheerful pop melody", "k": 3,
+                                                   "with_notes": True})
+    assert res.status_code == 200, res.text
+    return list(res.json()["hits"])
+
+
+def test_retrieve_gives_ids_and_each_melody_as_files(edit_client: TestClient, found: list) -> None:
+    assert len(found) == 3 and len({h["id"] for h in found}) == 3
+    assert all(h["corpus"] == "pop909" and h["urls"] for h in found) and "notes" not in found[0]
+    assert found[0]["score"] >= found[-1]["score"]
+    urls = found[0]["urls"]
+    midi = edit_client.get(urls["midi"])
+    assert midi.headers["content-type"] == "audio/midi" and "attachment" in midi.headers["content-disposition"]
+    first, last = (int(b) for b in found[0]["label"].rsplit(" ", 1)[1].split("-"))
+    phrase = Score.from_midi(midi.content)
+    assert phrase.note_num() > 0 and phrase.tracks[0].program == found[0]["program"]
+    assert phrase.end() <= (last - first + 1) * 4 * phrase.ticks_per_quarter  # its bars, from 0
+    assert edit_client.get(urls["wav"]).content[:4] == b"RIFF"
+    assert edit_client.get(urls["pianoroll.png"]).content.startswith(PNG_MAGIC)
+    jigs = edit_client.get("/api/retrieve", params={"prompt": "a jig", "k": 2, "meter": "6/8"}).json()
+    assert all(h["corpus"] == "nottingham" and h["urls"] is None for h in jigs["hits"])  # notes not shipped
+    gpl = jigs["hits"][0]["id"]
+    for suffix in ("midi", "wav", "pianoroll.png"):
+        res = edit_client.get(f"/api/retrieve/{gpl}/{suffix}")
+        assert res.status_code == 404 and f"melody id {gpl} (nottingham/" in res.json()["detail"]
+        res = edit_client.get(f"/api/retrieve/99999/{suffix}")
+        assert res.status_code == 404 and "melody id 99999 is unknown" in res.json()["detail"]
+
+
+def test_generate_around_a_found_melody_keeps_its_notes(edit_client: TestClient, found: list) -> None:
+    hit = found[0]
+    body = {"prompt": "a flute tune", "instruments": ["flute", "bass"], "melody": {"id": hit["id"]},
+            "seed": 2}
+    job = finished(edit_client, edit_client.post("/api/generate", json=body))
+    assert f"melody: {hit['label']} (id {hit['id']})" in job["notes"]
+    out = Score.from_midi(edit_client.get(f"/api/jobs/{job['job_id']}/midi").content)
+    phrase = Score.from_midi(edit_client.get(hit["urls"]["midi"]).content)
+    assert track_notes(out, 73) == track_notes(phrase, hit["program"])  # the lead: every note kept
+    assert {(t.is_drum, t.program) for t in out.tracks} == {(False, 73), (False, 33)}
+    report = edit_client.get(f"/api/jobs/{job['job_id']}/features").json()
+    assert report["requested"]["bars"] == report["detected"]["bars"]  # the melody's length
+
+
+def test_generate_around_an_uploaded_melody_track(edit_client: TestClient) -> None:
+    body = {"prompt": "x", "key": "E major", "bars": 16, "melody": {"midi": tune_b64()},
+            "melody_track": 2, "seed": 1}
+    job = finished(edit_client, edit_client.post("/api/generate", json=body))
+    out = Score.from_midi(edit_client.get(f"/api/jobs/{job['job_id']}/midi").content)
+    assert track_notes(out, 73) == sorted((t, p + 2, d) for t, d, p, _ in TUNE)  # moved once, to E
+    assert {"melody: the uploaded MIDI, track 2", "the melody's 4 bars are kept (asked 16)",
+            "melody moved +2 semitones (D major -> E major)"} <= set(job["notes"])
+
+
+@pytest.mark.parametrize(
+    ("melody", "extra", "needle"),
+    [
+        ({"id": 99999}, {}, "melody id 99999 is unknown: this index has ids 0..6421"),
+        ({}, {}, "the melody is given 0 times: send exactly one of id"),
+        ({"id": 1, "midi": "TVRoZA=="}, {}, "the melody is given 2 times"),
+        ({"midi": "@@@"}, {}, "melody midi is not valid base64"),
+        ({"midi": "aGVsbG8="}, {}, "uploaded MIDI: not a MIDI file (no MThd header)"),
+        ({"midi": "TUIDI"}, {"melody_track": 4}, "melody track 4 is not a pitched track: allowed 1, 2"),
+        ({"midi": "TUIDI"}, {"melody_track": 3}, "melody track 3 is not a pitched track: allowed 1, 2"),
+        ({"midi": "TUIDI"}, {"form": "AABA"}, "form 'AABA' does not go with a melody"),
+        ({"midi": "LONG"}, {}, "the melody has 70 bars: allowed up to 64 (cut it first)"),
+        (None, {"melody_track": 1}, "melody_track needs a melody"),
+    ],
+)
+def test_bad_melodies_are_400_one_line(edit_client: TestClient, melody: dict | None, extra: dict,
+                                       needle: str) -> None:
+    from conftest import make_score
+
+    if melody is not None and melody.get("midi") == "TUIDI":
+        melody = {"midi": tune_b64()}
+    elif melody is not None and melody.get("midi") == "LONG":
+        melody = {"midi": midi_b64(make_score([(0, False, [(b * 4 * Q, Q, 72, 80) for b in range(70)])]))}
+    res = edit_client.post("/api/generate", json={"prompt": "x", "melody": melody, **extra})
+    assert res.status_code == 400, res.text
+    detail = res.json()["detail"]
+    assert needle in detail and "\n" not in detail
+
+
+def test_a_phrase_without_notes_is_refused_and_malformed_melodies_are_422(edit_client: TestClient) -> None:
+    jig = edit_client.get("/api/retrieve", params={"prompt": "a jig", "k": 1, "meter": "6/8"}).json()["hits"][0]
+    res = edit_client.post("/api/generate", json={"prompt": "x", "melody": {"id": jig["id"]}})
+    assert res.status_code == 400
+    assert res.json()["detail"] == (f"melody id {jig['id']} ({jig['label']}) has no notes in the index "
+                                    "(license GPL-3.0: only its facts are shipped): pick a phrase whose "
+                                    "notes are stored")
+    for melody in ({"iden": 3}, {"id": "three"}, "retrieved"):
+        assert edit_client.post("/api/generate", json={"prompt": "x", "melody": melody}).status_code == 422

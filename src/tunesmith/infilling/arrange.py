@@ -9,6 +9,8 @@ another (drums, then bass, then the rest), each seeing the melody and the tracks
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ from symusic import Score, Tempo, TimeSignature, Track
 
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, PITCH_CLASSES, Attributes, family
 from tunesmith.errors import InputError
-from tunesmith.generation.generate import Request
+from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import fill_track, infill
 from tunesmith.model import Checkpoint
@@ -44,7 +46,7 @@ def melody_track(score: Score, index: int | None = None) -> int:
     pitched = [i for i, t in enumerate(score.tracks) if not t.is_drum and len(t.notes)]
     if index is not None:
         if not 1 <= index <= len(score.tracks) or score.tracks[index - 1].is_drum:
-            raise InputError(f"--melody-track {index} is not a pitched track: allowed "
+            raise InputError(f"melody track {index} is not a pitched track: allowed "
                              f"{', '.join(str(i + 1) for i in pitched) or 'none'}")
         return index - 1
     if not pitched:
@@ -52,6 +54,19 @@ def melody_track(score: Score, index: int | None = None) -> int:
     most = max(len(score.tracks[i].notes) for i in pitched)
     busy = [i for i in pitched if len(score.tracks[i].notes) >= most / 4]
     return max(busy, key=lambda i: float(np.mean(score.tracks[i].notes.numpy()["pitch"])))
+
+
+def check_melody(melody: Score, track: int | None = None, *, form: str | None = None) -> int:
+    """The melody's track (0-based), checked before any model runs: `track` (1-based) must be
+    a pitched track, the melody at most MAX_MELODY_BARS long, and no form asked (the
+    melody's own sections are kept)."""
+    if form is not None:
+        raise InputError(f"form {form[:40]!r} does not go with a melody: the melody's own sections are kept")
+    index = melody_track(melody, track)
+    n_bars = len(bar_starts(melody))
+    if n_bars > MAX_MELODY_BARS:
+        raise InputError(f"the melody has {n_bars} bars: allowed up to {MAX_MELODY_BARS} (cut it first)")
+    return index
 
 
 def key_shift(found: str | None, asked: str | None) -> int:
@@ -104,12 +119,9 @@ def arrange(
     band genres) written around it by the model."""
     from tunesmith.captions.features import estimate_key
 
-    ti = melody_track(melody, track)
+    ti = check_melody(melody, track)
     only = Score(melody.ticks_per_quarter)
     only.tracks.append(melody.tracks[ti].copy())
-    n_bars = len(bar_starts(melody))
-    if n_bars > MAX_MELODY_BARS:
-        raise InputError(f"the melody has {n_bars} bars: allowed up to {MAX_MELODY_BARS} (cut it first)")
     found = estimate_key(only)
     shift = key_shift(found, attrs.key)
     asked = tuple(attrs.instruments or ())
@@ -131,6 +143,31 @@ def arrange(
         score = infill(score, (1, bars), [p], attributes=rest, seed=seed, sampling=sampling,
                        checkpoint=checkpoint, on_step=on_step)
     return Arrangement(score, program, shift, notes)
+
+
+def arrange_pieces(
+    request: Request, melody: Score, *, track: int | None = None, num: int = 1, seed: int = 0,
+    sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> list[Generated]:
+    """What every front-end (CLI, HTTP) writes for a request with a melody: piece i is the
+    melody arranged with seed `seed + i`, as long as the melody (an asked length is said to
+    be overridden). `on_step` counts the tokens of all the pieces' tracks in one run."""
+    bars = len(bar_starts(melody))
+    asked = request.attributes.merged(Attributes(bars=bars))
+    notes = list(request.notes)
+    if request.attributes.bars not in (None, bars):
+        notes.append(f"the melody's {bars} bars are kept (asked {request.attributes.bars})")
+    steps = itertools.count()  # infill counts per track: one count for the whole job
+    step = (lambda _: on_step(next(steps))) if on_step is not None else None
+    pieces = []
+    for i in range(num):
+        start = time.perf_counter()
+        got = arrange(melody, request.attributes, track=track, seed=seed + i, sampling=sampling,
+                      checkpoint=checkpoint, on_step=step)
+        pieces.append(Generated(got.score, [], asked, seed + i, 0.0, time.perf_counter() - start,
+                                [*notes, *got.notes]))
+    return pieces
 
 
 def generate_by_track(

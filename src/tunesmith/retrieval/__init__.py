@@ -17,7 +17,7 @@ from tunesmith.retrieval.clmp import (
 )
 from tunesmith.retrieval.index import Hit, IndexConfig, MelodyIndex
 from tunesmith.retrieval.melody import Phrase, extract_phrases, lead_line
-from tunesmith.retrieval.search import add_folder, build_index, retrieve
+from tunesmith.retrieval.search import add_folder, best_melody, build_index, phrase_melody, retrieve
 from tunesmith.retrieval.text_encoder import encode_texts
 
 __all__ = [
@@ -30,12 +30,14 @@ __all__ = [
     "MelodyIndex",
     "Phrase",
     "add_folder",
+    "best_melody",
     "build_index",
     "encode_texts",
     "evaluate_split",
     "extract_phrases",
     "lead_line",
     "melody",
+    "phrase_melody",
     "retrieval_metrics",
     "retrieve",
     "sanity_gap",

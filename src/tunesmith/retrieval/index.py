@@ -52,17 +52,24 @@ class IndexConfig:
 
 @dataclass
 class Hit:
-    """One retrieved phrase: cosine `score` to the query, its sidecar row, and its melody
-    (None when the notes are neither stored nor readable from the source)."""
+    """One retrieved phrase: cosine `score` to the query, its sidecar row, its melody (None
+    when the notes are neither stored nor readable from the source) and its `id`, the row
+    number in its index (stable while the index is: `search.phrase_melody` takes it back)."""
 
     score: float
     meta: dict[str, Any]
     melody: Any = field(default=None, repr=False)  # symusic Score
+    id: int | None = None
 
     @property
     def label(self) -> str:
-        a, b = self.meta["bars"]
-        return f"{self.meta['source']} bars {a + 1}-{b}"
+        return phrase_label(self.meta)
+
+
+def phrase_label(row: dict[str, Any]) -> str:
+    """'corpus/piece bars 9-16': where a phrase comes from (bars 1-based, inclusive)."""
+    a, b = row["bars"]
+    return f"{row['source']} bars {a + 1}-{b}"
 
 
 def phrase_row(phrase: Phrase, store_notes: bool | None = None) -> dict[str, Any]:
@@ -148,6 +155,12 @@ class MelodyIndex:
     def sources(self) -> set[str]:
         return {r["source"] for r in self.rows}
 
+    def row(self, phrase_id: int) -> dict[str, Any]:
+        """The sidecar row of a phrase id (a `Hit.id`), or InputError naming it."""
+        if not 0 <= phrase_id < len(self.rows):
+            raise InputError(f"melody id {phrase_id} is unknown: this index has ids 0..{len(self.rows) - 1}")
+        return self.rows[phrase_id]
+
     def add(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray) -> None:
         """Append rows and their (N, dim) vectors (growing the graph as needed)."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.config.dim)
@@ -162,25 +175,29 @@ class MelodyIndex:
         self.graph.add_items(vectors, labels, num_threads=1)
         self.rows.extend(rows)
 
-    def matching(self, key: str | None = None, meter: str | None = None) -> np.ndarray:
-        """Labels of the rows with this key and meter (None: any)."""
+    def matching(self, key: str | None = None, meter: str | None = None,
+                 with_notes: bool = False) -> np.ndarray:
+        """Labels of the rows with this key and meter (None: any), and with stored notes
+        when `with_notes`."""
         return np.asarray([i for i, r in enumerate(self.rows)
                            if (key is None or r["key"] == key)
-                           and (meter is None or r["meter"] == meter)], dtype=np.int64)
+                           and (meter is None or r["meter"] == meter)
+                           and (not with_notes or r.get("notes"))], dtype=np.int64)
 
     def search(self, query: np.ndarray, k: int = 5, key: str | None = None,
-               meter: str | None = None) -> list[tuple[int, float]]:
-        """(label, cosine) of the k nearest rows with this key and meter, best first.
-        A selective filter (< BRUTE_FORCE_BELOW rows) is answered exactly over those rows;
-        otherwise the graph is searched with hnswlib's filter callable."""
+               meter: str | None = None, with_notes: bool = False) -> list[tuple[int, float]]:
+        """(label, cosine) of the k nearest rows with this key and meter (and stored notes,
+        when `with_notes`), best first. A selective filter (< BRUTE_FORCE_BELOW rows) is
+        answered exactly over those rows; otherwise the graph is searched with hnswlib's
+        filter callable."""
         if k < 1:
             raise InputError(f"k={k} is invalid: need at least 1")
         q = np.asarray(query, dtype=np.float32).reshape(1, self.config.dim)
         if not self.rows:
             return []
-        if key is None and meter is None:
+        if key is None and meter is None and not with_notes:
             return self._knn(q, min(k, len(self.rows)), None)
-        allowed = self.matching(key, meter)
+        allowed = self.matching(key, meter, with_notes)
         if len(allowed) == 0:
             return []
         if len(allowed) < BRUTE_FORCE_BELOW:

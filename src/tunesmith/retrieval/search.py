@@ -16,7 +16,7 @@ import numpy as np
 
 from tunesmith.errors import InputError
 from tunesmith.retrieval.clmp import MELODY, Clmp
-from tunesmith.retrieval.index import Hit, IndexConfig, MelodyIndex, melody_of, phrase_row
+from tunesmith.retrieval.index import Hit, IndexConfig, MelodyIndex, melody_of, phrase_label, phrase_row
 from tunesmith.retrieval.melody import Phrase, extract_phrases, unique_phrases
 
 EMBED_BATCH = 256  # phrases embedded at a time
@@ -131,10 +131,11 @@ def add_folder(folder: str | Path, index_path: str | Path, clmp: Clmp | None = N
 
 def retrieve(prompt: str, k: int = 5, *, key: str | None = None, meter: str | None = None,
              index: MelodyIndex | str | Path | None = None, clmp: Clmp | None = None,
-             roots: dict[str, Path] | None = None) -> list[Hit]:
+             roots: dict[str, Path] | None = None, with_notes: bool = False) -> list[Hit]:
     """The k melody phrases closest to a text, best first, optionally only in a key
-    ('A minor', 'Bbm') and meter ('6/8'); each with its melody when the notes are there
-    (stored, or re-read from `roots[corpus]`, the user's copy of a corpus)."""
+    ('A minor', 'Bbm') and meter ('6/8') and only those whose notes the index stores
+    (`with_notes`); each with its id and its melody when the notes are there (stored, or
+    re-read from `roots[corpus]`, the user's copy of a corpus)."""
     from tunesmith.captions import parse_key, parse_time_signature
 
     if not prompt.strip():
@@ -144,5 +145,35 @@ def retrieve(prompt: str, k: int = 5, *, key: str | None = None, meter: str | No
     idx = index if isinstance(index, MelodyIndex) else MelodyIndex.open(index)
     clmp = clmp or Clmp.load()
     query = clmp.embed_text([prompt])[0]
-    return [Hit(score, idx.rows[label], melody_of(idx.rows[label], roots))
-            for label, score in idx.search(query, k, key=key, meter=meter)]
+    return [Hit(score, idx.rows[label], melody_of(idx.rows[label], roots), label)
+            for label, score in idx.search(query, k, key=key, meter=meter, with_notes=with_notes)]
+
+
+def best_melody(prompt: str, *, meter: str | None = None, index: MelodyIndex | str | Path | None = None,
+                clmp: Clmp | None = None) -> Hit:
+    """The phrase that fits a text best (in `meter`, if given) among those whose notes the
+    index stores (MG2's retrieval step); InputError when there is none."""
+    text = prompt if prompt.strip() else "a melody"
+    idx = index if isinstance(index, MelodyIndex) else MelodyIndex.open(index)
+    clmp = clmp or Clmp.load()
+    hits = retrieve(text, 1, meter=meter, index=idx, clmp=clmp, with_notes=True)
+    if hits:
+        return hits[0]
+    best = retrieve(text, 1, meter=meter, index=idx, clmp=clmp)
+    why = f" (the best, {best[0].label}, comes from a corpus whose notes are not shipped)" if best else ""
+    where = f" in {meter}" if meter else ""
+    raise InputError(f"no retrieved melody{where} has its notes in the index{why}: give a MIDI melody instead")
+
+
+def phrase_melody(phrase_id: int, index: MelodyIndex | str | Path | None = None,
+                  roots: dict[str, Path] | None = None) -> tuple[Any, str]:
+    """The melody (a Score) of the phrase with this id (a `Hit.id`) and its label; InputError
+    naming the id when the index has no such phrase or has not got its notes."""
+    idx = index if isinstance(index, MelodyIndex) else MelodyIndex.open(index)
+    row = idx.row(phrase_id)
+    melody = melody_of(row, roots)
+    if melody is None:
+        raise InputError(f"melody id {phrase_id} ({phrase_label(row)}) has no notes in the index "
+                         f"(license {row['license']}: only its facts are shipped): pick a phrase "
+                         "whose notes are stored")
+    return melody, phrase_label(row)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import UploadFile as FormFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from symusic import Score
 
 from tunesmith.attributes import (
     GENRES,
@@ -42,7 +44,8 @@ from tunesmith.errors import InputError, PromptError, QueueFullError, TunesmithE
 from tunesmith.generation import SamplingConfig, bars_for, resolve, sampling_from
 from tunesmith.generation.generate import SAMPLING_FIELDS, check_seed
 from tunesmith.infilling.form import plan_for
-from tunesmith.midi import load_score
+from tunesmith.midi import load_score, midi_bytes
+from tunesmith.midi.pianoroll import draw_pianoroll
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.server.edits import (
@@ -56,6 +59,8 @@ from tunesmith.server.edits import (
     open_spec,
 )
 from tunesmith.server.jobs import RESULTS, Job, JobQueue, JobSpec, ServerConfig, Work, model_work
+from tunesmith.server.melodies import Melodies, MelodyChoice, chosen_melody
+from tunesmith.theory import bar_starts
 
 log = logging.getLogger("tunesmith.server")
 
@@ -101,12 +106,15 @@ class GenerateRequest(BaseModel):
     key_profile: float | None = None
     candidates: int | None = None  # best-of-N by adherence read from the MIDI
     seed: int = 0
+    melody: MelodyChoice | None = None  # keep this melody as the lead, arrange around it
+    melody_track: int | None = None  # which track of an uploaded melody holds it (1-based)
 
 
 MAX_CANDIDATES = 4  # a job's cost grows with N: the server caps it
+PHRASE_ROLL_PX = 640  # the piano roll of a retrieved phrase, shown small on the page
 
 
-def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
+def job_spec(req: GenerateRequest, config: ServerConfig, melodies: Melodies) -> JobSpec:
     """Validate a request into a job spec; raises InputError/PromptError naming the bad value."""
     if len(req.prompt) > config.max_prompt_chars:
         raise PromptError(f"prompt of {len(req.prompt)} characters is too long: "
@@ -117,6 +125,13 @@ def job_spec(req: GenerateRequest, config: ServerConfig) -> JobSpec:
     explicit = parse_fields(req.model_dump(include=set(ATTRIBUTE_FIELDS)))
     sampling = with_decoder(sampling_from(req.model_dump(include=set(SAMPLING_FIELDS))), config)
     request = resolve(req.prompt, explicit)
+    if req.melody is not None:
+        limits = Limits(config.max_prompt_chars, config.max_render_seconds, sampling)
+        melody, note = chosen_melody(req.melody, req.melody_track, req.form, melodies, limits)
+        return JobSpec(replace(request, notes=(*request.notes, note)), len(bar_starts(melody)), sampling,
+                       req.seed, melody=melody, melody_track=req.melody_track)
+    if req.melody_track is not None:
+        raise InputError("melody_track needs a melody: an id from /api/retrieve or a MIDI file")
     bars = bars_for(request.attributes)
     if req.form is not None:
         plan_for(bars, req.form)  # a bad form is refused now, not when the job runs
@@ -243,8 +258,10 @@ def _job_or_404(jobs: JobQueue, job_id: str, ready: bool = False) -> Job:
 
 
 def _add_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
+    melodies = Melodies()  # the melody index and CLMP load on the first request that needs them
     _add_page_routes(app, jobs, config)
-    _add_job_routes(app, jobs, config)
+    _add_melody_routes(app, config, melodies)
+    _add_job_routes(app, jobs, config, melodies)
     _add_edit_routes(app, jobs, config)
     _add_render_route(app, config)
 
@@ -267,28 +284,49 @@ def _add_page_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None
                 "max_bars": MAX_BARS, "max_prompt_chars": config.max_prompt_chars,
                 "examples": list(EXAMPLE_PROMPTS)}
 
-    melody: dict[str, Any] = {}  # the shipped index and CLMP, loaded on the first search
 
+def _add_melody_routes(app: FastAPI, config: ServerConfig, melodies: Melodies) -> None:
     @app.get("/api/retrieve")
-    def retrieve_melodies(prompt: str, k: int = 5, key: str | None = None,
-                          meter: str | None = None) -> dict[str, Any]:
-        """Melody phrases of the shipped index that fit a text (`tunesmith retrieve`)."""
-        from tunesmith.retrieval import Clmp, MelodyIndex, retrieve
+    def retrieve_melodies(prompt: str, k: int = 5, key: str | None = None, meter: str | None = None,
+                          with_notes: bool = False) -> dict[str, Any]:
+        """Melody phrases of the shipped index that fit a text (`tunesmith retrieve`), each
+        with the `id` that POST /api/generate takes as its melody; `with_notes`: only those
+        whose notes are shipped (the others cannot be played or arranged)."""
+        if len(prompt) > config.max_prompt_chars:
+            raise PromptError(f"prompt of {len(prompt)} characters is too long: "
+                              f"allowed {config.max_prompt_chars}")
+        return {"hits": melodies.search(prompt, k, key=key, meter=meter, with_notes=with_notes)}
 
-        if len(prompt) > config.max_prompt_chars or not 1 <= k <= 20:
-            raise InputError(f"prompt of {len(prompt)} characters or k={k} is out of range: "
-                             f"allowed 1..{config.max_prompt_chars} characters, k 1..20")
-        if not melody:
-            melody.update(index=MelodyIndex.open(), clmp=Clmp.load())
-        hits = retrieve(prompt, k, key=key, meter=meter, index=melody["index"], clmp=melody["clmp"])
-        return {"hits": [{"score": round(h.score, 4), "label": h.label,
-                          **{f: v for f, v in h.meta.items() if f != "path"}} for h in hits]}
+    def phrase(phrase_id: int) -> Score:
+        try:
+            return melodies.phrase(phrase_id)[0]
+        except InputError as err:  # a path that names nothing: not found
+            raise HTTPException(404, str(err)) from None
+
+    @app.get("/api/retrieve/{phrase_id}/midi")
+    def phrase_midi(phrase_id: int) -> Response:
+        disposition = f'attachment; filename="tunesmith-melody-{phrase_id}.mid"'
+        return Response(midi_bytes(phrase(phrase_id)), media_type="audio/midi",
+                        headers={"content-disposition": disposition})
+
+    @app.get("/api/retrieve/{phrase_id}/wav")
+    def phrase_wav(phrase_id: int) -> Response:
+        audio = render(phrase(phrase_id), sample_rate=config.sample_rate)
+        return Response(wav_bytes(audio, config.sample_rate), media_type="audio/wav")
+
+    @lru_cache(maxsize=64)  # the page shows the same few phrases again and again
+    def phrase_png(phrase_id: int) -> bytes:
+        return draw_pianoroll(phrase(phrase_id), width_px=PHRASE_ROLL_PX)
+
+    @app.get("/api/retrieve/{phrase_id}/pianoroll.png")
+    def phrase_pianoroll(phrase_id: int) -> Response:
+        return Response(phrase_png(phrase_id), media_type="image/png")
 
 
-def _add_job_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None:
+def _add_job_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig, melodies: Melodies) -> None:
     @app.post("/api/generate", status_code=202)
     def submit(req: GenerateRequest) -> dict[str, Any]:
-        return jobs.submit(job_spec(req, config)).to_dict()
+        return jobs.submit(job_spec(req, config, melodies)).to_dict()
 
     @app.get("/api/jobs/{job_id}")
     def status(job_id: str) -> dict[str, Any]:

@@ -120,13 +120,15 @@ def _controls_dict(controls: FillControls | None) -> dict[str, Any] | None:
             "durations": list(controls.durations) if controls.durations else None}
 
 
-def decode_midi(text: str) -> bytes:
-    """The bytes of a base64 MIDI field, or InputError."""
+def decode_midi(text: str, field: str = "midi", multipart: bool = True) -> bytes:
+    """The bytes of a base64 MIDI field, or InputError naming the field (and the multipart
+    part 'file' where the route takes one)."""
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise InputError("midi is not valid base64: send the MIDI file's bytes base64-encoded, "
-                         "or upload it as the multipart part 'file'") from None
+        other = ", or upload it as the multipart part 'file'" if multipart else ""
+        raise InputError(f"{field} is not valid base64: send the MIDI file's bytes "
+                         f"base64-encoded{other}") from None
 
 
 def _words(value: list[Any] | str | None) -> list[Any] | None:

@@ -30,6 +30,7 @@ from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes
 from tunesmith.captions import features
 from tunesmith.errors import ConfigError, QueueFullError, TunesmithError
 from tunesmith.generation import Generated, Request, SamplingConfig
+from tunesmith.infilling.arrange import arrange_pieces
 from tunesmith.infilling.form import write_pieces
 from tunesmith.midi import midi_bytes
 from tunesmith.midi.io import write_bytes_atomic
@@ -91,13 +92,16 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What to generate: the resolved request, its length in bars, sampling and seed."""
+    """What to generate: the resolved request, its length in bars, sampling and seed; with a
+    `melody` (checked), the piece is that melody arranged, as long as it is."""
 
     request: Request
     bars: int
     sampling: SamplingConfig
     seed: int
     form: str | None = None  # sections, e.g. "AABA"; long pieces get a plan anyway
+    melody: Any = None  # a symusic Score kept as the lead
+    melody_track: int | None = None  # its track, 1-based (None: the top line)
 
     @property
     def prompt(self) -> str:
@@ -159,11 +163,15 @@ Work = Callable[[Any, Callable[[int], None]], Generated]
 
 
 def model_work(checkpoint: Checkpoint) -> Work:
-    """The real step: one piece from the loaded checkpoint, generated or edited."""
+    """The real step: one piece from the loaded checkpoint, generated (around a melody, if
+    the spec has one) or edited."""
 
     def work(spec: JobSpec | EditSpec, on_step: Callable[[int], None]) -> Generated:
         if isinstance(spec, EditSpec):
             return run_edit(spec, checkpoint, on_step)
+        if spec.melody is not None:
+            return arrange_pieces(spec.request, spec.melody, track=spec.melody_track, seed=spec.seed,
+                                  sampling=spec.sampling, checkpoint=checkpoint, on_step=on_step)[0]
         return write_pieces(spec.request, seed=spec.seed, sampling=spec.sampling, checkpoint=checkpoint,
                             on_step=on_step, form=spec.form)[0]
 

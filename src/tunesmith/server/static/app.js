@@ -1,12 +1,13 @@
 // tunesmith page: submit a prompt (or open a MIDI file), poll the job, show piano roll, audio,
-// MIDI and attributes; then regenerate chosen bars and tracks, or continue the piece.
+// MIDI and attributes; then regenerate chosen bars and tracks, or continue the piece. A melody
+// (found for the prompt, or the user's MIDI file) can be kept as the lead of a generation.
 // Vanilla JS, no external requests: everything comes from this server's /api.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 400;
 const BUTTONS = ["generate", "regenerate", "continue", "upload"];
-const state = { busy: false, results: [], current: null, pick: null, drag: null };
+const state = { busy: false, results: [], current: null, pick: null, drag: null, melody: null };
 
 function el(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
@@ -47,6 +48,12 @@ function readForm() {
   body.temperature = Number($("temperature").value);
   body.candidates = Number($("candidates").value);
   body.seed = text("seed") ? Number(text("seed")) : 0;
+  const melody = state.melody;
+  if (melody && melody.id != null) body.melody = { id: melody.id };
+  if (melody && melody.midi) {
+    body.melody = { midi: melody.midi };
+    if (text("melody-track")) body.melody_track = Number(text("melody-track"));
+  }
   return body;
 }
 
@@ -100,7 +107,7 @@ async function runJob(url, body, label = "") {
 
 function submit(event) {
   event.preventDefault();
-  runJob("/api/generate", readForm());
+  runJob("/api/generate", readForm(), state.melody ? `Melody: ${state.melody.label}` : "");
 }
 
 async function poll(jobId) {
@@ -348,6 +355,102 @@ function uploadFile() {
   runJob("/api/upload", form, `Uploaded: ${file.name}`).then(() => { $("upload").value = ""; });
 }
 
+// --- start from a melody: find phrases for the prompt, or read the user's MIDI file ----------
+
+// Show which melody the next generation keeps (or none), and allow clearing it.
+function showMelody() {
+  const m = state.melody;
+  $("melody-chosen").textContent = m ? `Melody: ${m.label}. Generate keeps it as the lead.`
+                                     : "No melody: the model writes its own.";
+  $("melody-clear").hidden = !m;
+  $("melody-panel").classList.toggle("chosen", Boolean(m));
+  $("melody-track").disabled = !(m && m.midi);
+}
+
+function clearMelody() {
+  state.melody = null;
+  for (const r of document.querySelectorAll("input[name=melody-pick]")) r.checked = false;
+  $("melody-file").value = "";
+  showMelody();
+}
+
+function hitItem(hit) {
+  const id = `melody-hit-${hit.id}`;
+  const radio = el("input", { type: "radio", name: "melody-pick", id, value: String(hit.id) });
+  radio.addEventListener("change", () => {
+    $("melody-file").value = "";
+    state.melody = { id: hit.id, label: hit.label };
+    showMelody();
+  });
+  const facts = [hit.key, hit.meter, `${Math.round(hit.tempo)} bpm`, hit.genre].filter(Boolean).join(" · ");
+  return el("li", { className: "hit" }, [
+    el("div", { className: "hit-head" }, [
+      radio,
+      el("label", { htmlFor: id }, [
+        el("span", { className: "hit-score", textContent: hit.score.toFixed(2),
+                     title: "How well it fits the prompt (cosine, higher is closer)" }),
+        ` ${hit.label}`,
+        el("span", { className: "hint", textContent: ` ${facts}` }),
+      ]),
+    ]),
+    el("img", { src: hit.urls["pianoroll.png"], alt: `Piano roll of the melody ${hit.label}`,
+                loading: "lazy" }),
+    el("div", { className: "hit-play" }, [
+      el("audio", { controls: true, preload: "none", src: hit.urls.wav,
+                    ariaLabel: `Play the melody ${hit.label}` }),
+      el("a", { className: "button small", href: hit.urls.midi, download: `melody-${hit.id}.mid`,
+                textContent: "MIDI" }),
+    ]),
+  ]);
+}
+
+async function findMelodies() {
+  showError("");
+  const params = new URLSearchParams({ prompt: $("prompt").value.trim(), k: "5", with_notes: "true" });
+  if ($("time_signature").value) params.set("meter", $("time_signature").value);
+  $("find-melodies").disabled = true;
+  $("melody-status").textContent = "Searching…";
+  try {
+    const res = await fetch(`/api/retrieve?${params}`);
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(errorText(data.detail));
+    $("melody-hits").replaceChildren(...data.hits.map(hitItem));
+    $("melody-found").hidden = !data.hits.length;
+    $("melody-status").textContent = data.hits.length ? `${data.hits.length} found: pick one`
+                                                      : "none found (try without a time signature)";
+    if (state.melody && state.melody.id != null) {  // still listed: show it picked
+      const picked = document.getElementById(`melody-hit-${state.melody.id}`);
+      if (picked) picked.checked = true;
+    }
+  } catch (err) {
+    $("melody-status").textContent = "";
+    showError(err.message);
+  } finally {
+    $("find-melodies").disabled = false;
+  }
+}
+
+// The base64 text of a file's bytes (the API takes a MIDI melody as base64 in the JSON body).
+async function fileBase64(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
+
+async function pickFile() {
+  const file = $("melody-file").files[0];
+  if (!file) {  // the file chooser was cancelled: no file any more
+    if (state.melody && state.melody.midi) clearMelody();
+    return;
+  }
+  for (const r of document.querySelectorAll("input[name=melody-pick]")) r.checked = false;
+  state.melody = { midi: await fileBase64(file), label: `your file ${file.name}` };
+  showMelody();
+}
+
 function init() {
   $("gen-form").addEventListener("submit", submit);
   $("edit-form").addEventListener("submit", regenerate);
@@ -357,6 +460,9 @@ function init() {
   });
   $("edit-bars").addEventListener("input", typedBars);
   $("upload").addEventListener("change", uploadFile);
+  $("find-melodies").addEventListener("click", findMelodies);
+  $("melody-clear").addEventListener("click", clearMelody);
+  $("melody-file").addEventListener("change", () => pickFile().catch((e) => showError(e.message)));
   rollDrag();
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
