@@ -87,7 +87,8 @@ def _annotated_bars(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str | No
                 if overlap > 0:
                     chroma[b, n.pitch % 12] += overlap
                     lowest[b] = min(lowest[b], n.pitch)
-    segments = [line.split("\t") for line in (folder / "chord_midi.txt").read_text().splitlines() if line.strip()]
+    text = (folder / "chord_midi.txt").read_text()
+    segments = [line.split("\t") for line in text.splitlines() if line.strip()]
     asked: list[str | None] = []
     for a, b in zip(lines[:-1], lines[1:], strict=True):
         cover = [(min(float(e), b) - max(float(s), a), lab) for s, e, lab in segments]
@@ -101,7 +102,8 @@ def _pop909_chord(label: str) -> str | None:
     if ":" not in label:
         return None
     root, quality = label.split(":", 1)
-    suffix = {"maj": "", "min": "m", "7": "7", "maj7": "maj7", "min7": "m7"}.get(quality.split("/")[0].split("(")[0])
+    base = quality.split("/")[0].split("(")[0]  # no inversion, no added tones
+    suffix = {"maj": "", "min": "m", "7": "7", "maj7": "maj7", "min7": "m7"}.get(base)
     return None if suffix is None else root + suffix
 
 
@@ -139,7 +141,8 @@ def main() -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     plan = plan_for(args.bars)
     print(f"plan for {args.bars} bars: {plan.text()}; {len(PROMPTS)} prompts x {args.seeds} seeds")
-    print("| system | chord strength | repeat % | near-repeat % | drum sim | asked play % | chord % | root % | majmin % |")
+    print("| system | chord strength | repeat % | near-repeat % | drum sim | asked play % | chord % | root % "
+          "| majmin % |")
     print("|---|---|---|---|---|---|---|---|---|")
     if args.data is not None:
         share, n = pop909_agreement(args.data / "pop909", 40)

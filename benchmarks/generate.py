@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -188,7 +189,8 @@ def main() -> None:
             x = (r["tokens"] / r["s"]) / (hbest["tokens"] / hbest["s"])
             music = r["music_s"] / r["s"]
             print(f"{name:<22}{batch:>6}{r['tokens'] / r['s']:>9.0f}{r['notes'] / r['s']:>9.0f}"
-                  f"{music:>10.1f}{30 / music if music else float('nan'):>8.2f}{r['first_note_s']:>11.3f}{r['rss_mb']:>8.0f}"
+                  f"{music:>10.1f}{30 / music if music else math.nan:>8.2f}"
+                  f"{r['first_note_s']:>11.3f}{r['rss_mb']:>8.0f}"
                   f"{100 * r['masked']:>9.1f}{x:>7.2f}", flush=True)
 
 

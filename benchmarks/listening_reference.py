@@ -31,8 +31,8 @@ from tunesmith.data.clean import groove_to_gm
 from tunesmith.data.corpora import open_corpus, pop909_meter
 from tunesmith.data.segments import piece_split
 from tunesmith.evaluation.listening import Listening, listen
-from tunesmith.generation import SamplingConfig, sampling_from
 from tunesmith.evaluation.listening_report import listening_section, reference_set, render_listening, windows
+from tunesmith.generation import SamplingConfig, sampling_from
 from tunesmith.midi import load_score
 
 

@@ -14,12 +14,12 @@ from tunesmith.evaluation.listening import (
     bar_chroma,
     bar_lines,
     chord_agreement,
-    majmin,
     draw_self_similarity,
     form,
     groove,
     harmony,
     listen,
+    majmin,
     parts,
     pattern_similarity,
     self_similarity,
@@ -229,7 +229,8 @@ def test_out_of_key_chords_and_changes() -> None:
 
 
 def test_majmin_reduces_sevenths_and_leaves_out_dim_aug_sus() -> None:
-    assert [majmin(c) for c in ("C", "Am7", "C7", "Fmaj7", "Bb6", "a#min7")] == ["C", "Am", "C", "F", "Bb", "Bbm"]
+    names = ("C", "Am7", "C7", "Fmaj7", "Bb6", "a#min7")
+    assert [majmin(c) for c in names] == ["C", "Am", "C", "F", "Bb", "Bbm"]
     assert [majmin(c) for c in ("Bdim", "Caug", "Dsus4", "Esus2")] == [None] * 4
 
 

@@ -56,6 +56,7 @@ class InfillRequest(EditRequest):
     prompt: str = ""
     seed: int = 0
     temperature: float | None = None
+    drum_temperature: float | None = None
 
 
 class ContinueRequest(EditRequest):
@@ -65,6 +66,7 @@ class ContinueRequest(EditRequest):
     prompt: str = ""
     seed: int = 0
     temperature: float | None = None
+    drum_temperature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -177,8 +179,8 @@ def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits) -
     if len(req.prompt) > max_prompt:
         raise PromptError(f"prompt of {len(req.prompt)} characters is too long: allowed {max_prompt}")
     check_seed(req.seed)
-    if req.temperature is not None:
-        sampling = replace(sampling, temperature=req.temperature)  # validated by SamplingConfig
+    given = {"temperature": req.temperature, "drum_temperature": req.drum_temperature}
+    sampling = replace(sampling, **{k: v for k, v in given.items() if v is not None})  # SamplingConfig validates
     return {"midi": midi, "prompt": req.prompt, "attributes": parse(req.prompt),
             "seed": req.seed, "sampling": sampling, "source": req.job_id}
 
