@@ -124,8 +124,10 @@ def main() -> None:
                     help="how the generated row's pieces are written")
     ap.add_argument("--temperature", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--drum-temperature", type=float, default=None, help="default: SamplingConfig's")
+    ap.add_argument("--groove", type=float, default=None, help="default: SamplingConfig's")
     args = ap.parse_args()
-    sampling = sampling_from({"temperature": args.temperature, "drum_temperature": args.drum_temperature})
+    sampling = sampling_from({"temperature": args.temperature, "drum_temperature": args.drum_temperature,
+                              "groove": args.groove})
 
     start = time.perf_counter()
     refs = {

@@ -269,3 +269,35 @@ def test_drum_temperature_applies_to_drum_hits_only(tok: Tokenizer) -> None:
     assert g.in_drum_note()
     assert picks(cool) == {"PitchDrum_36"}
     assert len(picks(SamplingConfig(top_p=1.0))) > 1
+
+
+def test_groove_echo_offers_the_previous_bars_drum_pattern(tok: Tokenizer) -> None:
+    from tunesmith.generation.sampler import _echo_groove
+
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(0, DRUMS), bars=3))
+    hit = ("Program_-1", "PitchDrum_36", "Velocity_63", "Duration_0.1.8")
+    for t in ("Bar_None", "TimeSig_4/4", "Position_0"):
+        g.advance(tok.vocab[t])
+    g.advance(tok.tempo_id(120.0))
+    for t in (*hit, "Position_8", "Program_-1", "PitchDrum_38", "Velocity_63", "Duration_0.1.8"):
+        g.advance(tok.vocab[t])
+    assert g.groove_echo() == ([], [])  # the first bar has nothing to echo
+
+    def echo() -> tuple[list[str], set[str]]:
+        up, down = g.groove_echo()
+        return [tok.tokens[i] for i in up], {tok.tokens[i] for i in down}
+
+    for t in ("Bar_None", "TimeSig_4/4"):
+        g.advance(tok.vocab[t])
+    up, down = echo()
+    assert up == [] and "Position_0" not in down and {"Position_1", "Position_8", "Bar_None"} <= down
+    g.advance(tok.vocab["Position_0"])
+    up, down = echo()
+    assert up == ["Program_-1"] and "Position_8" not in down and {"Position_9", "Bar_None"} <= down
+    g.advance(tok.vocab["Program_-1"])
+    assert echo() == (["PitchDrum_36"], set())
+    for t in hit[1:]:
+        g.advance(tok.vocab[t])
+    assert echo()[0] == []  # position 0 is played: only the skip past position 8 is lowered
+    out = _echo_groove(np.zeros((1, len(tok)), np.float32), [g], 2.5)
+    assert out[0, tok.vocab["Position_4"]] == 0 and out[0, tok.vocab["Position_9"]] == -2.5

@@ -182,6 +182,9 @@ Temperature = Annotated[float | None, typer.Option(help="Sampling temperature.")
 DrumTemperature = Annotated[
     float | None, typer.Option(help="Temperature of drum hits (lower: a steadier pattern).")
 ]
+Groove = Annotated[
+    float | None, typer.Option(help="Pull towards playing the previous bar's drum pattern again (0: off).")
+]
 Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
 KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
@@ -355,6 +358,7 @@ def generate(
     bars: Annotated[int | None, typer.Option(help="Length in bars (1..128).")] = None,
     temperature: Temperature = None,
     drum_temperature: DrumTemperature = None,
+    groove: Groove = None,
     top_p: Annotated[float | None, typer.Option(help="Nucleus sampling mass (0, 1].")] = None,
     top_k: Annotated[int | None, typer.Option(help="Keep the K likeliest tokens (0: all).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: a new one).")] = None,
@@ -400,7 +404,7 @@ def generate(
                           "instruments": instruments, "genre": genre, "mood": mood, "bars": bars,
                           "seconds": seconds, "chords": chords})
     sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
-                              "top_k": top_k, "top_p": top_p,
+                              "groove": groove, "top_k": top_k, "top_p": top_p,
                               "guidance": guidance, "key_strength": key_strength,
                               "key_profile": key_profile, "candidates": candidates})
     outputs = _Outputs(wav, pianoroll)
@@ -629,6 +633,7 @@ def infill(
     seed: Seed = 0,
     temperature: Temperature = None,
     drum_temperature: DrumTemperature = None,
+    groove: Groove = None,
     wav: WavFlag = False,
     pianoroll: RollFlag = False,
     model: Model = None,
@@ -646,7 +651,8 @@ def infill(
     names = [t.strip() for t in tracks.split(",") if t.strip()] if tracks else None
     attrs = _fill_attributes(prompt)
     check_seed(seed)
-    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature})
+    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
+                              "groove": groove})
     _edit(midi, out, "infill", _Outputs(wav=wav, pianoroll=pianoroll), model, f"bars {span[0]}-{span[1]}",
           lambda score, ckpt, step: fill(score, span, names, controls=controls, attributes=attrs, seed=seed,
                                          sampling=sampling, checkpoint=ckpt, on_step=step, chords=harmony))
@@ -663,6 +669,7 @@ def continue_(
     seed: Seed = 0,
     temperature: Temperature = None,
     drum_temperature: DrumTemperature = None,
+    groove: Groove = None,
     wav: WavFlag = False,
     pianoroll: RollFlag = False,
     model: Model = None,
@@ -676,7 +683,8 @@ def continue_(
         raise InputError(f"--bars {bars} is out of range: allowed 1..64 new bars")
     check_seed(seed)
     attrs = _fill_attributes(prompt)
-    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature})
+    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
+                              "groove": groove})
     _edit(midi, out, "continued", _Outputs(wav=wav, pianoroll=pianoroll), model, f"{bars} new bars",
           lambda score, ckpt, step: continue_piece(score, bars, attributes=attrs, seed=seed, sampling=sampling,
                                                    checkpoint=ckpt, on_step=step))

@@ -87,7 +87,7 @@ def resolve(
 
 # Sampling options by the name every front-end uses (CLI flag, batch, HTTP field).
 SAMPLING_FIELDS = {"temperature": "temperature", "drum_temperature": "drum_temperature",
-                   "top_k": "top_k", "top_p": "top_p",
+                   "groove": "groove", "top_k": "top_k", "top_p": "top_p",
                    "guidance": "guidance_scale", "key_strength": "key_strength",
                    "key_profile": "key_profile", "candidates": "candidates"}
 

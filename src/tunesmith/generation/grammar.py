@@ -55,6 +55,8 @@ class Vocab:
         }
         self.type_mask["EOS"] = self.mask([tok.eos_id])
         self.position_ids = sorted(tok.ids_of_type("Position"), key=lambda i: int(self.value_of[i]))
+        self.bar_ids = tok.ids_of_type("Bar")
+        self.drums_id = tok.program_id(DRUMS)
         self.ppb = tok.remi.config.beat_res[(0, 4)]
         self.program_of = {i: tok.program_of(i) for i in tok.ids_of_type("Program")}  # GM, DRUMS
         self.cache: dict[tuple, tuple[Tensor, np.ndarray]] = {}  # state -> allowed mask and ids
@@ -80,6 +82,9 @@ class SequenceGrammar:
         self.notes = 0
         self.at_position = 0  # notes started at the current position
         self.in_bar: set[int] = set()  # programs that played in the current bar
+        # drum hits as {position: {PitchDrum id}} of the current and the previous bar
+        self.drum_hits: dict[int, set[int]] = {}
+        self.last_bar_hits: dict[int, set[int]] = {}
         self.tempo_done = False
         self.fixed_ts: str | None = c.time_signature
         self.done = False
@@ -130,6 +135,26 @@ class SequenceGrammar:
             return v.mask([v.tok.program_id(p) for p in c.programs])
         return v.type_mask[typ]
 
+    def groove_echo(self) -> tuple[list[int], list[int]]:
+        """Tokens to raise and to lower so that the previous bar's drum pattern plays again
+        from here: raise drums at a position it hit and the keys it hit there (not yet hit);
+        lower the positions past the next one it hit, and the bar's end before it, so that
+        position is not skipped (positions before it stay free for the other parts)."""
+        if not self.last_bar_hits or self.done:
+            return [], []
+        if self.last == "Program" and self.program == DRUMS:
+            return sorted(self.last_bar_hits.get(self.pos, set()) - self.drum_hits.get(self.pos, set())), []
+        if self.last not in ("TimeSig", "Position", "Tempo", "Duration"):
+            return [], []
+        raise_ = []
+        if self.pos in self.last_bar_hits and self.pos not in self.drum_hits and self.last != "TimeSig":
+            raise_.append(self.v.drums_id)
+        later = [p for p in self.last_bar_hits if p > self.pos]
+        if not later:
+            return raise_, []
+        lower = self.v.position_ids[min(later) + 1:] + self.v.bar_ids
+        return raise_, lower
+
     def in_drum_note(self) -> bool:
         """The next token is part of a drum hit (its key, velocity or duration)."""
         return self.program == DRUMS and self.last in ("Program", "PitchDrum", "Velocity")
@@ -176,6 +201,7 @@ class SequenceGrammar:
             self.bars += 1
             self.in_bar = set()
             self.pos = -1
+            self.last_bar_hits, self.drum_hits = self.drum_hits, {}
         elif typ == "TimeSig":
             self.fixed_ts = self.fixed_ts or val
             num, den = (int(x) for x in val.split("/"))
@@ -189,6 +215,8 @@ class SequenceGrammar:
         elif typ == "Program":
             self.program = self.v.program_of[token_id]
             self.in_bar.add(self.program)
+        elif typ == "PitchDrum":
+            self.drum_hits.setdefault(self.pos, set()).add(token_id)
         elif typ == "Duration":
             self.notes += 1
             self.at_position += 1

@@ -37,6 +37,9 @@ class SamplingConfig:
     key_profile: float = 1.0  # weight of the key's log probe-tone profile on pitch logits
     candidates: int = 1  # best-of-N: sample N per piece, keep the one that follows the request best
     coverage: float = 4.0  # logit boost for requested instruments silent so far in the bar
+    # logit boost for playing the previous bar's drum pattern again (position, drums, keys):
+    # drummers loop a pattern; a small model left alone scatters it (0 = off)
+    groove: float = 0.0
     chord_strength: float = 4.0  # logit boost for the asked chord's tones in its bar (if chords are asked)
     max_tokens: int = 8192
     decoder: str = "int8"  # ONNX Runtime GenAI int8 or fp32 weights, or "numpy" (engine.py)
@@ -54,6 +57,8 @@ class SamplingConfig:
             raise ConfigError(f"guidance_scale {self.guidance_scale} is out of range 0..10")
         if not 0.0 <= self.coverage <= 20.0:
             raise ConfigError(f"coverage {self.coverage} is out of range 0..20")
+        if not 0.0 <= self.groove <= 10.0:
+            raise ConfigError(f"groove {self.groove} is out of range 0..10")
         if not 0.0 <= self.chord_strength <= 10.0:
             raise ConfigError(f"chord_strength {self.chord_strength} is out of range 0..10")
         if not 0.0 <= self.key_strength <= 20.0:
@@ -111,6 +116,22 @@ def _boost_missing(logits: np.ndarray, grammars: list[SequenceGrammar], boost: f
     tok = grammars[0].v.tok
     for i, missing in rows:
         logits[i, [tok.program_id(p) for p in missing]] += boost
+    return logits
+
+
+def _echo_groove(logits: np.ndarray, grammars: list[SequenceGrammar], boost: float) -> np.ndarray:
+    """Move the logits towards repeating the previous bar's drum pattern
+    (SequenceGrammar.groove_echo): its tokens up by `boost`, the skipping ones down."""
+    if boost == 0.0:
+        return logits
+    rows = [(i, *g.groove_echo()) for i, g in enumerate(grammars)]
+    rows = [r for r in rows if r[1] or r[2]]
+    if not rows:
+        return logits
+    logits = logits.copy()
+    for i, up, down in rows:
+        logits[i, up] += boost
+        logits[i, down] -= boost
     return logits
 
 
@@ -188,7 +209,7 @@ def _choose(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: SamplingCo
     """The next token of every row: coverage nudge, filtering and one draw among the tokens
     the grammar allows (a few dozen of 781, so the sort and softmax stay small). Counts the
     steps where the grammar overrode the model's top token."""
-    logits = _boost_missing(logits, grammars, cfg.coverage)
+    logits = _echo_groove(_boost_missing(logits, grammars, cfg.coverage), grammars, cfg.groove)
     out = np.zeros(len(grammars), np.int64)
     for i, g in enumerate(grammars):
         mask, ids = g.options()

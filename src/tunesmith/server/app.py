@@ -100,6 +100,7 @@ class GenerateRequest(BaseModel):
     form: str | None = None  # sections, e.g. "AABA" (pieces of 16 bars or more get a plan anyway)
     temperature: float | None = None
     drum_temperature: float | None = None
+    groove: float | None = None
     top_p: float | None = None
     top_k: int | None = None
     guidance: float | None = None

@@ -57,6 +57,7 @@ class InfillRequest(EditRequest):
     seed: int = 0
     temperature: float | None = None
     drum_temperature: float | None = None
+    groove: float | None = None
 
 
 class ContinueRequest(EditRequest):
@@ -67,6 +68,7 @@ class ContinueRequest(EditRequest):
     seed: int = 0
     temperature: float | None = None
     drum_temperature: float | None = None
+    groove: float | None = None
 
 
 @dataclass(frozen=True)
@@ -179,8 +181,9 @@ def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits) -
     if len(req.prompt) > max_prompt:
         raise PromptError(f"prompt of {len(req.prompt)} characters is too long: allowed {max_prompt}")
     check_seed(req.seed)
-    given = {"temperature": req.temperature, "drum_temperature": req.drum_temperature}
-    sampling = replace(sampling, **{k: v for k, v in given.items() if v is not None})  # SamplingConfig validates
+    given = {"temperature": req.temperature, "drum_temperature": req.drum_temperature, "groove": req.groove}
+    # SamplingConfig validates the values given; the others keep the server's defaults
+    sampling = replace(sampling, **{k: v for k, v in given.items() if v is not None})
     return {"midi": midi, "prompt": req.prompt, "attributes": parse(req.prompt),
             "seed": req.seed, "sampling": sampling, "source": req.job_id}
 
