@@ -22,6 +22,7 @@ import csv
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from symusic import Score
@@ -32,7 +33,7 @@ from tunesmith.data.corpora import open_corpus, pop909_meter
 from tunesmith.data.segments import piece_split
 from tunesmith.evaluation.listening import Listening, listen
 from tunesmith.evaluation.listening_report import listening_section, reference_set, render_listening, windows
-from tunesmith.generation import SamplingConfig, sampling_from
+from tunesmith.generation import SamplingConfig
 from tunesmith.midi import load_score
 
 
@@ -125,9 +126,11 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--drum-temperature", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--groove", type=float, default=None, help="default: SamplingConfig's")
+    ap.add_argument("--coverage", type=float, default=None, help="default: SamplingConfig's")
     args = ap.parse_args()
-    sampling = sampling_from({"temperature": args.temperature, "drum_temperature": args.drum_temperature,
-                              "groove": args.groove})
+    given = {"temperature": args.temperature, "drum_temperature": args.drum_temperature,
+             "groove": args.groove, "coverage": args.coverage}
+    sampling = replace(SamplingConfig(), **{k: v for k, v in given.items() if v is not None})
 
     start = time.perf_counter()
     refs = {
