@@ -8,7 +8,8 @@ Reported: bar repetition and near-repetition (listening metrics: Jaccard >= 0.9 
 earlier bar), drum pattern similarity, asked instruments' share of bars, chord agreement
 (share of bars whose detected chord has the asked chord's root and quality; "root" counts the
 root alone) and majmin agreement (evaluation.listening.chord_agreement: the bar's best major
-or minor triad is the asked chord reduced to major/minor, MIREX's "majmin" scoring), with
+or minor triad, or one tied with it, is the asked chord reduced to major/minor, MIREX's
+"majmin" vocabulary), with
 chord_strength 0 (no chord preference) and the default. With --data, a reference row scores
 held-out POP909 songs (data.build.split_of) against their own annotated chords
 (chord_midi.txt, bars from beat_midi.txt's downbeats): how far real music agrees with its
@@ -63,21 +64,21 @@ def pop909_agreement(root_dir: Path, songs: int) -> tuple[float, int]:
     for folder in sorted(p for p in root_dir.iterdir() if p.is_dir()):
         if split_of(f"pop909/{folder.name}") != "test" or len(shares) >= songs:
             continue
-        chroma, lowest, asked = _annotated_bars(folder)
-        share = chord_agreement(chroma, lowest, asked)
+        chroma, asked = _annotated_bars(folder)
+        share = chord_agreement(chroma, asked)
         if share is not None:
             shares.append(share)
             bars += sum(a is not None for a in asked)
     return float(np.mean(shares)), bars
 
 
-def _annotated_bars(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    """Per bar (between annotated downbeats, in seconds): chroma, lowest pitch, and the
+def _annotated_bars(folder: Path) -> tuple[np.ndarray, list[str | None]]:
+    """Per bar (between annotated downbeats, in seconds): chroma and the
     annotated chord that covers most of the bar ("B:maj" -> "B", "Eb:min7" -> "Ebm7")."""
     beats = np.loadtxt(folder / "beat_midi.txt", ndmin=2)
     lines = beats[beats[:, 2] == 1.0, 0]
     score = load_score(folder / f"{folder.name}.mid").to("second")
-    chroma, lowest = np.zeros((len(lines) - 1, 12)), np.full(len(lines) - 1, 128)
+    chroma = np.zeros((len(lines) - 1, 12))
     for track in score.tracks:
         for n in track.notes:
             for b in range(max(int(np.searchsorted(lines, n.time, "right")) - 1, 0), len(lines) - 1):
@@ -86,7 +87,6 @@ def _annotated_bars(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str | No
                     break
                 if overlap > 0:
                     chroma[b, n.pitch % 12] += overlap
-                    lowest[b] = min(lowest[b], n.pitch)
     text = (folder / "chord_midi.txt").read_text()
     segments = [line.split("\t") for line in text.splitlines() if line.strip()]
     asked: list[str | None] = []
@@ -94,7 +94,7 @@ def _annotated_bars(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str | No
         cover = [(min(float(e), b) - max(float(s), a), lab) for s, e, lab in segments]
         best = max(cover, key=lambda c: c[0])
         asked.append(_pop909_chord(best[1]) if best[0] > 0 else None)
-    return chroma, lowest, asked
+    return chroma, asked
 
 
 def _pop909_chord(label: str) -> str | None:
@@ -119,9 +119,9 @@ def row(scores: list, attrs: list[Attributes], bars: int) -> dict[str, float]:  
         e, r = agreement(heard.own_harmony.chords, a.chords or ())
         exact.append(e)
         root.append(r)
-        chroma, lowest = bar_chroma(score, bar_lines(score, bars))
+        chroma, _ = bar_chroma(score, bar_lines(score, bars))
         plan = [(a.chords or ())[b % len(a.chords)] if a.chords else None for b in range(bars)]
-        mm.append(chord_agreement(chroma, lowest, plan))
+        mm.append(chord_agreement(chroma, plan))
     return {"repeat": np.mean(rep), "near": np.mean(near), "drums": np.mean(drum) if drum else np.nan,
             "asked": np.nanmean(asked), "chord": np.mean(exact), "root": np.mean(root),
             "majmin": np.mean([m for m in mm if m is not None])}

@@ -19,7 +19,7 @@ import numpy as np
 from symusic import Score
 
 from tunesmith.attributes import DRUMS, Attributes
-from tunesmith.captions.chords import BASS_BONUS, TEMPLATE_NAMES, TEMPLATE_ROOTS, TEMPLATES, label
+from tunesmith.captions.chords import TEMPLATE_NAMES, TEMPLATES, label
 from tunesmith.captions.features import estimate_key
 from tunesmith.errors import InputError
 from tunesmith.evaluation.statistics import as_ticks
@@ -417,22 +417,22 @@ def majmin(name: str) -> str | None:
 _TRIADS = np.array([i for i, n in enumerate(TEMPLATE_NAMES) if majmin(n) == n])  # the 24 triads
 
 
-def chord_agreement(chroma: np.ndarray, lowest: np.ndarray, asked: Sequence[str | None]) -> float | None:
-    """Share of bars whose notes fit the asked chord, scored as MIREX "majmin": the best of
-    the 24 major/minor triad templates on the bar's duration-weighted chroma (bass root
-    breaking ties, as captions.chords) equals the asked chord reduced to majmin. Bars with
-    no pitched note or an asked chord outside majmin are left out; None when none is left.
-    `chroma` (n, 12) and `lowest` (n,) as bar_chroma gives them, `asked` one chord per bar."""
+def chord_agreement(chroma: np.ndarray, asked: Sequence[str | None]) -> float | None:
+    """Share of bars whose notes fit the asked chord, scored in the MIREX "majmin" vocabulary:
+    the asked chord reduced to major/minor is the best of the 24 triad templates on the bar's
+    duration-weighted chroma, or tied with the best (a bar of only A and E fits A and Am
+    alike: nothing in it contradicts either). The bass root breaks no tie here, unlike
+    captions.chords' labels, since a tie means the notes leave the chord open. Bars with no
+    pitched note or an asked chord outside majmin are left out; None when none is left.
+    `chroma` (n, 12) as bar_chroma gives it, `asked` one chord per bar."""
     hits = []
     for b, want in enumerate(asked[: len(chroma)]):
         target = None if want is None else majmin(want)
         if target is None or chroma[b].sum() <= 0:
             continue
-        unit = chroma[b] / np.linalg.norm(chroma[b])
-        scores = TEMPLATES[_TRIADS] @ unit
-        if lowest[b] < 128:
-            scores = scores + BASS_BONUS * (TEMPLATE_ROOTS[_TRIADS] == lowest[b] % 12)
-        hits.append(TEMPLATE_NAMES[_TRIADS[int(scores.argmax())]] == target)
+        scores = TEMPLATES[_TRIADS] @ (chroma[b] / np.linalg.norm(chroma[b]))
+        mine = scores[[TEMPLATE_NAMES[i] for i in _TRIADS].index(target)]
+        hits.append(mine >= scores.max() - 1e-9)
     return float(np.mean(hits)) if hits else None
 
 
