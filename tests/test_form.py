@@ -82,3 +82,29 @@ def test_cli_refuses_a_bad_form_in_one_line(tmp_path):
     assert result.stderr.strip() == ("error: form 'AXB1' is invalid: write letters such as AABA or words "
                                      "such as 'intro verse chorus outro'")
     assert not (tmp_path / "x.mid").exists()
+
+
+def test_each_section_step_gets_the_chords_of_its_own_bars(monkeypatch):
+    from tunesmith.infilling import form
+
+    calls: list[tuple[str, int, tuple[str, ...]]] = []
+    lead = [(b * 4 * Q + i * Q, Q, 72, 80) for b in range(16) for i in range(4)]
+    piece = make_score([(0, False, lead)])
+
+    def fake_continue(score, bars, *, chords, **_):  # type: ignore[no-untyped-def]
+        calls.append(("continue", len(calls), tuple(chords)))
+        return score
+
+    def fake_infill(score, span, tracks, *, chords, **_):  # type: ignore[no-untyped-def]
+        calls.append(("infill", span[0] - 1, tuple(chords)))
+        return score
+
+    monkeypatch.setattr(form, "continue_piece", fake_continue)
+    monkeypatch.setattr(form, "infill", fake_infill)
+    progression = ("C", "G", "Am", "F")
+    form.compose(Attributes(chords=progression), plan_for(16), generate_first=lambda a: piece)
+    infills = [(first, chords) for kind, first, chords in calls if kind == "infill"]
+    assert [first for first, _ in infills] == [6, 14]  # the second halves of A' (bars 5-8, 13-16)
+    for first, chords in infills:
+        assert chords[0] == progression[first % 4]  # bar 7 (0-based 6) plays Am
+    assert [c for kind, _, c in calls if kind == "continue"] == [progression]  # B starts at bar 9

@@ -151,21 +151,23 @@ def compose(
     score = generate_first(attrs.merged(Attributes(bars=first.bars)))
     where: dict[str, Section] = {first.name: first}
     for k, s in enumerate(plan.sections[1:], start=1):
-        kw = {"seed": seed + k, "sampling": sampling, "checkpoint": checkpoint, "on_step": on_step,
-              "chords": _from(attrs.chords, s.first)}
+        kw = {"seed": seed + k, "sampling": sampling, "checkpoint": checkpoint, "on_step": on_step}
         earlier = where.get(s.name)
         if earlier is None:
-            score = continue_piece(score, s.bars, attributes=_steer(attrs), **kw)  # type: ignore[arg-type]
+            score = continue_piece(score, s.bars, attributes=_steer(attrs), chords=_from(attrs.chords, s.first),
+                                   **kw)  # type: ignore[arg-type]
             where[s.name] = s
             continue
         score = copy_bars(score, earlier.first, min(s.bars, earlier.bars), s.first)
         if s.bars > earlier.bars:
-            score = continue_piece(score, s.bars - earlier.bars, attributes=_steer(attrs), **kw)  # type: ignore[arg-type]
+            score = continue_piece(score, s.bars - earlier.bars, attributes=_steer(attrs),
+                                   chords=_from(attrs.chords, s.first + earlier.bars), **kw)  # type: ignore[arg-type]
         lead = lead_of(score, s.first, s.bars)
         if lead is not None:  # varied, not pasted: the second half gets a new lead over the kept groove
-            half = s.first + s.bars // 2 + 1
-            score = infill(score, (min(half, s.first + s.bars), s.first + s.bars), [lead],
-                           attributes=_steer(attrs), **kw)  # type: ignore[arg-type]
+            half = min(s.first + s.bars // 2, s.first + s.bars - 1)  # 0-based first bar of the new lead
+            # each operation's chords start at its own first bar (the progression cycles over the piece)
+            score = infill(score, (half + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
+                           chords=_from(attrs.chords, half), **kw)  # type: ignore[arg-type]
     return score
 
 
