@@ -108,3 +108,18 @@ def test_each_section_step_gets_the_chords_of_its_own_bars(monkeypatch):
     for first, chords in infills:
         assert chords[0] == progression[first % 4]  # bar 7 (0-based 6) plays Am
     assert [c for kind, _, c in calls if kind == "continue"] == [progression]  # B starts at bar 9
+
+
+def test_lead_track_skips_sparse_parts_bass_and_other_bars():
+    from tunesmith.theory import lead_track
+
+    busy = [(i * Q // 2, Q // 2, 67, 80) for i in range(16)]  # bars 1-2, 8 notes a bar
+    sparse_high = [(0, Q, 84, 80), (Q, Q, 86, 80)]  # 2 notes: fewer than a quarter of 16
+    late_high = [(8 * Q + i * Q, Q, 90, 80) for i in range(4)]  # bar 3 only
+    score = make_score([(0, False, busy), (73, False, sparse_high), (80, False, late_high),
+                        (33, False, [(i * Q, Q, 40, 80) for i in range(12)])])
+    assert lead_track(score, 0, 2) == 0
+    assert lead_track(score, 2, 1) == 2
+    bass_only = make_score([(33, False, [(i * Q, Q, 40, 80) for i in range(4)]), (0, True, [(0, Q, 36, 90)])])
+    assert lead_track(bass_only) == 0 and lead_of(bass_only, 0, 1) is None
+    assert lead_track(make_score([(0, True, [(0, Q, 36, 90), (Q, Q, 38, 90)])])) is None

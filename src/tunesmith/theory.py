@@ -47,6 +47,32 @@ def bar_starts(score: Score, n_bars: int | None = None, end: int | None = None) 
     return starts
 
 
+BASS_PROGRAMS = range(32, 40)  # GM basses
+
+
+def lead_track(score: Score, first: int = 0, n: int | None = None) -> int | None:
+    """Index of the lead track over bars [first, first + n) (all bars with n None): the
+    pitched track with the highest mean pitch among those playing at least 2 notes there and
+    at least a quarter as many as the busiest; a bass only when nothing else plays. None when
+    no pitched track plays. One rule for a given melody file and for a section's lead."""
+    starts = bar_starts(score, None if n is None else first + n + 1)
+    lo, hi = starts[first] if first < len(starts) else 0, starts[first + n] if n is not None else None
+    pitches: dict[int, np.ndarray] = {}
+    for i, t in enumerate(score.tracks):
+        if t.is_drum or not len(t.notes):
+            continue
+        arr = t.notes.numpy()
+        inside = (arr["time"] >= lo) & (arr["time"] < hi if hi is not None else True)
+        if inside.sum() >= 2:
+            pitches[i] = arr["pitch"][inside]
+    if not pitches:
+        return None
+    most = max(len(p) for p in pitches.values())
+    busy = [i for i, p in pitches.items() if len(p) >= most / 4]
+    upper = [i for i in busy if score.tracks[i].program not in BASS_PROGRAMS] or busy
+    return max(upper, key=lambda i: float(np.mean(pitches[i])))
+
+
 def _meters(score: Score) -> list[tuple[int, int, int]]:
     """(tick, numerator, denominator) of each time signature in order, 4/4 from tick 0 if none."""
     sigs = sorted((int(ts.time), ts.numerator, ts.denominator) for ts in score.time_signatures)

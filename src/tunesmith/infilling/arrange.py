@@ -24,7 +24,7 @@ from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import fill_track, infill
 from tunesmith.model import Checkpoint
-from tunesmith.theory import bar_starts, meter_at
+from tunesmith.theory import bar_starts, lead_track, meter_at
 
 MAX_MELODY_BARS = 64
 DEFAULT_BAND = (0, 33)  # piano and bass under a melody when no instrument is asked
@@ -41,19 +41,18 @@ class Arrangement:
 
 
 def melody_track(score: Score, index: int | None = None) -> int:
-    """The track holding the melody: `index` (1-based) if given, else the pitched track with
-    the highest mean pitch among those that play at least a quarter of the busiest's notes."""
+    """The track holding the melody: `index` (1-based) if given, else the lead
+    (theory.lead_track)."""
     pitched = [i for i, t in enumerate(score.tracks) if not t.is_drum and len(t.notes)]
     if index is not None:
         if not 1 <= index <= len(score.tracks) or score.tracks[index - 1].is_drum:
             raise InputError(f"melody track {index} is not a pitched track: allowed "
                              f"{', '.join(str(i + 1) for i in pitched) or 'none'}")
         return index - 1
-    if not pitched:
+    lead = lead_track(score)
+    if lead is None:
         raise InputError("the melody file has no pitched notes")
-    most = max(len(score.tracks[i].notes) for i in pitched)
-    busy = [i for i in pitched if len(score.tracks[i].notes) >= most / 4]
-    return max(busy, key=lambda i: float(np.mean(score.tracks[i].notes.numpy()["pitch"])))
+    return lead
 
 
 def check_melody(melody: Score, track: int | None = None, *, form: str | None = None) -> int:

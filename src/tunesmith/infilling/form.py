@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 from symusic import Score
 
 from tunesmith.attributes import Attributes
@@ -24,7 +23,7 @@ from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import continue_piece, infill
 from tunesmith.model import Checkpoint
-from tunesmith.theory import bar_starts
+from tunesmith.theory import BASS_PROGRAMS, bar_starts, lead_track
 
 SONG_WORDS = ("intro", "verse", "chorus", "bridge", "solo", "outro")
 MIN_SECTION = 2
@@ -127,17 +126,11 @@ def copy_bars(score: Score, src: int, n: int, dst: int) -> Score:
 
 
 def lead_of(score: Score, first: int, n: int) -> int | None:
-    """The program of the section's lead: the pitched, non-bass track with the highest mean
-    pitch among those that play in it (None if only drums and bass play)."""
-    starts = bar_starts(score, first + n + 1)
-    best, top = None, -1.0
-    for t in score.tracks:
-        if t.is_drum or 32 <= t.program <= 39:
-            continue
-        pitches = [x.pitch for x in t.notes if starts[first] <= x.time < starts[first + n]]
-        if len(pitches) >= 2 and float(np.mean(pitches)) > top:
-            best, top = int(t.program), float(np.mean(pitches))
-    return best
+    """The program of the section's lead (theory.lead_track); None if only drums and bass
+    play (a returning section keeps its bass line)."""
+    index = lead_track(score, first, n)
+    program = None if index is None else int(score.tracks[index].program)
+    return None if program is None or program in BASS_PROGRAMS else program
 
 
 def compose(
