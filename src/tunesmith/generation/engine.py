@@ -133,12 +133,13 @@ def _build(ckpt: Checkpoint, precision: str, out: Path) -> None:
 
 
 def engine_threads() -> int:
-    """The engine's intra-op threads: $TUNESMITH_THREADS, else 1. One is the default because
-    a second thread spin-waits on a core another job is using (measured 1.6x slower per token
-    while a training run used the other core); on an idle machine 2 were 1.6x faster
-    (benchmarks/generate.py --threads)."""
-    text = os.environ.get("TUNESMITH_THREADS", "1")
+    """The engine's intra-op threads: $TUNESMITH_THREADS, else 2 on a machine of 4 or more
+    cores and 1 below. On this project's 2-core machine 2 threads were 1.5x faster per token
+    when idle (benchmarks/generate.py --threads 2) but 1.6x slower while another job used the
+    other core (a second thread spin-waits on a busy core): with 4+ cores a second one rarely
+    has to wait."""
     most = os.cpu_count() or 1
+    text = os.environ.get("TUNESMITH_THREADS", "2" if most >= 4 else "1")
     if not text.isdigit() or not 1 <= int(text) <= most:
         raise ConfigError(f"TUNESMITH_THREADS={text!r} is not a thread count: allowed 1..{most}")
     return int(text)
