@@ -20,6 +20,7 @@ import numpy as np
 
 from tunesmith.attributes import Attributes
 from tunesmith.captions.features import estimate_key
+from tunesmith.errors import InputError
 from tunesmith.evaluation.adherence import key_match
 from tunesmith.evaluation.compression import compression_ratio
 from tunesmith.evaluation.listening import listen
@@ -27,7 +28,8 @@ from tunesmith.generation import generate, get_checkpoint, resolve
 from tunesmith.infilling import arrange
 from tunesmith.midi import save_midi
 from tunesmith.retrieval.clmp import Clmp
-from tunesmith.retrieval.search import retrieve
+from tunesmith.retrieval.search import best_melody
+from tunesmith.theory import tonic_and_mode
 
 PROMPTS = (
     "a sweet pop ballad for piano, strings and bass in G major",
@@ -39,13 +41,14 @@ PROMPTS = (
 )
 
 
-def melody_for(prompt: str, meter: str | None):  # type: ignore[no-untyped-def]
-    """The best stored phrase in the asked meter, else in any (POP909's are all in 4/4)."""
-    for m in (meter, None):
-        hits = retrieve(prompt, k=2000, meter=m)
-        found = next((h.melody for h in hits if h.melody is not None), None)
-        if found is not None:
-            return found
+def melody_for(prompt: str, meter: str | None, mode: str | None):  # type: ignore[no-untyped-def]
+    """The best stored phrase in the asked meter and mode, else in any (POP909's are all in
+    4/4), as `generate --melody retrieved` picks it (retrieval.search.best_melody)."""
+    for m in dict.fromkeys((meter, None)):
+        try:
+            return best_melody(prompt, meter=m, mode=mode).melody
+        except InputError:
+            continue
     raise SystemExit(f"no stored melody for {prompt!r}")
 
 
@@ -83,7 +86,8 @@ def main() -> None:
         "text only": ([], [], []), "melody-guided": ([], [], [])}
     for p, text in enumerate(PROMPTS):
         request = resolve(text, Attributes(bars=8))
-        tune = melody_for(text, request.attributes.time_signature)
+        key = request.attributes.key
+        tune = melody_for(text, request.attributes.time_signature, tonic_and_mode(key)[1] if key else None)
         for seed in range(args.seeds):
             plain = generate(request, seed=seed, checkpoint=ckpt)[0].score
             guided = arrange(tune, request.attributes, seed=seed, checkpoint=ckpt).score

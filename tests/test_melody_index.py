@@ -272,3 +272,11 @@ def test_only_phrases_with_notes_by_id_and_the_best_one(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no retrieved melody in 3/4 has its notes in the index "
                                          r"\(the best, s/\d bars 1-8, comes from a corpus"):
         best_melody("a waltz", meter="3/4", index=idx, clmp=clmp)
+
+
+def test_best_melody_prefers_the_asked_mode() -> None:
+    from tunesmith.retrieval.search import best_melody
+
+    minor = best_melody("a sad slow ballad", mode="minor")
+    major = best_melody("a sad slow ballad", mode="major")
+    assert minor.meta["key"].endswith(" minor") and major.meta["key"].endswith(" major")

@@ -444,8 +444,11 @@ def _retrieved(request: Request) -> Score:
     """The best phrase of the shipped melody index for the prompt (in its meter, if asked)
     whose notes the index stores."""
     from tunesmith.retrieval.search import best_melody
+    from tunesmith.theory import tonic_and_mode
 
-    hit = best_melody(request.prompt, meter=request.attributes.time_signature)
+    key = request.attributes.key
+    hit = best_melody(request.prompt, meter=request.attributes.time_signature,
+                      mode=tonic_and_mode(key)[1] if key else None)
     typer.echo(f"melody: {hit.label} (score {hit.score:.2f})", err=True)
     return hit.melody
 

@@ -176,16 +176,18 @@ class MelodyIndex:
         self.rows.extend(rows)
 
     def matching(self, key: str | None = None, meter: str | None = None,
-                 with_notes: bool = False) -> np.ndarray:
-        """Labels of the rows with this key and meter (None: any), and with stored notes
-        when `with_notes`."""
+                 with_notes: bool = False, mode: str | None = None) -> np.ndarray:
+        """Labels of the rows with this key, meter and mode ('major' or 'minor'; None: any),
+        and with stored notes when `with_notes`."""
         return np.asarray([i for i, r in enumerate(self.rows)
                            if (key is None or r["key"] == key)
                            and (meter is None or r["meter"] == meter)
+                           and (mode is None or str(r["key"]).endswith(f" {mode}"))
                            and (not with_notes or r.get("notes"))], dtype=np.int64)
 
     def search(self, query: np.ndarray, k: int = 5, key: str | None = None,
-               meter: str | None = None, with_notes: bool = False) -> list[tuple[int, float]]:
+               meter: str | None = None, with_notes: bool = False,
+               mode: str | None = None) -> list[tuple[int, float]]:
         """(label, cosine) of the k nearest rows with this key and meter (and stored notes,
         when `with_notes`), best first. A selective filter (< BRUTE_FORCE_BELOW rows) is
         answered exactly over those rows; otherwise the graph is searched with hnswlib's
@@ -195,9 +197,9 @@ class MelodyIndex:
         q = np.asarray(query, dtype=np.float32).reshape(1, self.config.dim)
         if not self.rows:
             return []
-        if key is None and meter is None and not with_notes:
+        if key is None and meter is None and mode is None and not with_notes:
             return self._knn(q, min(k, len(self.rows)), None)
-        allowed = self.matching(key, meter, with_notes)
+        allowed = self.matching(key, meter, with_notes, mode)
         if len(allowed) == 0:
             return []
         if len(allowed) < BRUTE_FORCE_BELOW:

@@ -131,10 +131,11 @@ def add_folder(folder: str | Path, index_path: str | Path, clmp: Clmp | None = N
 
 def retrieve(prompt: str, k: int = 5, *, key: str | None = None, meter: str | None = None,
              index: MelodyIndex | str | Path | None = None, clmp: Clmp | None = None,
-             roots: dict[str, Path] | None = None, with_notes: bool = False) -> list[Hit]:
+             roots: dict[str, Path] | None = None, with_notes: bool = False,
+             mode: str | None = None) -> list[Hit]:
     """The k melody phrases closest to a text, best first, optionally only in a key
-    ('A minor', 'Bbm') and meter ('6/8') and only those whose notes the index stores
-    (`with_notes`); each with its id and its melody when the notes are there (stored, or
+    ('A minor', 'Bbm'), a mode ('major', 'minor') and a meter ('6/8'), and only those whose
+    notes the index stores (`with_notes`); each with its id and its melody when the notes are there (stored, or
     re-read from `roots[corpus]`, the user's copy of a corpus)."""
     from tunesmith.captions import parse_key, parse_time_signature
 
@@ -146,19 +147,21 @@ def retrieve(prompt: str, k: int = 5, *, key: str | None = None, meter: str | No
     clmp = clmp or Clmp.load()
     query = clmp.embed_text([prompt])[0]
     return [Hit(score, idx.rows[label], melody_of(idx.rows[label], roots), label)
-            for label, score in idx.search(query, k, key=key, meter=meter, with_notes=with_notes)]
+            for label, score in idx.search(query, k, key=key, meter=meter, with_notes=with_notes, mode=mode)]
 
 
-def best_melody(prompt: str, *, meter: str | None = None, index: MelodyIndex | str | Path | None = None,
-                clmp: Clmp | None = None) -> Hit:
-    """The phrase that fits a text best (in `meter`, if given) among those whose notes the
-    index stores (MG2's retrieval step); InputError when there is none."""
+def best_melody(prompt: str, *, meter: str | None = None, mode: str | None = None,
+                index: MelodyIndex | str | Path | None = None, clmp: Clmp | None = None) -> Hit:
+    """The phrase that fits a text best (in `meter`, and in `mode` where one exists: a major
+    tune moved into a minor key keeps its major thirds) among those whose notes the index
+    stores (MG2's retrieval step); InputError when there is none."""
     text = prompt if prompt.strip() else "a melody"
     idx = index if isinstance(index, MelodyIndex) else MelodyIndex.open(index)
     clmp = clmp or Clmp.load()
-    hits = retrieve(text, 1, meter=meter, index=idx, clmp=clmp, with_notes=True)
-    if hits:
-        return hits[0]
+    for m in dict.fromkeys((mode, None)):
+        hits = retrieve(text, 1, meter=meter, index=idx, clmp=clmp, with_notes=True, mode=m)
+        if hits:
+            return hits[0]
     best = retrieve(text, 1, meter=meter, index=idx, clmp=clmp)
     why = f" (the best, {best[0].label}, comes from a corpus whose notes are not shipped)" if best else ""
     where = f" in {meter}" if meter else ""
