@@ -41,6 +41,11 @@ def test_key_shift_takes_the_short_way():
     assert key_shift("C major", "A major") == -3
     assert key_shift("C major", "F# major") == -6
     assert key_shift(None, "C major") == 0
+    # across modes: to the asked key's relative, so the notes stay in the asked scale
+    assert key_shift("A minor", "C major") == 0
+    assert key_shift("C major", "A minor") == 0
+    assert key_shift("E minor", "C major") == 5  # E minor -> A minor, C major's relative
+    assert key_shift("G major", "D minor") == -2  # G major -> F major, D minor's relative
 
 
 def test_melody_track_choice():

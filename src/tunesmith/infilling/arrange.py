@@ -69,11 +69,16 @@ def check_melody(melody: Score, track: int | None = None, *, form: str | None = 
 
 
 def key_shift(found: str | None, asked: str | None) -> int:
-    """Semitones (-6..5) from the melody's tonic to the asked key's (0 if either is unknown)."""
+    """Semitones (-6..5) that put the melody's notes in the asked key's scale (0 if either key
+    is unknown): tonic to tonic in the same mode; across modes, to the asked key's relative
+    in the melody's mode (an A minor tune asked in C major stays put: same notes), since a
+    tonic-to-tonic move would put a third of its notes outside the asked scale."""
     if not found or not asked:
         return 0
     pcs = list(PITCH_CLASSES)
-    delta = (pcs.index(asked.split(" ")[0]) - pcs.index(found.split(" ")[0])) % 12
+    (f_tonic, f_mode), (a_tonic, a_mode) = found.split(" "), asked.split(" ")
+    target = pcs.index(a_tonic) + {("major", "minor"): 3, ("minor", "major"): -3}.get((f_mode, a_mode), 0)
+    delta = (target - pcs.index(f_tonic)) % 12
     return delta - 12 if delta > 5 else delta
 
 
@@ -129,7 +134,8 @@ def arrange(
     if shift:
         notes.append(f"melody moved {shift:+d} semitones ({found} -> {attrs.key})")
     if attrs.key and found and found.split(" ")[1] != attrs.key.split(" ")[1]:
-        notes.append(f"the melody is in {found}: its mode is kept, only its tonic moved to {attrs.key}")
+        notes.append(f"the melody is in {found}: it keeps its mode, moved to the relative of "
+                     f"{attrs.key}, so its notes stay in that scale")
     meter = meter_at(melody)
     if attrs.time_signature and meter != attrs.time_signature:
         notes.append(f"the melody's meter {meter} is kept (asked {attrs.time_signature})")
