@@ -127,3 +127,17 @@ def test_cli_arranges_the_retrieved_melody(tmp_path, debug_checkpoint_dir):
     res = _cli("generate", "x", "--melody", "retrieved", "--form", "AABA", "--model", debug_checkpoint_dir,
                "-o", tmp_path / "form.mid")
     assert res.exit_code == 2 and "form 'AABA' does not go with a melody" in res.output
+
+
+def test_melody_key_reads_a_key_signature_before_estimating():
+    from symusic import KeySignature
+
+    from tunesmith.infilling.arrange import melody_key
+    from tunesmith.theory import KEYS, key_of_signature, key_signature
+
+    assert all(key_of_signature(*key_signature(k)) == k for k in KEYS)
+    assert key_signature("A minor") == (0, 1) and key_signature("Eb major") == (-3, 0)
+    tune = make_score([(73, False, [(i * Q, Q, p, 80) for i, p in enumerate((62, 64, 66, 67, 69, 71, 73, 74))])])
+    assert melody_key(tune, 0) == "D major"  # estimated from the notes
+    tune.key_signatures.append(KeySignature(0, *key_signature("B minor")))
+    assert melody_key(tune, 0) == "B minor"  # the file says so

@@ -47,6 +47,21 @@ def bar_starts(score: Score, n_bars: int | None = None, end: int | None = None) 
     return starts
 
 
+def key_signature(key: str) -> tuple[int, int]:
+    """A key as MIDI's key signature: (sharps, negative for flats, -5..6; tonality 0 major,
+    1 minor). "A minor" -> (0, 1), "Eb major" -> (-3, 0)."""
+    tonic, mode = tonic_and_mode(key)
+    major = tonic if mode == "major" else (tonic + 3) % 12
+    sharps = (major * 7) % 12  # steps round the circle of fifths from C
+    return (sharps - 12 if sharps > 6 else sharps), int(mode == "minor")
+
+
+def key_of_signature(sharps: int, tonality: int) -> str:
+    """The key a MIDI key signature names (the inverse of key_signature)."""
+    major = (sharps * 7) % 12
+    return f"{PITCH_CLASSES[major]} major" if tonality == 0 else f"{PITCH_CLASSES[(major - 3) % 12]} minor"
+
+
 BASS_PROGRAMS = range(32, 40)  # GM basses
 
 

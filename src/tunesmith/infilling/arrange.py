@@ -24,7 +24,7 @@ from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import fill_track, infill
 from tunesmith.model import Checkpoint
-from tunesmith.theory import bar_starts, lead_track, meter_at
+from tunesmith.theory import bar_starts, key_of_signature, lead_track, meter_at
 
 MAX_MELODY_BARS = 64
 DEFAULT_BAND = (0, 33)  # piano and bass under a melody when no instrument is asked
@@ -66,6 +66,20 @@ def check_melody(melody: Score, track: int | None = None, *, form: str | None = 
     if n_bars > MAX_MELODY_BARS:
         raise InputError(f"the melody has {n_bars} bars: allowed up to {MAX_MELODY_BARS} (cut it first)")
     return index
+
+
+def melody_key(melody: Score, track: int) -> str | None:
+    """The melody's key: its file's first key signature when it has one (the melody index
+    stamps each phrase with the key of all of its piece's parts there), else the
+    Krumhansl-Schmuckler estimate of the melody track alone."""
+    from tunesmith.captions.features import estimate_key
+
+    if len(melody.key_signatures):
+        sig = melody.key_signatures[0]
+        return key_of_signature(int(sig.key), int(sig.tonality))
+    only = Score(melody.ticks_per_quarter)
+    only.tracks.append(melody.tracks[track].copy())
+    return estimate_key(only)
 
 
 def key_shift(found: str | None, asked: str | None) -> int:
@@ -121,12 +135,9 @@ def arrange(
 ) -> Arrangement:
     """The melody as the lead, the asked instruments (else piano and bass, plus drums for
     band genres) written around it by the model."""
-    from tunesmith.captions.features import estimate_key
 
     ti = check_melody(melody, track)
-    only = Score(melody.ticks_per_quarter)
-    only.tracks.append(melody.tracks[ti].copy())
-    found = estimate_key(only)
+    found = melody_key(melody, ti)
     shift = key_shift(found, attrs.key)
     asked = tuple(attrs.instruments or ())
     program = lead_program(int(melody.tracks[ti].program), asked)

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from symusic import KeySignature
 
 from tunesmith.errors import InputError, ModelError
 from tunesmith.retrieval.melody import Phrase, notes_of, phrase_score
+from tunesmith.theory import key_signature
 
 DEFAULT_INDEX_DIR = Path(__file__).resolve().parent.parent / "assets" / "melody_index"
 FORMAT, VERSION = "tunesmith-melody-index", 1
@@ -221,6 +223,15 @@ def melody_of(row: dict[str, Any], roots: dict[str, Path] | None = None) -> Any:
     """The phrase's melody as a Score: from the stored notes, else re-read from its source
     file (`path`, or `file` under `roots[corpus]`: the user's own copy of a corpus whose
     notes are not shipped); None when neither is there."""
+    score = _read_melody(row, roots)
+    if score is not None and row.get("key"):
+        # the key estimated over all of the piece's parts in these bars (a lone melody's
+        # own estimate is often a fifth off): arrange reads it from here
+        score.key_signatures = [KeySignature(0, *key_signature(row["key"]))]
+    return score
+
+
+def _read_melody(row: dict[str, Any], roots: dict[str, Path] | None) -> Any:
     if row.get("notes"):
         return phrase_score(row["notes"], row["tempo"], row["meter"], NOTES_TPQ,
                             row.get("program", 0))
