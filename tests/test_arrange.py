@@ -137,7 +137,8 @@ def test_melody_key_reads_a_key_signature_before_estimating():
 
     assert all(key_of_signature(*key_signature(k)) == k for k in KEYS)
     assert key_signature("A minor") == (0, 1) and key_signature("Eb major") == (-3, 0)
-    tune = make_score([(73, False, [(i * Q, Q, p, 80) for i, p in enumerate((62, 64, 66, 67, 69, 71, 73, 74))])])
+    d_major = (62, 64, 66, 67, 69, 71, 73, 74)
+    tune = make_score([(73, False, [(i * Q, Q, p, 80) for i, p in enumerate(d_major)])])
     assert melody_key(tune, 0) == "D major"  # estimated from the notes
     tune.key_signatures.append(KeySignature(0, *key_signature("B minor")))
     assert melody_key(tune, 0) == "B minor"  # the file says so
