@@ -27,8 +27,8 @@ from tunesmith.model.prefix import prefix_embeds
 @dataclass(frozen=True)
 class SamplingConfig:
     temperature: float = 1.0
-    # temperature of a drum hit's key, velocity and duration: drummers repeat their pattern,
-    # a small model sampled at full temperature scatters it (benchmarks/listening_reference.py)
+    # temperature of a drum hit's key, velocity and duration (1: as the rest; at 0.5 the kit
+    # repeats more but the snare fades, benchmarks/listening_reference.py)
     drum_temperature: float = 1.0
     top_k: int = 0  # 0 = off
     top_p: float = 0.95  # 1.0 = off
