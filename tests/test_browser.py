@@ -8,6 +8,7 @@ Set TUNESMITH_SCREENSHOT=path to also save a screenshot of the page after the ge
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -39,6 +40,20 @@ def _playwright():  # type: ignore[no-untyped-def]
     return sync_playwright
 
 
+@contextlib.contextmanager
+def _browser_page(**options: object) -> Iterator[object]:
+    """A page of a headless Chromium (1366 x 900), closed afterwards; skips the test where
+    playwright or Chromium is missing. bypass_csp lets the test's own wait expressions run;
+    the page itself needs no eval."""
+    sync_playwright = _playwright()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1366, "height": 900}, bypass_csp=True, **options)
+        finally:
+            browser.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,40 +81,32 @@ def server_url(debug_checkpoint) -> Iterator[str]:  # type: ignore[no-untyped-de
 
 
 def test_generate_in_the_browser(server_url: str, tmp_path: Path) -> None:
-    sync_playwright = _playwright()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            # bypass_csp lets the test's own wait expressions run; the page itself needs no eval.
-            page = browser.new_page(viewport={"width": 1366, "height": 900},
-                                    accept_downloads=True, bypass_csp=True)
-            outside: list[str] = []
-            page.on("request", lambda r: None if r.url.startswith(server_url)
-                    or r.url.startswith("data:") else outside.append(r.url))
-            page.goto(server_url)
-            page.wait_for_function("document.querySelectorAll('#key option').length > 1")
-            page.fill("#prompt", "a calm piano piece")
-            page.fill("#bars", "2")
-            page.click("#generate")
-            page.wait_for_function(
-                "document.getElementById('roll').complete"
-                " && document.getElementById('roll').naturalWidth > 0", timeout=60_000)
-            page.wait_for_function("document.getElementById('player').readyState >= 1")
-            assert page.locator("#error").is_hidden()
-            assert page.locator("#attr-table tbody tr").count() >= 3
-            assert page.locator("#history li").count() == 1
-            with page.expect_download() as info:
-                page.click("#midi-link")
-            saved = tmp_path / "piece.mid"
-            info.value.save_as(saved)
-            assert Score(str(saved)).note_num() > 0
-            _keyboard_submit_shows_error(page)
-            if shot := os.environ.get("TUNESMITH_SCREENSHOT"):
-                page.locator("#error").evaluate("e => e.hidden = true")
-                page.screenshot(path=shot, full_page=True)
-            assert outside == []  # the page fetched nothing from outside
-        finally:
-            browser.close()
+    with _browser_page(accept_downloads=True) as page:
+        outside: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith(server_url)
+                or r.url.startswith("data:") else outside.append(r.url))
+        page.goto(server_url)
+        page.wait_for_function("document.querySelectorAll('#key option').length > 1")
+        page.fill("#prompt", "a calm piano piece")
+        page.fill("#bars", "2")
+        page.click("#generate")
+        page.wait_for_function(
+            "document.getElementById('roll').complete"
+            " && document.getElementById('roll').naturalWidth > 0", timeout=60_000)
+        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        assert page.locator("#error").is_hidden()
+        assert page.locator("#attr-table tbody tr").count() >= 3
+        assert page.locator("#history li").count() == 1
+        with page.expect_download() as info:
+            page.click("#midi-link")
+        saved = tmp_path / "piece.mid"
+        info.value.save_as(saved)
+        assert Score(str(saved)).note_num() > 0
+        _keyboard_submit_shows_error(page)
+        if shot := os.environ.get("TUNESMITH_SCREENSHOT"):
+            page.locator("#error").evaluate("e => e.hidden = true")
+            page.screenshot(path=shot, full_page=True)
+        assert outside == []  # the page fetched nothing from outside
 
 
 def _keyboard_submit_shows_error(page) -> None:  # type: ignore[no-untyped-def]
@@ -126,42 +133,36 @@ def test_regenerate_bars_and_continue_in_the_browser(server_url: str, tmp_path: 
     piano = [(b * 4 * q, 4 * q, p, 70) for b in range(4) for p in (60, 64, 67)]
     sketch = tmp_path / "sketch.mid"
     make_score([(0, False, piano), (33, False, bass)]).dump_midi(str(sketch))
-    sync_playwright = _playwright()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 900}, bypass_csp=True)
-            page.goto(server_url)
-            page.set_input_files("#upload", str(sketch))
-            page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
-            assert "Uploaded: sketch.mid" in page.inner_text("#result-prompt")
-            assert page.locator("#edit-tracks input").count() == 2
-            _drag_bars(page, 2, 3)
-            assert page.input_value("#edit-bars") == "2-3"
-            assert page.locator("#selection").is_visible()
-            page.uncheck("#edit-tracks input[value='0']")  # regenerate the bass only
-            page.fill("#edit-density", "4")
-            page.check("input[name=durations][value=quarter]")
-            old = page.get_attribute("#roll", "src")
-            page.click("#regenerate")
-            page.wait_for_function(NEW_ROLL, arg=[old, 2], timeout=60_000)
-            assert page.locator("#error").is_hidden()
-            assert "Bars 2-3 regenerated: Electric Bass" in page.inner_text("#result-prompt")
-            assert page.input_value("#edit-bars") == ""  # a new piece: pick again
-            page.select_option("#continue-bars", "2")
-            old = page.get_attribute("#roll", "src")
-            page.click("#continue")
-            page.wait_for_function(NEW_ROLL, arg=[old, 3], timeout=60_000)
-            assert "Continued by 2 bars" in page.inner_text("#result-prompt")
-            assert page.evaluate("state.current.report.bar_lines.length") == 7  # 6 bars now
-            page.fill("#edit-bars", "9-12")  # past the end: the server's one-line message
-            page.click("#regenerate")
-            page.wait_for_selector("#error:not([hidden])")
-            assert "outside the piece: it has bars 1-6" in page.inner_text("#error")
-            page.locator("#history li").nth(2).locator("button").click()  # back to the upload
-            assert "Uploaded: sketch.mid" in page.inner_text("#result-prompt")
-        finally:
-            browser.close()
+    with _browser_page() as page:
+        page.goto(server_url)
+        page.set_input_files("#upload", str(sketch))
+        page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
+        assert "Uploaded: sketch.mid" in page.inner_text("#result-prompt")
+        assert page.locator("#edit-tracks input").count() == 2
+        _drag_bars(page, 2, 3)
+        assert page.input_value("#edit-bars") == "2-3"
+        assert page.locator("#selection").is_visible()
+        page.uncheck("#edit-tracks input[value='0']")  # regenerate the bass only
+        page.fill("#edit-density", "4")
+        page.check("input[name=durations][value=quarter]")
+        old = page.get_attribute("#roll", "src")
+        page.click("#regenerate")
+        page.wait_for_function(NEW_ROLL, arg=[old, 2], timeout=60_000)
+        assert page.locator("#error").is_hidden()
+        assert "Bars 2-3 regenerated: Electric Bass" in page.inner_text("#result-prompt")
+        assert page.input_value("#edit-bars") == ""  # a new piece: pick again
+        page.select_option("#continue-bars", "2")
+        old = page.get_attribute("#roll", "src")
+        page.click("#continue")
+        page.wait_for_function(NEW_ROLL, arg=[old, 3], timeout=60_000)
+        assert "Continued by 2 bars" in page.inner_text("#result-prompt")
+        assert page.evaluate("state.current.report.bar_lines.length") == 7  # 6 bars now
+        page.fill("#edit-bars", "9-12")  # past the end: the server's one-line message
+        page.click("#regenerate")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "outside the piece: it has bars 1-6" in page.inner_text("#error")
+        page.locator("#history li").nth(2).locator("button").click()  # back to the upload
+        assert "Uploaded: sketch.mid" in page.inner_text("#result-prompt")
 
 
 def _drag_bars(page, first: int, last: int) -> None:  # type: ignore[no-untyped-def]
@@ -183,48 +184,42 @@ def _drag_bars(page, first: int, last: int) -> None:  # type: ignore[no-untyped-
 def test_start_from_a_found_melody_in_the_browser(server_url: str, tmp_path: Path) -> None:
     from conftest import make_score
 
-    sync_playwright = _playwright()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 900}, bypass_csp=True)
-            page.goto(server_url)
-            page.fill("#prompt", "a cheerful pop melody")
-            page.fill("#instruments", "flute, bass")
-            page.click("#find-melodies")
-            page.wait_for_selector("#melody-hits li img", timeout=60_000)
-            hits = page.locator("#melody-hits li")
-            assert hits.count() == 5 and "pop909/" in hits.first.inner_text()
-            page.wait_for_function("[...document.querySelectorAll('#melody-hits img')]"
-                                   ".every(i => i.complete && i.naturalWidth > 0)")
-            assert hits.first.locator("a").get_attribute("href").endswith("/midi")
-            hits.first.locator("input[type=radio]").focus()  # by keyboard: Space, then the next one
-            page.keyboard.press("Space")
-            page.keyboard.press("ArrowDown")
-            assert page.locator("#melody-hits input:checked").count() == 1
-            assert hits.nth(1).locator("input").is_checked()
-            chosen = page.inner_text("#melody-chosen")
-            picked = re.search(r"pop909/\S+ bars \d+-\d+", chosen)
-            assert picked and picked.group() in hits.nth(1).inner_text()
-            assert page.locator("#melody-clear").is_visible()
-            page.click("#generate")
-            page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
-            assert page.locator("#error").is_hidden()
-            assert page.inner_text("#result-prompt").startswith("Melody: pop909/")
-            assert "melody: pop909/" in page.inner_text("#notes")
-            page.click("#melody-clear")
-            assert page.inner_text("#melody-chosen").startswith("No melody")
-            assert page.locator("#melody-hits input:checked").count() == 0
-            # the user's own file, with a track that is not a pitched one: the server's message
-            tune = tmp_path / "tune.mid"
-            make_score([(73, False, [(i * 480, 480, 60 + i, 80) for i in range(8)]),
-                        (0, True, [(i * 480, 120, 36, 100) for i in range(8)])]).dump_midi(str(tune))
-            page.set_input_files("#melody-file", str(tune))
-            page.wait_for_function("document.getElementById('melody-chosen').textContent"
-                                   ".includes('tune.mid')")
-            page.fill("#melody-track", "2")
-            page.click("#generate")
-            page.wait_for_selector("#error:not([hidden])")
-            assert "melody track 2 is not a pitched track: allowed 1" in page.inner_text("#error")
-        finally:
-            browser.close()
+    with _browser_page() as page:
+        page.goto(server_url)
+        page.fill("#prompt", "a cheerful pop melody")
+        page.fill("#instruments", "flute, bass")
+        page.click("#find-melodies")
+        page.wait_for_selector("#melody-hits li img", timeout=60_000)
+        hits = page.locator("#melody-hits li")
+        assert hits.count() == 5 and "pop909/" in hits.first.inner_text()
+        page.wait_for_function("[...document.querySelectorAll('#melody-hits img')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)")
+        assert hits.first.locator("a").get_attribute("href").endswith("/midi")
+        hits.first.locator("input[type=radio]").focus()  # by keyboard: Space, then the next one
+        page.keyboard.press("Space")
+        page.keyboard.press("ArrowDown")
+        assert page.locator("#melody-hits input:checked").count() == 1
+        assert hits.nth(1).locator("input").is_checked()
+        chosen = page.inner_text("#melody-chosen")
+        picked = re.search(r"pop909/\S+ bars \d+-\d+", chosen)
+        assert picked and picked.group() in hits.nth(1).inner_text()
+        assert page.locator("#melody-clear").is_visible()
+        page.click("#generate")
+        page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
+        assert page.locator("#error").is_hidden()
+        assert page.inner_text("#result-prompt").startswith("Melody: pop909/")
+        assert "melody: pop909/" in page.inner_text("#notes")
+        page.click("#melody-clear")
+        assert page.inner_text("#melody-chosen").startswith("No melody")
+        assert page.locator("#melody-hits input:checked").count() == 0
+        # the user's own file, with a track that is not a pitched one: the server's message
+        tune = tmp_path / "tune.mid"
+        make_score([(73, False, [(i * 480, 480, 60 + i, 80) for i in range(8)]),
+                    (0, True, [(i * 480, 120, 36, 100) for i in range(8)])]).dump_midi(str(tune))
+        page.set_input_files("#melody-file", str(tune))
+        page.wait_for_function("document.getElementById('melody-chosen').textContent"
+                               ".includes('tune.mid')")
+        page.fill("#melody-track", "2")
+        page.click("#generate")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "melody track 2 is not a pitched track: allowed 1" in page.inner_text("#error")
