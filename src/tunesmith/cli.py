@@ -602,6 +602,15 @@ SteerPrompt = Annotated[
 ]
 
 
+def _edit_sampling(temperature: float | None, drum_temperature: float | None,
+                   groove: float | None) -> SamplingConfig:
+    """The sampling options `infill` and `continue` take (None: SamplingConfig's default)."""
+    from tunesmith.generation import sampling_from
+
+    return sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
+                          "groove": groove})
+
+
 def _edit(midi: Path, out: Path | None, suffix: str, outputs: _Outputs, model: Path | None, label: str,
           run: Callable[[Score, Checkpoint, Callable[[int], None]], Score]) -> None:
     """The shared course of `infill` and `continue`: outputs checked before work, the piece
@@ -643,7 +652,6 @@ def infill(
 ) -> None:
     """Rewrite chosen bars of chosen tracks of a MIDI file; every other note stays as it is."""
     from tunesmith.captions.parse import parse_chords
-    from tunesmith.generation import sampling_from
     from tunesmith.generation.generate import check_seed
     from tunesmith.infilling.infill import infill as fill
     from tunesmith.infilling.infill import parse_bar_range
@@ -654,8 +662,7 @@ def infill(
     names = [t.strip() for t in tracks.split(",") if t.strip()] if tracks else None
     attrs = _fill_attributes(prompt)
     check_seed(seed)
-    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
-                              "groove": groove})
+    sampling = _edit_sampling(temperature, drum_temperature, groove)
     _edit(midi, out, "infill", _Outputs(wav=wav, pianoroll=pianoroll), model, f"bars {span[0]}-{span[1]}",
           lambda score, ckpt, step: fill(score, span, names, controls=controls, attributes=attrs, seed=seed,
                                          sampling=sampling, checkpoint=ckpt, on_step=step, chords=harmony))
@@ -678,7 +685,6 @@ def continue_(
     model: Model = None,
 ) -> None:
     """Extend a MIDI file by N bars of its own instruments."""
-    from tunesmith.generation import sampling_from
     from tunesmith.generation.generate import check_seed
     from tunesmith.infilling import continue_piece
 
@@ -686,8 +692,7 @@ def continue_(
         raise InputError(f"--bars {bars} is out of range: allowed 1..64 new bars")
     check_seed(seed)
     attrs = _fill_attributes(prompt)
-    sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
-                              "groove": groove})
+    sampling = _edit_sampling(temperature, drum_temperature, groove)
     _edit(midi, out, "continued", _Outputs(wav=wav, pianoroll=pianoroll), model, f"{bars} new bars",
           lambda score, ckpt, step: continue_piece(score, bars, attributes=attrs, seed=seed, sampling=sampling,
                                                    checkpoint=ckpt, on_step=step))
