@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from symusic import Score
 
-from tunesmith.attributes import KEYS, PITCH_CLASSES
+from tunesmith.attributes import KEYS, PITCH_CLASSES, family
 from tunesmith.errors import InputError
 
 # --- bar grid -----------------------------------------------------------------------------
@@ -62,9 +62,6 @@ def key_of_signature(sharps: int, tonality: int) -> str:
     return f"{PITCH_CLASSES[major]} major" if tonality == 0 else f"{PITCH_CLASSES[(major - 3) % 12]} minor"
 
 
-BASS_PROGRAMS = range(32, 40)  # GM basses
-
-
 def lead_track(score: Score, first: int = 0, n: int | None = None) -> int | None:
     """Index of the lead track over bars [first, first + n) (all bars with n None): the
     pitched track with the highest mean pitch among those playing at least 2 notes there and
@@ -84,7 +81,7 @@ def lead_track(score: Score, first: int = 0, n: int | None = None) -> int | None
         return None
     most = max(len(p) for p in pitches.values())
     busy = [i for i, p in pitches.items() if len(p) >= most / 4]
-    upper = [i for i in busy if score.tracks[i].program not in BASS_PROGRAMS] or busy
+    upper = [i for i in busy if family(int(score.tracks[i].program)) != "bass"] or busy
     return max(upper, key=lambda i: float(np.mean(pitches[i])))
 
 

@@ -414,7 +414,8 @@ def majmin(name: str) -> str | None:
     return PITCH_CLASSES[root] + "m" if tones[(root + 3) % 12] else None
 
 
-_TRIADS = np.array([i for i, n in enumerate(TEMPLATE_NAMES) if majmin(n) == n])  # the 24 triads
+_TRIADS = [i for i, n in enumerate(TEMPLATE_NAMES) if majmin(n) == n]  # the 24 triads
+_TRIAD_NAMES, _TRIAD_TEMPLATES = [TEMPLATE_NAMES[i] for i in _TRIADS], TEMPLATES[_TRIADS]
 
 
 def chord_agreement(chroma: np.ndarray, asked: Sequence[str | None]) -> float | None:
@@ -430,8 +431,8 @@ def chord_agreement(chroma: np.ndarray, asked: Sequence[str | None]) -> float | 
         target = None if want is None else majmin(want)
         if target is None or chroma[b].sum() <= 0:
             continue
-        scores = TEMPLATES[_TRIADS] @ (chroma[b] / np.linalg.norm(chroma[b]))
-        mine = scores[[TEMPLATE_NAMES[i] for i in _TRIADS].index(target)]
+        scores = _TRIAD_TEMPLATES @ (chroma[b] / np.linalg.norm(chroma[b]))
+        mine = scores[_TRIAD_NAMES.index(target)]
         hits.append(mine >= scores.max() - 1e-9)
     return float(np.mean(hits)) if hits else None
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 from symusic import Score
 
-from tunesmith.attributes import Attributes
+from tunesmith.attributes import Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import continue_piece, infill
 from tunesmith.model import Checkpoint
-from tunesmith.theory import BASS_PROGRAMS, bar_starts, lead_track
+from tunesmith.theory import bar_starts, lead_track
 
 SONG_WORDS = ("intro", "verse", "chorus", "bridge", "solo", "outro")
 MIN_SECTION = 2
@@ -130,7 +130,7 @@ def lead_of(score: Score, first: int, n: int) -> int | None:
     play (a returning section keeps its bass line)."""
     index = lead_track(score, first, n)
     program = None if index is None else int(score.tracks[index].program)
-    return None if program is None or program in BASS_PROGRAMS else program
+    return None if program is None or family(program) == "bass" else program
 
 
 def compose(
