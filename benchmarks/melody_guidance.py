@@ -28,6 +28,7 @@ from tunesmith.generation import generate, get_checkpoint, resolve
 from tunesmith.infilling import arrange
 from tunesmith.midi import save_midi
 from tunesmith.retrieval.clmp import Clmp
+from tunesmith.retrieval.index import MelodyIndex
 from tunesmith.retrieval.search import best_melody
 from tunesmith.theory import tonic_and_mode
 
@@ -41,12 +42,13 @@ PROMPTS = (
 )
 
 
-def melody_for(prompt: str, meter: str | None, mode: str | None):  # type: ignore[no-untyped-def]
+def melody_for(prompt: str, meter: str | None, mode: str | None, index: MelodyIndex,  # type: ignore[no-untyped-def]
+               clmp: Clmp):
     """The best stored phrase in the asked meter and mode, else in any (POP909's are all in
     4/4), as `generate --melody retrieved` picks it (retrieval.search.best_melody)."""
     for m in dict.fromkeys((meter, None)):
         try:
-            return best_melody(prompt, meter=m, mode=mode).melody
+            return best_melody(prompt, meter=m, mode=mode, index=index, clmp=clmp).melody
         except InputError:
             continue
     raise SystemExit(f"no stored melody for {prompt!r}")
@@ -80,14 +82,15 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--out-dir", type=Path, default=Path("runs/melody_guidance"))
     args = ap.parse_args()
-    ckpt, clmp = get_checkpoint(args.model), Clmp.load()
+    ckpt, clmp, index = get_checkpoint(args.model), Clmp.load(), MelodyIndex.open()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rows: dict[str, tuple[list, list, list]] = {  # type: ignore[type-arg]
         "text only": ([], [], []), "melody-guided": ([], [], [])}
     for p, text in enumerate(PROMPTS):
         request = resolve(text, Attributes(bars=8))
         key = request.attributes.key
-        tune = melody_for(text, request.attributes.time_signature, tonic_and_mode(key)[1] if key else None)
+        tune = melody_for(text, request.attributes.time_signature, tonic_and_mode(key)[1] if key else None,
+                          index, clmp)
         for seed in range(args.seeds):
             plain = generate(request, seed=seed, checkpoint=ckpt)[0].score
             guided = arrange(tune, request.attributes, seed=seed, checkpoint=ckpt).score
