@@ -331,6 +331,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         metrics["checkpoint"] = str(final)
         metrics["n_params"] = sum(p.numel() for m in (model, prefix) if m is not None for p in m.parameters())
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # no rank leaves before rank 0 has written the checkpoint
+        # a gloo group left open at interpreter exit can abort a rank ("terminate called
+        # without an active exception", seen once in the two-process test)
+        torch.distributed.destroy_process_group()
     return metrics
 
 
