@@ -1,6 +1,7 @@
 """End to end in headless Chromium: type a prompt, generate, see the piano roll and the audio,
 download the MIDI; open a MIDI file, drag across bars of its piano roll, regenerate them for
-chosen tracks, continue it; find melodies for a prompt, pick one and generate around it.
+chosen tracks, continue it; find melodies for a prompt, pick one and generate around it; ask
+for a form and chords and see the piece's sections.
 Skipped, with the reason shown, where Chromium or playwright is missing.
 
 Set TUNESMITH_SCREENSHOT=path to also save a screenshot of the page after the generation.
@@ -223,3 +224,62 @@ def test_start_from_a_found_melody_in_the_browser(server_url: str, tmp_path: Pat
         page.click("#generate")
         page.wait_for_selector("#error:not([hidden])")
         assert "melody track 2 is not a pitched track: allowed 1" in page.inner_text("#error")
+
+
+def test_form_and_chords_in_the_browser(server_url: str) -> None:
+    """Form and Chords go with the request; the piece's sections are listed under the piano
+    roll (the plan's note is not repeated) and a click on one picks its bars for editing."""
+    with _browser_page() as page:
+        page.goto(server_url)
+        page.wait_for_function("document.querySelectorAll('#key option').length > 1")
+        page.fill("#prompt", "a calm piano piece")
+        page.fill("#bars", "8")  # under 16 bars: a plan only because a form is asked
+        page.fill("#form", "AABA")
+        page.fill("#chords", "Am F C G")
+        with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
+            page.click("#generate")
+        body = sent.value.post_data_json
+        assert body["form"] == "AABA" and body["chords"] == "Am F C G"
+        page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
+        assert page.locator("#error").is_hidden()
+        assert page.locator("#plan").is_visible()
+        sections = page.locator("#plan-sections li").all_inner_texts()
+        assert sections == ["A bars 1–2", "A' 3–4", "B 5–6", "A' 7–8"]
+        assert "plan:" not in page.inner_text("#notes")
+        chords = page.locator("#attr-table tbody tr", has_text="Chords").locator("td").first
+        assert chords.inner_text() == "Am F C G"
+        page.locator("#plan-sections button").nth(2).click()  # B
+        assert page.input_value("#edit-bars") == "5-6"
+        assert page.locator("#selection").is_visible()
+        page.fill("#form", "")  # empty: not sent, and a short piece has no plan
+        page.fill("#chords", "")
+        with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
+            page.click("#generate")
+        assert "form" not in sent.value.post_data_json and "chords" not in sent.value.post_data_json
+        page.wait_for_function(NEW_ROLL, arg=[page.get_attribute("#roll", "src"), 2], timeout=60_000)
+        assert page.locator("#plan").is_hidden()
+
+
+def test_a_bad_form_or_chord_shows_the_servers_message(server_url: str) -> None:
+    """The server's one-line refusal is shown in the error area; what was typed stays."""
+    with _browser_page() as page:
+        page.goto(server_url)
+        page.fill("#prompt", "a calm piano piece")
+        page.fill("#bars", "4")
+        page.fill("#form", "AAXZ1")
+        page.click("#generate")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "form 'AAXZ1' is invalid: write letters such as AABA" in page.inner_text("#error")
+        assert page.input_value("#form") == "AAXZ1"
+        page.fill("#form", "AABA")  # 4 sections of 2 bars do not fit in 4 bars
+        page.click("#generate")
+        page.wait_for_function("document.getElementById('error').textContent.includes('4 bars')")
+        assert "4 bars cannot hold 4 sections of at least 2 bars" in page.inner_text("#error")
+        page.fill("#form", "")
+        page.fill("#chords", "Am H7 C")
+        page.click("#generate")
+        page.wait_for_function("document.getElementById('error').textContent.includes('H7')")
+        assert "chord 'H7' is not a chord" in page.inner_text("#error")
+        assert page.input_value("#chords") == "Am H7 C"
+        assert page.input_value("#prompt") == "a calm piano piece"
+        assert page.locator("#history li").count() == 0

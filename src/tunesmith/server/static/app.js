@@ -1,6 +1,7 @@
 // tunesmith page: submit a prompt (or open a MIDI file), poll the job, show piano roll, audio,
-// MIDI and attributes; then regenerate chosen bars and tracks, or continue the piece. A melody
-// (found for the prompt, or the user's MIDI file) can be kept as the lead of a generation.
+// MIDI, attributes and the sections of a planned piece (asked by a form, or long); then regenerate
+// chosen bars and tracks, or continue the piece. A melody (found for the prompt, or the user's MIDI
+// file) can be kept as the lead of a generation.
 // Vanilla JS, no external requests: everything comes from this server's /api.
 "use strict";
 
@@ -45,6 +46,8 @@ function readForm() {
   if (text("tempo")) body.tempo = Number(text("tempo"));
   if (text("bars")) body.bars = Number(text("bars"));
   if (text("instruments")) body.instruments = text("instruments").split(",").map((s) => s.trim());
+  if (text("form")) body.form = text("form");
+  if (text("chords")) body.chords = text("chords");  // the server splits and checks them
   body.temperature = Number($("temperature").value);
   body.candidates = Number($("candidates").value);
   body.seed = text("seed") ? Number(text("seed")) : 0;
@@ -128,6 +131,7 @@ const ROWS = [
   ["Key", (a) => a.key],
   ["Tempo", (a) => (a.tempo != null ? `${Math.round(a.tempo)} bpm (${a.tempo_word})` : null)],
   ["Time signature", (a) => a.time_signature],
+  ["Chords", (a) => (a.chords && a.chords.length ? a.chords.join(" ") : null)],
   // Sorted so that the same set reads the same (and matches) in both columns.
   ["Instruments", (a) => [...(a.instrument_names || a.instruments || [])].sort().join(", ") || null],
   ["Length", (a) => (a.bars ? `${a.bars} bars` : null)],
@@ -170,10 +174,34 @@ function display(item) {
   $("midi-link").download = `${item.name}.mid`;
   $("wav-link").href = item.urls.wav;
   $("wav-link").download = `${item.name}.wav`;
-  $("notes").textContent = (item.report.notes || []).join(" ");
+  const plan = item.report.plan || [];
+  // The plan is listed on its own line: drop the server's "plan: A 1-2 ..." note that repeats it.
+  const notes = (item.report.notes || []).filter((n) => !(plan.length && n.startsWith("plan: ")));
+  $("notes").textContent = notes.join(" ");
+  fillPlan(plan);
   fillTable(item.report);
   fillTracks(item.report.tracks || []);
   setPick(null);
+}
+
+// The sections of a planned piece ("A bars 1–8 · A' 9–16 · ..."), each a button that picks its
+// bars for editing; the piano roll draws the same sections as labelled bands.
+function fillPlan(plan) {
+  const items = plan.map((s, i) => {
+    const last = s.first_bar + s.bars - 1;
+    const bars = s.bars > 1 ? `${s.first_bar}–${last}` : `${s.first_bar}`;
+    const word = i > 0 ? "" : s.bars > 1 ? "bars " : "bar ";
+    const pick = el("button", { type: "button", className: "small",
+                                title: `Pick bars ${bars} to edit` },
+                    [el("b", { textContent: s.label }), ` ${word}${bars}`]);
+    pick.addEventListener("click", () => {
+      const n = barLines().length - 1;  // a piece may end before its plan does
+      if (s.first_bar <= n) setPick([s.first_bar - 1, Math.min(last, n) - 1]);
+    });
+    return el("li", {}, [pick]);
+  });
+  $("plan-sections").replaceChildren(...items);
+  $("plan").hidden = !items.length;
 }
 
 // A label for an edit (from the features report), shown instead of a prompt.
