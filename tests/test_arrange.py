@@ -142,3 +142,35 @@ def test_melody_key_reads_a_key_signature_before_estimating():
     assert melody_key(tune, 0) == "D major"  # estimated from the notes
     tune.key_signatures.append(KeySignature(0, *key_signature("B minor")))
     assert melody_key(tune, 0) == "B minor"  # the file says so
+
+
+def _chroma(bars: list[dict[int, float]]):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    out = np.zeros((len(bars), 12))
+    for b, weights in enumerate(bars):
+        for pc, w in weights.items():
+            out[b, pc] = w
+    return out
+
+
+def test_a_melody_without_chords_is_harmonized_in_its_key():
+    from tunesmith.infilling.arrange import harmonize
+    from tunesmith.theory import diatonic_chords
+
+    assert diatonic_chords("A minor") == ["Am", "Dm", "E", "F", "C", "G", "Em"]
+    bars = [{0: 2, 4: 1, 7: 1}, {5: 2, 9: 2}, {7: 1, 11: 1, 2: 2}, {}, {9: 2, 0: 1, 4: 1}]
+    assert harmonize(_chroma(bars), "C major") == ["C", "F", "G", "G", "Am"]
+    assert harmonize(_chroma([{0: 1}, {4: 1, 0: 1}]), "C major") == ["C", "C"]  # ties: the tonic
+    assert harmonize(_chroma([{8: 2, 11: 1}]), "A minor") == ["E"]  # the leading tone: V, not v
+
+
+def test_a_melody_moves_to_where_it_sounds_in_the_asked_key():
+    from tunesmith.infilling.arrange import fitting_shift
+
+    g_major = _chroma([{7: 2, 11: 1, 2: 1}, {6: 2, 9: 1, 2: 1}, {4: 1, 7: 2, 11: 1}, {2: 1, 6: 1, 7: 2}])
+    # filed as C major (a wrong key signature), it is moved a fourth up, into C: no F# left
+    assert fitting_shift(g_major, "C major", preferred=0) == 5
+    c_major = _chroma([{0: 2, 4: 1, 7: 1}, {5: 2, 9: 1, 0: 1}, {7: 2, 11: 1, 2: 1}, {0: 2, 4: 1, 7: 1}])
+    assert fitting_shift(c_major, "C major", preferred=0) == 0
+    assert fitting_shift(c_major, "D major", preferred=2) == 2

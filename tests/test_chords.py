@@ -45,3 +45,13 @@ def test_sampler_follows_the_chords_bar_by_bar(debug_checkpoint):
             hits += int(tones[note.pitch % 12])
             total += 1
     assert total > 0 and hits / total > 0.9  # a random model, pulled onto C then F# triads
+
+
+def test_a_bass_line_is_pulled_to_the_chord_root_on_top_of_its_tones(debug_checkpoint):
+    from tunesmith.generation.generate import chord_bias
+
+    tok = debug_checkpoint.tokenizer
+    plain, rooted = chord_bias(tok, ["Am"], 1, 4.0), chord_bias(tok, ["Am"], 1, 4.0, root=3.0)
+    for pitch, tone, root in ((57, 4.0, 7.0), (60, 4.0, 4.0), (64, 4.0, 4.0), (62, 0.0, 0.0)):
+        i = tok.vocab[f"Pitch_{pitch}"]
+        assert (plain[0, i], rooted[0, i]) == (tone, root)

@@ -118,3 +118,16 @@ def test_polyphony_text_is_read_once_for_every_front_end():
     assert parse_polyphony("1-3") == (1, 3) and parse_polyphony("2") == (2, 2)
     with pytest.raises(InputError, match="polyphony 'lots' is invalid: write MIN-MAX"):
         parse_polyphony("lots")
+
+
+def test_an_asked_key_steers_a_fill(debug_checkpoint):
+    from tunesmith.attributes import Attributes
+    from tunesmith.theory import scale_mask
+
+    strict = SamplingConfig(decoder="numpy", key_strength=20.0)  # moves every note into the scale
+    scale = scale_mask("C# major")
+    for attrs, inside in ((Attributes(key="C# major"), True), (None, False)):
+        out = infill(four_bars(), (2, 3), ["piano"], attributes=attrs, seed=5, sampling=strict,
+                     checkpoint=debug_checkpoint)
+        filled = [p for _, p, _ in notes(out, 0, 4 * Q, 12 * Q)]
+        assert filled and all(scale[p % 12] for p in filled) is inside

@@ -401,7 +401,7 @@ def test_generate_around_an_uploaded_melody_track(edit_client: TestClient) -> No
     out = Score.from_midi(edit_client.get(f"/api/jobs/{job['job_id']}/midi").content)
     assert track_notes(out, 73) == sorted((t, p + 2, d) for t, d, p, _ in TUNE)  # moved once, to E
     assert {"melody: the uploaded MIDI, track 2", "the melody's 4 bars are kept (asked 16)",
-            "melody moved +2 semitones (D major -> E major)"} <= set(job["notes"])
+            "melody moved +2 semitones into E major (its key reads as D major)"} <= set(job["notes"])
 
 
 @pytest.mark.parametrize(

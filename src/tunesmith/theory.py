@@ -211,3 +211,19 @@ def chord_pitch_classes(name: str) -> np.ndarray:
     mask = np.zeros(12, dtype=bool)
     mask[[(root + i) % 12 for i in intervals]] = True
     return mask
+
+
+# Triads on a key's scale degrees (semitones above the tonic, suffix), primary chords first
+# (tonic, subdominant, dominant, then the relative): the order breaks ties when a bar's
+# melody fits two chords equally. Minor keys take both the natural-minor v and the
+# harmonic-minor V, as minor-key pop and folk harmony does.
+DIATONIC_TRIADS = {
+    "major": ((0, ""), (5, ""), (7, ""), (9, "m"), (2, "m"), (4, "m")),
+    "minor": ((0, "m"), (5, "m"), (7, ""), (8, ""), (3, ""), (10, ""), (7, "m")),
+}
+
+
+def diatonic_chords(key: str) -> list[str]:
+    """The key's triads, primary first: "A minor" -> Am Dm E F C G Em."""
+    root, mode = tonic_and_mode(key)
+    return [PITCH_CLASSES[(root + step) % 12] + suffix for step, suffix in DIATONIC_TRIADS[mode]]

@@ -29,7 +29,7 @@ from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
 from tunesmith.model.prefix import prefix_embeds
-from tunesmith.theory import bar_starts, chord_pitch_classes, key_profile, scale_mask
+from tunesmith.theory import bar_starts, chord_pitch_classes, chord_root, key_profile, scale_mask
 from tunesmith.tokenization import Tokenizer
 
 DEFAULT_BARS = 8
@@ -170,15 +170,18 @@ def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
     return score
 
 
-def chord_bias(tok: Tokenizer, chords: Sequence[str], bars: int, strength: float) -> np.ndarray:
-    """(bars, V): `strength` added to the Pitch tokens of each bar's chord tones, the chords
+def chord_bias(tok: Tokenizer, chords: Sequence[str], bars: int, strength: float,
+               root: float = 0.0) -> np.ndarray:
+    """(bars, V): `strength` added to the Pitch tokens of each bar's chord tones, and `root`
+    more to its root (for a bass line, which is heard as the harmony's root), the chords
     cycling over the bars ("Am F C G" over 8 bars plays the progression twice)."""
     pitch = np.array([i for i in tok.ids_of_type("Pitch")])
     pcs = np.array([int(tok.tokens[i].split("_")[1]) % 12 for i in pitch])
     out = np.zeros((max(bars, 1), len(tok)), dtype=np.float32)
     for b in range(len(out)):
-        tones = chord_pitch_classes(chords[b % len(chords)])
-        out[b, pitch[tones[pcs]]] = strength
+        name = chords[b % len(chords)]
+        out[b, pitch[chord_pitch_classes(name)[pcs]]] = strength
+        out[b, pitch[pcs == chord_root(name)]] += root
     return out
 
 

@@ -18,13 +18,22 @@ import numpy as np
 import torch
 from symusic import Score, Tempo, TimeSignature, Track
 
-from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, PITCH_CLASSES, Attributes, family
+from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, KEYS, PITCH_CLASSES, Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import fill_track, infill
 from tunesmith.model import Checkpoint
-from tunesmith.theory import bar_starts, key_of_signature, lead_track, meter_at
+from tunesmith.theory import (
+    KEY_PROFILES,
+    bar_starts,
+    chord_pitch_classes,
+    diatonic_chords,
+    key_of_signature,
+    lead_track,
+    meter_at,
+    scale_mask,
+)
 
 MAX_MELODY_BARS = 64
 DEFAULT_BAND = (0, 33)  # piano and bass under a melody when no instrument is asked
@@ -96,6 +105,66 @@ def key_shift(found: str | None, asked: str | None) -> int:
     return delta - 12 if delta > 5 else delta
 
 
+def bar_chroma(track: Track, starts: list[int], end: int) -> np.ndarray:
+    """(bars, 12): how long each pitch class sounds in each bar, a note sounding on the
+    bar's downbeat counted twice (the downbeat note is the one a harmony must hold)."""
+    bounds = [*starts, max(end, starts[-1] + 1)]
+    out = np.zeros((len(starts), 12))
+    for note in track.notes:
+        lo, hi = note.time, note.time + max(note.duration, 1)
+        for b in range(len(starts)):
+            overlap = min(hi, bounds[b + 1]) - max(lo, bounds[b])
+            if overlap > 0:
+                out[b, note.pitch % 12] += overlap * (2 if lo <= bounds[b] < hi else 1)
+    return out
+
+
+def harmonize(chroma: np.ndarray, key: str) -> list[str]:
+    """One chord a bar for a melody that came without chords, from its (bars, 12) chroma: the
+    key's triad holding most of the bar's melody (theory.diatonic_chords; ties go to the
+    primary chords), the previous chord over a bar without melody, the tonic where the last
+    bar fits it as well as any. A harmonizer this small is enough to keep the accompaniment
+    in the melody's key; no library we use harmonizes a melody."""
+    names = diatonic_chords(key)
+    tones = np.stack([chord_pitch_classes(c) for c in names]).astype(float)  # (chords, 12)
+    chords: list[str] = []
+    for b, weights in enumerate(chroma):
+        if weights.sum() == 0:
+            chords.append(chords[-1] if chords else names[0])
+            continue
+        fit = tones @ weights / weights.sum()
+        last = b == len(chroma) - 1
+        chords.append(names[0] if last and fit[0] >= fit.max() - 0.1 else names[int(np.argmax(fit))])
+    return chords
+
+
+def key_margin(chroma: np.ndarray, chords: list[str], key: str) -> float:
+    """How clearly a melody with these chords sounds in `key`: the correlation of what sounds
+    (the melody's notes and the chords' tones, equally weighted) with the key's probe-tone
+    profile, minus the best correlation with any other key (> 0: `key` is the estimate)."""
+    melody = chroma.sum(0) / max(chroma.sum(), 1e-9)
+    harmony = np.mean([chord_pitch_classes(c) for c in chords], axis=0)
+    heard = melody + harmony / max(harmony.sum(), 1e-9)
+    corr = np.array([np.corrcoef(heard, p)[0, 1] for p in KEY_PROFILES])
+    k = KEYS.index(key)
+    return float(corr[k] - np.delete(corr, k).max())
+
+
+def fitting_shift(chroma: np.ndarray, key: str, preferred: int) -> int:
+    """The transposition (-6..5) of a melody into `key`: among the shifts that keep as much of
+    it in the key's scale as any (within 5 %), the one under which it, harmonized in `key`,
+    sounds most clearly in `key`; `preferred` (from the melody's key) wins ties. A phrase
+    cut from a song often leans to its song's subdominant or dominant, so the song's key
+    alone can put the phrase a fourth or fifth away from the asked key's sound."""
+    total = max(chroma.sum(), 1e-9)
+    shifts = sorted(range(-6, 6), key=lambda s: (s != preferred, abs(s)))
+    moved = {s: np.roll(chroma, s, axis=1) for s in shifts}
+    in_scale = {s: float(moved[s].sum(0) @ scale_mask(key)) / total for s in shifts}
+    best = max(in_scale.values())
+    fits = [s for s in shifts if in_scale[s] >= best - 0.05]
+    return max(fits, key=lambda s: key_margin(moved[s], harmonize(moved[s], key), key))
+
+
 def lead_program(melody_prog: int, asked: tuple[int, ...]) -> int:
     """The melody keeps its instrument if it was asked for (or nothing was), else takes the
     first asked instrument that is neither drums nor a bass."""
@@ -139,14 +208,14 @@ def arrange(
     ti = check_melody(melody, track)
     found = melody_key(melody, ti)
     shift = key_shift(found, attrs.key)
+    if attrs.key:
+        chroma = bar_chroma(melody.tracks[ti], bar_starts(melody), melody.end())
+        shift = fitting_shift(chroma, attrs.key, shift)
     asked = tuple(attrs.instruments or ())
     program = lead_program(int(melody.tracks[ti].program), asked)
     notes = []
     if shift:
-        notes.append(f"melody moved {shift:+d} semitones ({found} -> {attrs.key})")
-    if attrs.key and found and found.split(" ")[1] != attrs.key.split(" ")[1]:
-        notes.append(f"the melody is in {found}: it keeps its mode, moved to the relative of "
-                     f"{attrs.key}, so its notes stay in that scale")
+        notes.append(f"melody moved {shift:+d} semitones into {attrs.key} (its key reads as {found})")
     meter = meter_at(melody)
     if attrs.time_signature and meter != attrs.time_signature:
         notes.append(f"the melody's meter {meter} is kept (asked {attrs.time_signature})")
@@ -155,9 +224,14 @@ def arrange(
     score = lead_score(melody, ti, program, shift, attrs)
     bars = len(bar_starts(score))
     rest = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood)
+    key = attrs.key or found
+    chords = attrs.chords or (tuple(harmonize(bar_chroma(score.tracks[0], bar_starts(score), score.end()), key))
+                              if key else None)
+    if chords and not attrs.chords:
+        notes.append(f"chords from the melody: {' '.join(chords)}")
     for p in fill_order([p for p in band if p != program]):
         score = infill(score, (1, bars), [p], attributes=rest, seed=seed, sampling=sampling,
-                       checkpoint=checkpoint, on_step=on_step)
+                       checkpoint=checkpoint, on_step=on_step, chords=chords)
     return Arrangement(score, program, shift, notes)
 
 

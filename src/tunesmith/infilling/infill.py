@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from symusic import Score, Track
 
-from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes
+from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes, family
 from tunesmith.errors import InputError
-from tunesmith.generation.generate import chord_bias
+from tunesmith.generation.generate import chord_bias, key_bias
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.model import Checkpoint
@@ -293,8 +293,13 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
     starts = bar_starts(score, first + n + 1)
     grammar = FillGrammar(Vocab.of(tok), program, meter_at(score, starts[first]), n, controls)
     cfg = SamplingConfig(**{**sampling.__dict__, "max_tokens": 2 * n * FILL_TOKENS_PER_BAR, "candidates": 1})
-    bar_bias = chord_bias(tok, chords, n, sampling.chord_strength) if chords and program != DRUMS else None
-    fill = sample(ckpt, [prompt], [grammar], cfg, gen, on_step, bar_bias=bar_bias)[0]
+    pitched = program != DRUMS
+    root = sampling.chord_strength if family(program) == "bass" else 0.0
+    bar_bias = chord_bias(tok, chords, n, sampling.chord_strength, root) if chords and pitched else None
+    # an asked key steers a fill as it steers a generated piece (the same soft preference)
+    key = attributes.key if attributes is not None and pitched else None
+    bias = key_bias(tok, key, sampling.key_strength, sampling.key_profile) if key else None
+    fill = sample(ckpt, [prompt], [grammar], cfg, gen, on_step, bias, bar_bias=bar_bias)[0]
     part = tok.remi.decode(fill_bars([tok.id("FillStart"), 0, *fill], tok)) if fill else Score(8)
     return _place(score, part, program, starts[first], starts[first + n])
 

@@ -181,7 +181,8 @@ def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits) -
     if len(req.prompt) > max_prompt:
         raise PromptError(f"prompt of {len(req.prompt)} characters is too long: allowed {max_prompt}")
     check_seed(req.seed)
-    given = {"temperature": req.temperature, "drum_temperature": req.drum_temperature, "groove": req.groove}
+    given: dict[str, Any] = {"temperature": req.temperature, "drum_temperature": req.drum_temperature,
+                             "groove": req.groove}
     # SamplingConfig validates the values given; the others keep the server's defaults
     sampling = replace(sampling, **{k: v for k, v in given.items() if v is not None})
     return {"midi": midi, "prompt": req.prompt, "attributes": parse(req.prompt),
