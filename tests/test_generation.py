@@ -271,33 +271,45 @@ def test_drum_temperature_applies_to_drum_hits_only(tok: Tokenizer) -> None:
     assert len(picks(SamplingConfig(top_p=1.0))) > 1
 
 
-def test_groove_echo_offers_the_previous_bars_drum_pattern(tok: Tokenizer) -> None:
+def test_groove_echo_offers_the_groove_bars_keys(tok: Tokenizer) -> None:
     from tunesmith.generation.sampler import _echo_groove
 
-    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(0, DRUMS), bars=3))
-    hit = ("Program_-1", "PitchDrum_36", "Velocity_63", "Duration_0.1.8")
-    for t in ("Bar_None", "TimeSig_4/4", "Position_0"):
-        g.advance(tok.vocab[t])
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(0, DRUMS), bars=4))
+
+    def play(*tokens: str) -> None:
+        for t in tokens:
+            g.advance(tok.vocab[t])
+
+    def hit(pos: int, key: int) -> tuple[str, ...]:
+        return (f"Position_{pos}", "Program_-1", f"PitchDrum_{key}", "Velocity_63", "Duration_0.1.8")
+
+    def echo() -> list[str]:
+        return [tok.tokens[i] for i in g.groove_echo()]
+
+    play("Bar_None", "TimeSig_4/4", "Position_0")
     g.advance(tok.tempo_id(120.0))
-    for t in (*hit, "Position_8", "Program_-1", "PitchDrum_38", "Velocity_63", "Duration_0.1.8"):
-        g.advance(tok.vocab[t])
-    assert g.groove_echo() == ([], [])  # the first bar has nothing to echo
-
-    def echo() -> tuple[list[str], set[str]]:
-        up, down = g.groove_echo()
-        return [tok.tokens[i] for i in up], {tok.tokens[i] for i in down}
-
-    for t in ("Bar_None", "TimeSig_4/4"):
-        g.advance(tok.vocab[t])
-    up, down = echo()
-    assert up == [] and "Position_0" not in down and {"Position_1", "Position_8", "Bar_None"} <= down
-    g.advance(tok.vocab["Position_0"])
-    up, down = echo()
-    assert up == ["Program_-1"] and "Position_8" not in down and {"Position_9", "Bar_None"} <= down
-    g.advance(tok.vocab["Program_-1"])
-    assert echo() == (["PitchDrum_36"], set())
-    for t in hit[1:]:
-        g.advance(tok.vocab[t])
-    assert echo()[0] == []  # position 0 is played: only the skip past position 8 is lowered
+    play("Program_-1", "PitchDrum_36", "Velocity_63", "Duration_0.1.8", "Position_8", "Program_-1")
+    assert echo() == []  # the first bar has nothing to echo
+    play("PitchDrum_38", "Velocity_63", "Duration_0.1.8")
+    play("Bar_None", "TimeSig_4/4", "Position_0")
+    assert echo() == []  # where the drums play stays the model's choice
+    play("Program_-1")
+    assert echo() == ["PitchDrum_36"]
     out = _echo_groove(np.zeros((1, len(tok)), np.float32), [g], 2.5)
-    assert out[0, tok.vocab["Position_4"]] == 0 and out[0, tok.vocab["Position_9"]] == -2.5
+    assert out[0, tok.vocab["PitchDrum_36"]] == 2.5 and out[0, tok.vocab["PitchDrum_38"]] == 0
+    play("PitchDrum_36", "Velocity_63", "Duration_0.1.8", "Position_4", "Program_-1")
+    assert echo() == []  # the groove bar did not hit position 4
+    # a fill bar (toms on four onsets, no hats) is not echoed: the bar after it plays the groove
+    play("PitchDrum_45", "Velocity_63", "Duration_0.1.8", *hit(8, 47), *hit(12, 48), *hit(14, 50))
+    play("Bar_None", "TimeSig_4/4", "Position_8", "Program_-1")
+    assert echo() == ["PitchDrum_38"]
+
+
+def test_a_fill_is_told_from_a_groove() -> None:
+    from tunesmith.theory import is_fill
+
+    toms = {0: {36}, 8: {45}, 10: {47}, 12: {48}, 14: {50}}
+    assert is_fill(toms)
+    assert not is_fill({**toms, **{p: {42} for p in (1, 3, 5, 7, 9)}})  # the hats keep time: a groove
+    backbeat = {p: {42} | ({38} if p in (4, 12) else set()) for p in range(0, 16, 2)}
+    assert not is_fill(backbeat) and is_fill({p: {38} for p in range(8, 16)})  # a snare roll

@@ -183,7 +183,8 @@ DrumTemperature = Annotated[
     float | None, typer.Option(help="Temperature of drum hits (lower: a steadier pattern).")
 ]
 Groove = Annotated[
-    float | None, typer.Option(help="Pull towards playing the previous bar's drum pattern again (0: off).")
+    float | None, typer.Option(help="Pull the drums towards the keys the last groove bar played at the same "
+                                    "position (0: off; default 2).")
 ]
 Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]

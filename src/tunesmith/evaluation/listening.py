@@ -23,16 +23,25 @@ from tunesmith.captions.chords import TEMPLATE_NAMES, TEMPLATES, label
 from tunesmith.captions.features import estimate_key
 from tunesmith.errors import InputError
 from tunesmith.evaluation.statistics import as_ticks
-from tunesmith.theory import PITCH_CLASSES, chord_pitch_classes, chord_root, scale_mask
+from tunesmith.theory import (
+    CORE_KIT,
+    CRASH,
+    HAT_CLOSED,
+    HAT_OPEN,
+    KICK,
+    PITCH_CLASSES,
+    RIDE,
+    SNARE,
+    TIME_KEEPERS,
+    TOMS,
+    chord_pitch_classes,
+    chord_root,
+    scale_mask,
+)
 from tunesmith.tokenization import bar_starts
 from tunesmith.tokenization.controls import duration_class
 
 ROLES = ("lead", "chords", "bass", "drums", "pad")
-# The core kit a drummer keeps time with (General MIDI drum keys)
-KICK, SNARE, HAT_CLOSED, HAT_OPEN, RIDE, CRASH = (35, 36), (37, 38, 40), (42, 44), (46,), (51, 53, 59), (49, 57)
-CORE_KIT = frozenset(KICK + SNARE + HAT_CLOSED + HAT_OPEN + RIDE + CRASH)
-TIME_KEEPERS = frozenset(HAT_CLOSED + HAT_OPEN + RIDE)
-TOMS = (41, 43, 45, 47, 48, 50)
 # kit class of a drum key for pattern comparison; other keys are their own class
 KIT_CLASS = {p: name for name, keys in (("kick", KICK), ("snare", SNARE), ("hat", HAT_CLOSED),
                                          ("open hat", HAT_OPEN), ("ride", RIDE), ("crash", CRASH),

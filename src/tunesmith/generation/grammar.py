@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from tunesmith.attributes import DRUMS
+from tunesmith.theory import is_fill
 from tunesmith.tokenization import Tokenizer
 
 MAX_ONSETS_PER_POSITION = 16  # more notes starting together is noise, not music
@@ -59,6 +60,7 @@ class Vocab:
         self.drums_id = tok.program_id(DRUMS)
         self.ppb = tok.remi.config.beat_res[(0, 4)]
         self.program_of = {i: tok.program_of(i) for i in tok.ids_of_type("Program")}  # GM, DRUMS
+        self.drum_key = {i: int(self.value_of[i]) for i in tok.ids_of_type("PitchDrum")}
         self.cache: dict[tuple, tuple[Tensor, np.ndarray]] = {}  # state -> allowed mask and ids
 
     def mask(self, ids: list[int]) -> Tensor:
@@ -82,7 +84,8 @@ class SequenceGrammar:
         self.notes = 0
         self.at_position = 0  # notes started at the current position
         self.in_bar: set[int] = set()  # programs that played in the current bar
-        # drum hits as {position: {PitchDrum id}} of the current and the previous bar
+        # drum hits as {position: {PitchDrum id}} of the current bar and of the groove to
+        # echo: the previous bar, or the one before a fill (a drummer comes back to the groove)
         self.drum_hits: dict[int, set[int]] = {}
         self.last_bar_hits: dict[int, set[int]] = {}
         self.tempo_done = False
@@ -135,25 +138,21 @@ class SequenceGrammar:
             return v.mask([v.tok.program_id(p) for p in c.programs])
         return v.type_mask[typ]
 
-    def groove_echo(self) -> tuple[list[int], list[int]]:
-        """Tokens to raise and to lower so that the previous bar's drum pattern plays again
-        from here: raise drums at a position it hit and the keys it hit there (not yet hit);
-        lower the positions past the next one it hit, and the bar's end before it, so that
-        position is not skipped (positions before it stay free for the other parts)."""
-        if not self.last_bar_hits or self.done:
-            return [], []
-        if self.last == "Program" and self.program == DRUMS:
-            return sorted(self.last_bar_hits.get(self.pos, set()) - self.drum_hits.get(self.pos, set())), []
-        if self.last not in ("TimeSig", "Position", "Tempo", "Duration"):
-            return [], []
-        raise_ = []
-        if self.pos in self.last_bar_hits and self.pos not in self.drum_hits and self.last != "TimeSig":
-            raise_.append(self.v.drums_id)
-        later = [p for p in self.last_bar_hits if p > self.pos]
-        if not later:
-            return raise_, []
-        lower = self.v.position_ids[min(later) + 1:] + self.v.bar_ids
-        return raise_, lower
+    def groove_echo(self) -> list[int]:
+        """Drum keys to raise so that the drums, where they play at a position the groove bar
+        (the previous bar, or the last one before a fill) hit, play its keys there again (those
+        not yet hit). Only the keys: pushing the drums onto every position the groove hit
+        also made the drums fill each position first and the other parts fall silent
+        (pitched notes a bar 22 -> 7 on drum prompts), so where the drums play stays the
+        model's choice."""
+        if self.done or self.last != "Program" or self.program != DRUMS:
+            return []
+        return sorted(self.last_bar_hits.get(self.pos, set()) - self.drum_hits.get(self.pos, set()))
+
+    def _drum_fill(self) -> bool:
+        """The bar just written is a drum fill (theory.is_fill)."""
+        return bool(self.drum_hits) and is_fill(
+            {pos: {self.v.drum_key[i] for i in ids} for pos, ids in self.drum_hits.items()})
 
     def in_drum_note(self) -> bool:
         """The next token is part of a drum hit (its key, velocity or duration)."""
@@ -201,7 +200,9 @@ class SequenceGrammar:
             self.bars += 1
             self.in_bar = set()
             self.pos = -1
-            self.last_bar_hits, self.drum_hits = self.drum_hits, {}
+            if not self._drum_fill():
+                self.last_bar_hits = self.drum_hits
+            self.drum_hits = {}
         elif typ == "TimeSig":
             self.fixed_ts = self.fixed_ts or val
             num, den = (int(x) for x in val.split("/"))
