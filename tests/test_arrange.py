@@ -113,9 +113,9 @@ def test_cli_arranges_the_retrieved_melody(tmp_path, debug_checkpoint_dir):
 
     hit = best_melody("a cheerful pop melody")
     res = _cli("generate", "a cheerful pop melody", "--melody", "retrieved", "--instruments", "flute,bass",
-               "--bars", 16, "--seed", 1, "--model", debug_checkpoint_dir, "-o", tmp_path / "out.mid")
-    assert res.exit_code == 0, res.output
-    assert f"melody: {hit.label}" in res.output and "bars are kept (asked 16)" in res.output
+               "--bars", 12, "--seed", 1, "--model", debug_checkpoint_dir, "-o", tmp_path / "out.mid")
+    assert res.exit_code == 0, res.output  # under 16 bars and without a form: one phrase, as it is
+    assert f"melody: {hit.label}" in res.output and "bars are kept (asked 12)" in res.output
     out = Score.from_midi((tmp_path / "out.mid").read_bytes())
     lead = next(t for t in out.tracks if t.program == 73)
 
@@ -124,9 +124,10 @@ def test_cli_arranges_the_retrieved_melody(tmp_path, debug_checkpoint_dir):
 
     assert quarters(lead.notes, out.ticks_per_quarter) == quarters(hit.melody.tracks[0].notes,
                                                                    hit.melody.ticks_per_quarter)
-    res = _cli("generate", "x", "--melody", "retrieved", "--form", "AABA", "--model", debug_checkpoint_dir,
-               "-o", tmp_path / "form.mid")
-    assert res.exit_code == 2 and "form 'AABA' does not go with a melody" in res.output
+    # a given melody refuses a form (a retrieved one takes it: test_melody_form)
+    res = _cli("generate", "x", "--melody", _two_tracks(tmp_path), "--form", "AABA", "--model",
+               debug_checkpoint_dir, "-o", tmp_path / "form.mid")
+    assert res.exit_code == 2 and "form 'AABA' does not go with a given melody" in res.output
 
 
 def test_melody_key_reads_a_key_signature_before_estimating():

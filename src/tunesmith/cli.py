@@ -15,7 +15,7 @@ import secrets
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from symusic import Score
 
     from tunesmith.generation import Generated, Request, SamplingConfig
+    from tunesmith.infilling.arrange import Guide
     from tunesmith.model import Checkpoint
 
 DEMO_PROMPT = (
@@ -384,7 +385,8 @@ def generate(
     melody: Annotated[
         Path | None,
         typer.Option(help="A MIDI melody to keep as the lead and arrange around, or 'retrieved': "
-                          "the melody phrase of the shipped index that fits the prompt best."),
+                          "the melody phrase of the shipped index that fits the prompt best (with "
+                          "--form, or 16 bars and more, one phrase per section)."),
     ] = None,
     melody_track: Annotated[
         int | None, typer.Option(help="Which track of --melody holds it (1-based; default: the top line).")
@@ -428,8 +430,8 @@ def generate(
     target = _output(out, Path(f"{_slug(prompt)}.mid"))
     _check_targets([p for i in range(1, num + 1) for p in _targets(_numbered(target, i, num), outputs)])
     if melody is not None:
-        tune = _retrieved(request) if str(melody) == "retrieved" else _load(melody)
-        _arranged(request, tune, melody_track, form, target, num, seed, sampling, model, outputs)
+        guide = _retrieved(request, form) if str(melody) == "retrieved" else _given(melody, melody_track, form)
+        _arranged(request, guide, melody_track, target, num, seed, sampling, model, outputs)
         return
     if melody_track is not None:
         raise InputError("--melody-track needs --melody FILE.mid")
@@ -441,30 +443,35 @@ def generate(
     _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs, form)
 
 
-def _retrieved(request: Request) -> Score:
-    """The best phrase of the shipped melody index for the prompt (in its meter, if asked)
-    whose notes the index stores."""
-    from tunesmith.retrieval.search import best_melody
-    from tunesmith.theory import tonic_and_mode
+def _retrieved(request: Request, form: str | None) -> Guide:
+    """Phrases of the shipped melody index whose notes it stores: the best one for the prompt,
+    or one per section for a planned piece (the library's rule, shared with the HTTP API)."""
+    from tunesmith.infilling.arrange import retrieved_melody
 
-    key = request.attributes.key
-    hit = best_melody(request.prompt, meter=request.attributes.time_signature,
-                      mode=tonic_and_mode(key)[1] if key else None)
-    typer.echo(f"melody: {hit.label} (score {hit.score:.2f})", err=True)
-    return hit.melody
+    return retrieved_melody(request, form)
 
 
-def _arranged(request: Request, melody: Score, track: int | None, form: str | None, target: Path,
-              num: int, seed: int, sampling: SamplingConfig, model: Path | None, outputs: _Outputs) -> None:
+def _given(path: Path, track: int | None, form: str | None) -> Guide:
+    """The user's melody file, refused with a form (it keeps its own sections)."""
+    from tunesmith.infilling.arrange import Guide, check_melody
+
+    melody = _load(path)
+    check_melody(melody, track, form=form)
+    return Guide(melody)
+
+
+def _arranged(request: Request, guide: Guide, track: int | None, target: Path, num: int, seed: int,
+              sampling: SamplingConfig, model: Path | None, outputs: _Outputs) -> None:
     """Melody-guided generation: the melody kept as the lead, the rest written around it (the
     library's rule, shared with the HTTP API)."""
     from tunesmith.infilling.arrange import arrange_pieces, check_melody
 
-    check_melody(melody, track, form=form)  # a bad --melody-track fails before the model loads
+    check_melody(guide.score, track)  # a bad --melody-track fails before the model loads
     ckpt = _checkpoint(model)
     with _token_progress(f"arranging {num} piece{'s' * (num > 1)}") as on_step:
-        pieces = arrange_pieces(request, melody, track=track, num=num, seed=seed, sampling=sampling,
-                                checkpoint=ckpt, on_step=on_step)
+        pieces = arrange_pieces(replace(request, notes=(*request.notes, *guide.notes)), guide.score,
+                                track=track, num=num, seed=seed, sampling=sampling, checkpoint=ckpt,
+                                on_step=on_step, plan=guide.plan)
     _write_pieces(pieces, target, seed, outputs)
 
 

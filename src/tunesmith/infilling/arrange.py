@@ -1,10 +1,12 @@
 """Melody-guided generation (MG2): keep a given melody as the lead and arrange the asked
 instruments around it with whole-track infilling.
 
-Consumes a melody (a MIDI Score and optionally which track holds it) and the attributes of
-a request; produces a Score whose lead track holds the melody's notes unchanged up to one
-stated transposition (into the asked key), and whose other tracks the model wrote one after
-another (drums, then bass, then the rest), each seeing the melody and the tracks before it.
+Consumes a melody (a MIDI Score and optionally which track holds it, or phrases retrieved
+for the prompt: one per section of a form) and the attributes of a request; produces a Score
+whose lead track holds the melody's notes unchanged up to one stated transposition (into the
+asked key; a phrase per section, each moved on its own), and whose other tracks the model
+wrote one after another (drums, then bass, then the rest), each seeing the melody and the
+tracks before it.
 """
 
 from __future__ import annotations
@@ -13,26 +15,33 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from symusic import Score, Tempo, TimeSignature, Track
+from symusic import KeySignature, Score, Tempo, TimeSignature, Track
 
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, KEYS, PITCH_CLASSES, Attributes, family
 from tunesmith.errors import InputError
-from tunesmith.generation.generate import Generated, Request
+from tunesmith.generation.generate import Generated, Request, bars_for, get_checkpoint
 from tunesmith.generation.sampler import SamplingConfig
-from tunesmith.infilling.infill import fill_track, infill
+from tunesmith.infilling.form import Plan, plan_of
+from tunesmith.infilling.infill import fill_track
 from tunesmith.model import Checkpoint
+from tunesmith.retrieval.clmp import Clmp
+from tunesmith.retrieval.index import Hit, MelodyIndex
+from tunesmith.retrieval.search import best_melodies, best_melody
 from tunesmith.theory import (
     KEY_PROFILES,
     bar_starts,
     chord_pitch_classes,
     diatonic_chords,
     key_of_signature,
+    key_signature,
     lead_track,
     meter_at,
     scale_mask,
+    tonic_and_mode,
 )
 
 MAX_MELODY_BARS = 64
@@ -64,12 +73,25 @@ def melody_track(score: Score, index: int | None = None) -> int:
     return lead
 
 
+@dataclass(frozen=True)
+class Guide:
+    """A melody to arrange around: the lead alone, notes saying where it comes from and, when
+    it was joined from a phrase per section (`section_melody`), the plan it follows (it is
+    then in the piece's key already: arrange does not move it)."""
+
+    score: Score
+    notes: tuple[str, ...] = ()
+    plan: Plan | None = None
+
+
 def check_melody(melody: Score, track: int | None = None, *, form: str | None = None) -> int:
     """The melody's track (0-based), checked before any model runs: `track` (1-based) must be
-    a pitched track, the melody at most MAX_MELODY_BARS long, and no form asked (the
-    melody's own sections are kept)."""
+    a pitched track, the melody at most MAX_MELODY_BARS long, and no form asked (a given
+    melody keeps its own sections; a retrieved one is joined along the form instead)."""
     if form is not None:
-        raise InputError(f"form {form[:40]!r} does not go with a melody: the melody's own sections are kept")
+        raise InputError(f"form {form[:40]!r} does not go with a given melody, which keeps its own "
+                         "sections: cut the melody to the bars you want, or ask for a retrieved "
+                         "melody, which takes a phrase per section of the form")
     index = melody_track(melody, track)
     n_bars = len(bar_starts(melody))
     if n_bars > MAX_MELODY_BARS:
@@ -165,6 +187,111 @@ def fitting_shift(chroma: np.ndarray, key: str, preferred: int) -> int:
     return max(fits, key=lambda s: key_margin(moved[s], harmonize(moved[s], key), key))
 
 
+def into_key(melody: Score, track: int, key: str | None) -> tuple[int, str | None]:
+    """The semitones that move a melody into `key` (0 when none is asked) and the key it
+    reads as (`melody_key`): tonic onto tonic (`key_shift`), then where it sounds in `key`
+    once harmonized (`fitting_shift`)."""
+    found = melody_key(melody, track)
+    shift = key_shift(found, key)
+    if key:
+        chroma = bar_chroma(melody.tracks[track], bar_starts(melody), melody.end())
+        shift = fitting_shift(chroma, key, shift)
+    return shift, found
+
+
+# --- a retrieved melody: one phrase per section of a plan -----------------------------------
+def fit_phrase(track: Track, length: int, bars: int, bar_ticks: int) -> Track:
+    """A phrase of `length` bars made `bars` long: cut at a bar line when it is longer, played
+    again from its start to fill when it is shorter (no note sounds past a repeat's end)."""
+    span, end = length * bar_ticks, bars * bar_ticks
+    out = Track(name=track.name, program=track.program, is_drum=False)
+    for k in range(-(-bars // length)):
+        stop = min((k + 1) * span, end)
+        for note in track.notes:
+            at = note.time + k * span
+            if note.time < span and at < stop:  # a few phrases hold a note past their last bar
+                n = note.copy()
+                n.time, n.duration = at, min(note.duration, stop - at)
+                out.notes.append(n)
+    return out
+
+
+def join_phrases(plan: Plan, phrases: dict[str, Hit], shifts: dict[str, int], key: str | None) -> Score:
+    """One melody along `plan`: each section plays its name's phrase (a `Hit` with notes)
+    fitted to its bars (`fit_phrase`) and moved by its shift; tempo, meter and instrument are
+    the first phrase's, and `key` is stamped as the key signature (arrange reads it)."""
+    first = phrases[plan.sections[0].name].melody
+    tpq = first.ticks_per_quarter
+    sig = first.time_signatures[0] if len(first.time_signatures) else TimeSignature(0, 4, 4)
+    out = Score(tpq)
+    out.tempos.append(Tempo(0, float(first.tempos[0].qpm) if len(first.tempos) else 120.0))
+    out.time_signatures.append(TimeSignature(0, sig.numerator, sig.denominator))
+    if key:
+        out.key_signatures.append(KeySignature(0, *key_signature(key)))
+    bar_ticks = sig.numerator * tpq * 4 // sig.denominator
+    lead = Track(name="Melody", program=int(first.tracks[0].program), is_drum=False)
+    for section in plan.sections:
+        hit = phrases[section.name]
+        melody = hit.melody if hit.melody.ticks_per_quarter == tpq else hit.melody.resample(tpq)
+        a, b = hit.meta["bars"]
+        for note in fit_phrase(melody.tracks[0], b - a, section.bars, bar_ticks).notes:
+            n = note.copy()
+            n.time += section.first * bar_ticks
+            n.pitch = int(np.clip(note.pitch + shifts[section.name], 0, 127))
+            lead.notes.append(n)
+    out.tracks.append(lead)
+    return out
+
+
+def section_melody(prompt: str, plan: Plan, *, meter: str | None = None, key: str | None = None,
+                   index: MelodyIndex | str | Path | None = None, clmp: Clmp | None = None) -> Guide:
+    """A melody for a planned piece: one phrase per distinct section (A, B; verse, chorus), the
+    best distinct hits for the prompt in the asked meter and the asked key's mode (else the
+    best hit's, so that the phrases join), each moved on its own into the asked key (they come
+    from songs in different keys; with none asked, into the first phrase's key) and joined
+    along the plan (`join_phrases`: a returning section plays its phrase again)."""
+    if plan.bars > MAX_MELODY_BARS:  # before the index and CLMP load
+        raise InputError(f"the piece has {plan.bars} bars: a melody-guided piece allows up to "
+                         f"{MAX_MELODY_BARS}")
+    idx = index if isinstance(index, MelodyIndex) else MelodyIndex.open(index)
+    clmp = clmp or Clmp.load()
+    names = list(dict.fromkeys(s.name for s in plan.sections))
+    mode = tonic_and_mode(key)[1] if key else None
+    best = best_melody(prompt, meter=meter, mode=mode, index=idx, clmp=clmp)
+    meter = meter or best.meta["meter"]
+    mode = mode or str(best.meta.get("key") or "").rpartition(" ")[2] or None
+    hits = best_melodies(prompt, len(names), meter=meter, mode=mode, index=idx, clmp=clmp)
+    if len(hits) < len(names):
+        raise InputError(f"the index has {len(hits)} melodies in {meter} with notes: the form's "
+                         f"{len(names)} different sections need as many (use fewer letters)")
+    phrases = dict(zip(names, hits, strict=True))
+    target = key or melody_key(hits[0].melody, 0)
+    notes = []
+    shifts: dict[str, int] = {}
+    for k, (name, hit) in enumerate(phrases.items()):
+        # with no key asked, the first phrase sets it and stays where it is
+        shift, found = into_key(hit.melody, 0, target) if key or k else (0, target)
+        shifts[name] = shift
+        moved = f", moved {shift:+d} semitones into {target} (its key reads as {found})" if shift else ""
+        notes.append(f"melody of {name}: {hit.label} (id {hit.id}, score {hit.score:.2f}){moved}")
+    return Guide(join_phrases(plan, phrases, shifts, target), tuple(notes), plan)
+
+
+def retrieved_melody(request: Request, form: str | None = None, *,
+                     index: MelodyIndex | str | Path | None = None, clmp: Clmp | None = None) -> Guide:
+    """`--melody retrieved`: for a piece with a plan (a form, or LONG_BARS and more, as
+    `write_pieces` plans), a phrase per section (`section_melody`); else the one phrase that
+    fits the prompt best, in the asked meter and the asked key's mode."""
+    attrs = request.attributes
+    plan = plan_of(bars_for(attrs), form)  # a bad form fails before the index and CLMP load
+    if plan is not None:
+        return section_melody(request.prompt, plan, meter=attrs.time_signature, key=attrs.key,
+                              index=index, clmp=clmp)
+    hit = best_melody(request.prompt, meter=attrs.time_signature,
+                      mode=tonic_and_mode(attrs.key)[1] if attrs.key else None, index=index, clmp=clmp)
+    return Guide(hit.melody, (f"melody: {hit.label} (id {hit.id}, score {hit.score:.2f})",))
+
+
 def lead_program(melody_prog: int, asked: tuple[int, ...]) -> int:
     """The melody keeps its instrument if it was asked for (or nothing was), else takes the
     first asked instrument that is neither drums nor a bass."""
@@ -200,17 +327,15 @@ def lead_score(melody: Score, track: int, program: int, shift: int, attrs: Attri
 def arrange(
     melody: Score, attrs: Attributes, *, track: int | None = None, seed: int = 0,
     sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int], None] | None = None, shift: int | None = None, bars: int | None = None,
 ) -> Arrangement:
     """The melody as the lead, the asked instruments (else piano and bass, plus drums for
-    band genres) written around it by the model."""
+    band genres) written around it by the model. `shift`: the melody's move (None: into the
+    asked key, `into_key`); `bars`: the piece's length (None: the melody's)."""
 
     ti = check_melody(melody, track)
-    found = melody_key(melody, ti)
-    shift = key_shift(found, attrs.key)
-    if attrs.key:
-        chroma = bar_chroma(melody.tracks[ti], bar_starts(melody), melody.end())
-        shift = fitting_shift(chroma, attrs.key, shift)
+    moved, found = into_key(melody, ti, attrs.key)
+    shift = moved if shift is None else shift
     asked = tuple(attrs.instruments or ())
     program = lead_program(int(melody.tracks[ti].program), asked)
     notes = []
@@ -222,41 +347,51 @@ def arrange(
     band = [p for p in asked if p != program] or [
         *DEFAULT_BAND, *([DRUMS] if attrs.genre in DRUM_GENRES else [])]
     score = lead_score(melody, ti, program, shift, attrs)
-    bars = len(bar_starts(score))
+    starts = bar_starts(score, bars)
+    bars = len(starts)
     rest = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood)
     key = attrs.key or found
-    chords = attrs.chords or (tuple(harmonize(bar_chroma(score.tracks[0], bar_starts(score), score.end()), key))
+    chords = attrs.chords or (tuple(harmonize(bar_chroma(score.tracks[0], starts, score.end()), key))
                               if key else None)
     if chords and not attrs.chords:
         notes.append(f"chords from the melody: {' '.join(chords)}")
+    ckpt = checkpoint or get_checkpoint()
     for p in fill_order([p for p in band if p != program]):
-        score = infill(score, (1, bars), [p], attributes=rest, seed=seed, sampling=sampling,
-                       checkpoint=checkpoint, on_step=on_step, chords=chords)
+        # whole-track fills over every bar, also silent last ones of a plan (infill stops at the
+        # last note), each a new track (infill would refill a lead of the same family)
+        score = fill_track(ckpt, score, p, 0, bars, None, rest, sampling or SamplingConfig(),
+                           torch.Generator().manual_seed(seed), on_step, chords)
     return Arrangement(score, program, shift, notes)
 
 
 def arrange_pieces(
     request: Request, melody: Score, *, track: int | None = None, num: int = 1, seed: int = 0,
     sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int], None] | None = None, plan: Plan | None = None,
 ) -> list[Generated]:
     """What every front-end (CLI, HTTP) writes for a request with a melody: piece i is the
     melody arranged with seed `seed + i`, as long as the melody (an asked length is said to
-    be overridden). `on_step` counts the tokens of all the pieces' tracks in one run."""
-    bars = len(bar_starts(melody))
+    be overridden). A melody joined along a `plan` (`Guide.plan`) is in key already and not
+    moved; the pieces carry the plan. `on_step` counts the tokens of all the pieces' tracks
+    in one run."""
+    bars = plan.bars if plan is not None else len(bar_starts(melody))
     asked = request.attributes.merged(Attributes(bars=bars))
     notes = list(request.notes)
     if request.attributes.bars not in (None, bars):
         notes.append(f"the melody's {bars} bars are kept (asked {request.attributes.bars})")
+    sections = tuple((s.label, s.first, s.bars) for s in plan.sections) if plan is not None else ()
+    if plan is not None:
+        notes.append(f"plan: {plan.text()}")
     steps = itertools.count()  # infill counts per track: one count for the whole job
     step = (lambda _: on_step(next(steps))) if on_step is not None else None
     pieces = []
     for i in range(num):
         start = time.perf_counter()
         got = arrange(melody, request.attributes, track=track, seed=seed + i, sampling=sampling,
-                      checkpoint=checkpoint, on_step=step)
+                      checkpoint=checkpoint, on_step=step, shift=None if plan is None else 0,
+                      bars=None if plan is None else plan.bars)
         pieces.append(Generated(got.score, [], asked, seed + i, 0.0, time.perf_counter() - start,
-                                [*notes, *got.notes]))
+                                [*notes, *got.notes], sections=sections))
     return pieces
 
 
@@ -269,7 +404,7 @@ def generate_by_track(
     the text, each next one by whole-track infilling over the piece so far. In the
     interleaved order a small model lets the busiest part crowd out the others; here each
     part has its own turn."""
-    from tunesmith.generation.generate import bars_for, generate, get_checkpoint
+    from tunesmith.generation.generate import generate
 
     attrs = request.attributes
     order = fill_order(list(dict.fromkeys(attrs.instruments or ())))

@@ -195,6 +195,12 @@ def generate_with_form(
 LONG_BARS = 16  # pieces this long or longer are written section by section, with form
 
 
+def plan_of(bars: int, form: str | None = None) -> Plan | None:
+    """The plan a piece is written along: one for a form or a piece of LONG_BARS or more
+    (`plan_for`), None for a shorter piece without form (one window)."""
+    return plan_for(bars, form) if form is not None or bars >= LONG_BARS else None
+
+
 def write_pieces(
     request: Request, *, num: int = 1, seed: int = 0, sampling: SamplingConfig | None = None,
     checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
@@ -208,10 +214,9 @@ def write_pieces(
 
     from tunesmith.generation.generate import bars_for, generate
 
-    bars = bars_for(request.attributes)
-    if form is None and bars < LONG_BARS:
+    plan = plan_of(bars_for(request.attributes), form)
+    if plan is None:
         return generate(request, num=num, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)
-    plan = plan_for(bars, form)
     pieces = []
     for i in range(num):
         start = time.perf_counter()

@@ -17,7 +17,14 @@ from tunesmith.retrieval.clmp import (
 )
 from tunesmith.retrieval.index import Hit, IndexConfig, MelodyIndex
 from tunesmith.retrieval.melody import Phrase, extract_phrases, lead_line
-from tunesmith.retrieval.search import add_folder, best_melody, build_index, phrase_melody, retrieve
+from tunesmith.retrieval.search import (
+    add_folder,
+    best_melodies,
+    best_melody,
+    build_index,
+    phrase_melody,
+    retrieve,
+)
 from tunesmith.retrieval.text_encoder import encode_texts
 
 __all__ = [
@@ -30,6 +37,7 @@ __all__ = [
     "MelodyIndex",
     "Phrase",
     "add_folder",
+    "best_melodies",
     "best_melody",
     "build_index",
     "encode_texts",

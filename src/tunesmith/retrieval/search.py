@@ -7,6 +7,7 @@ vectors (MG2, Ding et al. 2024: retrieve a melody that fits the text, then arran
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -150,22 +151,34 @@ def retrieve(prompt: str, k: int = 5, *, key: str | None = None, meter: str | No
             for label, score in idx.search(query, k, key=key, meter=meter, with_notes=with_notes, mode=mode)]
 
 
-def best_melody(prompt: str, *, meter: str | None = None, mode: str | None = None,
-                index: MelodyIndex | str | Path | None = None, clmp: Clmp | None = None) -> Hit:
-    """The phrase that fits a text best (in `meter`, and in `mode` where one exists: a major
-    tune moved into a minor key keeps its major thirds) among those whose notes the index
-    stores (MG2's retrieval step); InputError when there is none."""
+def best_melodies(prompt: str, n: int = 1, *, meter: str | None = None, mode: str | None = None,
+                  index: MelodyIndex | str | Path | None = None, clmp: Clmp | None = None) -> list[Hit]:
+    """The n phrases that fit a text best, best first and each with different notes, among
+    those whose notes the index stores (MG2's retrieval step): in `meter`, and in `mode`
+    where there are enough (a major tune moved into a minor key keeps its major thirds),
+    topped up from the other mode; fewer when the index has fewer. InputError when there is
+    none."""
     text = prompt if prompt.strip() else "a melody"
     idx = index if isinstance(index, MelodyIndex) else MelodyIndex.open(index)
     clmp = clmp or Clmp.load()
+    hits: dict[str, Hit] = {}  # by their notes: the same line filed twice is one phrase
     for m in dict.fromkeys((mode, None)):
-        hits = retrieve(text, 1, meter=meter, index=idx, clmp=clmp, with_notes=True, mode=m)
-        if hits:
-            return hits[0]
+        for hit in retrieve(text, 2 * n + 4, meter=meter, index=idx, clmp=clmp, with_notes=True, mode=m):
+            hits.setdefault(json.dumps(hit.meta["notes"]), hit)
+        if len(hits) >= n:
+            return list(hits.values())[:n]
+    if hits:
+        return list(hits.values())
     best = retrieve(text, 1, meter=meter, index=idx, clmp=clmp)
     why = f" (the best, {best[0].label}, comes from a corpus whose notes are not shipped)" if best else ""
     where = f" in {meter}" if meter else ""
     raise InputError(f"no retrieved melody{where} has its notes in the index{why}: give a MIDI melody instead")
+
+
+def best_melody(prompt: str, *, meter: str | None = None, mode: str | None = None,
+                index: MelodyIndex | str | Path | None = None, clmp: Clmp | None = None) -> Hit:
+    """The phrase that fits a text best (`best_melodies`, one)."""
+    return best_melodies(prompt, 1, meter=meter, mode=mode, index=index, clmp=clmp)[0]
 
 
 def phrase_melody(phrase_id: int, index: MelodyIndex | str | Path | None = None,

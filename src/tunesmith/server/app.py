@@ -129,9 +129,10 @@ def job_spec(req: GenerateRequest, config: ServerConfig, melodies: Melodies) -> 
     request = resolve(req.prompt, explicit)
     if req.melody is not None:
         limits = Limits(config.max_prompt_chars, config.max_render_seconds, sampling)
-        melody, note = chosen_melody(req.melody, req.melody_track, req.form, melodies, limits)
-        return JobSpec(replace(request, notes=(*request.notes, note)), len(bar_starts(melody)), sampling,
-                       req.seed, melody=melody, melody_track=req.melody_track)
+        guide = chosen_melody(req.melody, request, req.melody_track, req.form, melodies, limits)
+        bars = guide.plan.bars if guide.plan is not None else len(bar_starts(guide.score))
+        return JobSpec(replace(request, notes=(*request.notes, *guide.notes)), bars, sampling, req.seed,
+                       melody=guide.score, melody_track=req.melody_track, plan=guide.plan)
     if req.melody_track is not None:
         raise InputError("melody_track needs a melody: an id from /api/retrieve or a MIDI file")
     bars = bars_for(request.attributes)

@@ -31,7 +31,7 @@ from tunesmith.captions import features
 from tunesmith.errors import ConfigError, QueueFullError, TunesmithError
 from tunesmith.generation import Generated, Request, SamplingConfig
 from tunesmith.infilling.arrange import arrange_pieces
-from tunesmith.infilling.form import write_pieces
+from tunesmith.infilling.form import Plan, write_pieces
 from tunesmith.midi import midi_bytes
 from tunesmith.midi.io import write_bytes_atomic
 from tunesmith.midi.pianoroll import bar_positions, draw_pianoroll
@@ -93,7 +93,8 @@ class ServerConfig:
 @dataclass(frozen=True)
 class JobSpec:
     """What to generate: the resolved request, its length in bars, sampling and seed; with a
-    `melody` (checked), the piece is that melody arranged, as long as it is."""
+    `melody` (checked), the piece is that melody arranged, as long as it is (and along its
+    `plan` when it was joined from a phrase per section)."""
 
     request: Request
     bars: int
@@ -102,6 +103,7 @@ class JobSpec:
     form: str | None = None  # sections, e.g. "AABA"; long pieces get a plan anyway
     melody: Any = None  # a symusic Score kept as the lead
     melody_track: int | None = None  # its track, 1-based (None: the top line)
+    plan: Plan | None = None  # the sections a retrieved melody was joined along
 
     @property
     def prompt(self) -> str:
@@ -171,7 +173,8 @@ def model_work(checkpoint: Checkpoint) -> Work:
             return run_edit(spec, checkpoint, on_step)
         if spec.melody is not None:
             return arrange_pieces(spec.request, spec.melody, track=spec.melody_track, seed=spec.seed,
-                                  sampling=spec.sampling, checkpoint=checkpoint, on_step=on_step)[0]
+                                  sampling=spec.sampling, checkpoint=checkpoint, on_step=on_step,
+                                  plan=spec.plan)[0]
         return write_pieces(spec.request, seed=spec.seed, sampling=spec.sampling, checkpoint=checkpoint,
                             on_step=on_step, form=spec.form)[0]
 

@@ -2,9 +2,10 @@
 roll and audio, and read the melody a generation starts from (MG2, Ding et al. 2024: retrieve
 a melody that fits the text, then arrange around it).
 
-Consumes prompts, phrase ids (`Hit.id`, the row of the phrase in the index) and uploaded MIDI
-(base64, through the edits' reader and limits); produces hits as JSON and the melody of a job,
-checked by infilling.arrange.check_melody like the CLI's --melody, so both refuse alike.
+Consumes prompts, phrase ids (`Hit.id`, the row of the phrase in the index), uploaded MIDI
+(base64, through the edits' reader and limits) or a wish for retrieved phrases (one per
+section of a planned piece); produces hits as JSON and the melody of a job, checked by
+infilling.arrange.check_melody like the CLI's --melody, so both refuse alike.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from symusic import Score
 
 from tunesmith.errors import InputError
-from tunesmith.infilling.arrange import check_melody
+from tunesmith.generation import Request
+from tunesmith.infilling.arrange import Guide, check_melody, retrieved_melody
 from tunesmith.retrieval import Clmp, Hit, MelodyIndex, phrase_melody, retrieve
 from tunesmith.server.edits import Limits, decode_midi, load_source
 
@@ -24,13 +26,16 @@ MAX_HITS = 20
 
 
 class MelodyChoice(BaseModel):
-    """The melody a generation keeps as its lead: `id`, a phrase from GET /api/retrieve, or
-    `midi`, a MIDI file as base64 (its track chosen by the request's `melody_track`)."""
+    """The melody a generation keeps as its lead: `id`, a phrase from GET /api/retrieve,
+    `midi`, a MIDI file as base64 (its track chosen by the request's `melody_track`), or
+    `retrieved`: the phrases that fit the prompt best, one per section of a planned piece
+    (`generate --melody retrieved`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: int | None = None
     midi: str | None = None
+    retrieved: bool = False
 
 
 class Melodies:
@@ -78,14 +83,19 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     return {"id": hit.id, "score": round(hit.score, 4), "label": hit.label, **facts, "urls": urls}
 
 
-def chosen_melody(choice: MelodyChoice, track: int | None, form: str | None, melodies: Melodies,
-                  limits: Limits) -> tuple[Score, str]:
-    """The melody a request names and a note saying which, checked as the CLI checks
+def chosen_melody(choice: MelodyChoice, request: Request, track: int | None, form: str | None,
+                  melodies: Melodies, limits: Limits) -> Guide:
+    """The melody a request names with notes saying which, checked as the CLI checks
     --melody and --melody-track (before the job is queued)."""
-    given = [x for x in (choice.id, choice.midi) if x is not None]
+    given = [x for x in (choice.id, choice.midi, choice.retrieved or None) if x is not None]
     if len(given) != 1:
         raise InputError(f"the melody is given {len(given)} times: send exactly one of id "
-                         "(a hit of /api/retrieve) or midi (a MIDI file, base64)")
+                         "(a hit of /api/retrieve), midi (a MIDI file, base64) or retrieved: true")
+    if choice.retrieved:  # the form, if any, is the plan the phrases are joined along
+        guide = retrieved_melody(request, form, index=melodies.index(), clmp=melodies.clmp())
+        check_melody(guide.score, track)
+        return guide
+    melody: Score
     if choice.id is not None:
         melody, label = melodies.phrase(choice.id)
         note = f"melody: {label} (id {choice.id})"
@@ -93,4 +103,4 @@ def chosen_melody(choice: MelodyChoice, track: int | None, form: str | None, mel
         melody = load_source(decode_midi(choice.midi or "", "melody midi", multipart=False), limits)
         note = "melody: the uploaded MIDI"
     index = check_melody(melody, track, form=form)
-    return melody, f"{note}, track {index + 1}" if track is not None else note
+    return Guide(melody, (f"{note}, track {index + 1}" if track is not None else note,))
