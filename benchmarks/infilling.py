@@ -5,7 +5,10 @@
 
 For each piece (cleaned and limited to its 8 busiest instruments, as training windows are),
 one track that plays in the gap is removed over 4 bars and written again, without controls
-and with the original bars' own controls (density, polyphony, duration classes). Reported as
+and with the original bars' own controls (density, polyphony, duration classes), once only
+stated to the model (what it learned) and once held by the fill grammar (FillControls.strict,
+the default: density and polyphony bounds are then constraints, and duration classes not
+asked are excluded; the classes asked must still be played by the model). Reported as
 MIDI-RWKV does: content preservation (CP), groove similarity (GS) and |dPCE| of the gap, plus
 note onset F1 against the original, and control adherence (share of gap bars whose measured
 density is within 1 of the asked one, whose polyphony min/max and duration classes equal
@@ -43,10 +46,10 @@ from tunesmith.tokenization import BarControls, track_bar_controls
 GAP, CONTEXT = 4, 8
 
 
-def as_request(c: BarControls) -> FillControls:
+def as_request(c: BarControls, strict: bool) -> FillControls:
     names = ("whole", "half", "quarter", "eighth", "sixteenth")
     return FillControls(density=c.density, polyphony=(c.poly_min, c.poly_max),
-                        durations=tuple(n for n, f in zip(names, c.durations, strict=True) if f))
+                        durations=tuple(n for n, f in zip(names, c.durations, strict=True) if f), strict=strict)
 
 
 def choose_gap(score: Score, rng: np.random.Generator) -> tuple[int, int] | None:
@@ -72,12 +75,12 @@ def adherence(asked: list[BarControls], got: list[BarControls]) -> dict[str, flo
     }
 
 
-def one(score: Score, ti: int, first: int, controls: bool, ckpt, seed: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def one(score: Score, ti: int, first: int, controls: str, ckpt, seed: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     t = score.tracks[ti]
     program = DRUMS if t.is_drum else int(t.program)
     asked = track_bar_controls(score, ti)[first:first + GAP]
     out = infill(score, (first + 1, first + GAP), [program], checkpoint=ckpt, seed=seed,
-                 controls=[as_request(c) for c in asked] if controls else None,
+                 controls=[as_request(c, controls == "held") for c in asked] if controls else None,
                  sampling=SamplingConfig(decoder="numpy"))
     oi = next(i for i, u in enumerate(out.tracks) if u.is_drum == t.is_drum and u.program == t.program)
     region = BarRegion(first, first + GAP, ti)
@@ -113,9 +116,10 @@ def main() -> None:
             if gap is not None:
                 cases.append((piece.id, score, *gap))
     cases = cases[: args.pieces]
-    rows: dict[str, list[dict[str, float]]] = {"without controls": [], "with controls": []}
+    settings = (("without controls", ""), ("controls stated", "stated"), ("controls held", "held"))
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name, _ in settings}
     for k, (_, score, ti, first) in enumerate(progress(cases, description="infilling")):
-        for name, ctl in (("without controls", False), ("with controls", True)):
+        for name, ctl in settings:
             rows[name].append(one(score, ti, first, ctl, ckpt, seed=k))
     print(f"{len(cases)} gaps of {GAP} bars, model {args.model}")
     print("| setting | CP | GS | abs dPCE | onset F1 | density ±1 % | polyphony % | durations % |")

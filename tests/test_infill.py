@@ -131,3 +131,23 @@ def test_an_asked_key_steers_a_fill(debug_checkpoint):
                      checkpoint=debug_checkpoint)
         filled = [p for _, p, _ in notes(out, 0, 4 * Q, 12 * Q)]
         assert filled and all(scale[p % 12] for p in filled) is inside
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_strict_controls_hold_in_every_bar(debug_checkpoint, seed):
+    from tunesmith.tokenization import track_bar_controls
+
+    asked = [FillControls(density=6, polyphony=(2, 2), durations=("eighth",)),
+             FillControls(density=0), FillControls(density=3, polyphony=(1, 1), durations=("quarter", "half"))]
+    got = {}
+    for strict in (True, False):
+        per_bar = [FillControls(c.density, c.polyphony, c.durations, strict=strict) for c in asked]
+        out = infill(four_bars(), (2, 4), ["piano"], controls=per_bar, seed=seed, sampling=NUMPY,
+                     checkpoint=debug_checkpoint)
+        piano = next(i for i, t in enumerate(out.tracks) if t.program == 0 and not t.is_drum)
+        bars = track_bar_controls(out, piano)[1:4]
+        got[strict] = [(c.density, c.poly_min, c.poly_max, c.durations) for c in bars]
+    eighth, quarter_half = (False, False, False, True, False), (False, True, True, False, False)
+    assert got[True][0] == (6, 2, 2, eighth) and got[True][1][0] == 0
+    assert got[True][2][:3] == (3, 1, 1) and all(a <= b for a, b in zip(got[True][2][3], quarter_half, strict=True))
+    assert got[False] != got[True]  # the random model alone does not play to the controls

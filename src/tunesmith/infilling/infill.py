@@ -12,6 +12,7 @@ controls (unset controls are sampled by the model among that control's tokens).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, meter_at
 from tunesmith.tokenization import Tokenizer
+from tunesmith.tokenization.controls import duration_class
 from tunesmith.tokenization.infill import Bar, Gap, fill_bars, make_infill, split_bars
 from tunesmith.tokenization.vocab import DENSITY_MAX, DURATION_CLASSES, POLY_MAX
 
@@ -43,6 +45,9 @@ class FillControls:
     density: int | None = None  # notes in the bar (DENSITY_MAX means that many or more)
     polyphony: tuple[int, int] | None = None  # fewest and most notes starting together
     durations: tuple[str, ...] | None = None  # duration classes present, e.g. ("quarter", "eighth")
+    # hold the bar to the controls while sampling (FillGrammar), rather than only stating them
+    # to the model, which follows them in a third to a half of bars
+    strict: bool = True
 
     def __post_init__(self) -> None:
         if self.density is not None and not 0 <= self.density <= DENSITY_MAX:
@@ -83,10 +88,11 @@ class FillGrammar(SequenceGrammar):
         super().__init__(vocab, Constraints(programs=(program,), time_signature=meter, bars=bars))
         self.tempo_done = True  # a fill carries no tempo: the context has it
         self.slots: list[list[int]] = []  # control slots left in this bar: allowed ids of each
-        per_bar = controls if isinstance(controls, Sequence) else [controls] * bars
-        self.control_slots = [self._slots(c) for c in per_bar]  # one list of slots per bar
+        self.per_bar = list(controls) if isinstance(controls, Sequence) else [controls] * bars
+        self.control_slots = [self._slots(c) for c in self.per_bar]  # one list of slots per bar
         self.fill_end: int = vocab.tok.id("FillEnd")
         self.eos: int = vocab.tok.eos_id
+        self.bar_notes = 0  # notes of the current bar so far
 
     def _slots(self, controls: FillControls | None) -> list[list[int]]:
         tok = self.v.tok
@@ -104,15 +110,62 @@ class FillGrammar(SequenceGrammar):
             mask = mask.clone()
             mask[self.eos], mask[self.fill_end] = False, True
             ids = np.flatnonzero(mask.numpy())
+        banned = self._off_controls()
+        if banned:
+            held = mask.clone()
+            held[banned] = False
+            if held.any():  # controls that cannot all hold give way to the grammar
+                return held, np.flatnonzero(held.numpy())
         return mask, ids
+
+    def _off_controls(self) -> list[int]:
+        """Tokens that would break the bar's strict controls: another note once the density
+        is reached (or at an onset holding the most notes), the bar's end before the density
+        is reached (or leaving an onset holding too few), a duration of a class not asked."""
+        c = self.per_bar[self.bars - 1] if 1 <= self.bars <= len(self.per_bar) else None
+        if c is None or not c.strict or self.done:
+            return []
+        v, ends = self.v, [*self.v.bar_ids, self.fill_end]
+        if self.last == "Velocity":
+            if c.durations is None:
+                return []
+            names = [d.lower() for d in DURATION_CLASSES]
+            return [i for i, k in duration_classes(v.tok).items() if names[k] not in c.durations]
+        if self.last not in ("Duration", "TimeSig"):
+            return []
+        banned: list[int] = []
+        lo, hi = c.polyphony or (0, POLY_MAX)
+        notes = v.tok.ids_of_type("Program")
+        if c.density is not None and (self.bar_notes >= c.density < DENSITY_MAX):
+            banned += [*notes, *v.position_ids]
+        elif c.density is not None and self.bar_notes < c.density:
+            banned += ends
+        if self.last == "Duration" and self.at_position >= hi and hi < POLY_MAX:
+            banned += notes
+        if self.last == "Duration" and self.at_position < lo:
+            banned += [*v.position_ids, *ends]
+        return banned
 
     def advance(self, token_id: int) -> None:
         if self.slots:
             self.slots.pop(0)
             return
         super().advance(self.eos if token_id == self.fill_end else token_id)
-        if self.v.type_of[token_id] == "TimeSig" and self.bars <= len(self.control_slots):
+        typ = self.v.type_of[token_id]
+        if typ == "TimeSig" and self.bars <= len(self.control_slots):
             self.slots = [list(s) for s in self.control_slots[self.bars - 1]]
+        self.bar_notes = 0 if typ == "Bar" else self.bar_notes + (typ == "Duration")
+
+
+@functools.lru_cache(maxsize=8)
+def duration_classes(tok: Tokenizer) -> dict[int, int]:
+    """Duration token id -> index of its class in DURATION_CLASSES ("Duration_1.4.8" is a
+    quarter and a half: nearest on a log scale, as the controls measure it)."""
+    out = {}
+    for i in tok.ids_of_type("Duration"):
+        beats, sub, res = (int(x) for x in tok.tokens[i].split("_", 1)[1].split("."))
+        out[i] = duration_class(round((beats + sub / res) * 480), 480)
+    return out
 
 
 def _program_value(program: int) -> int:
