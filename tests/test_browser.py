@@ -1,7 +1,8 @@
 """End to end in headless Chromium: type a prompt, generate, see the piano roll and the audio,
 download the MIDI; open a MIDI file, drag across bars of its piano roll, regenerate them for
-chosen tracks, continue it; find melodies for a prompt, pick one and generate around it; ask
-for a form and chords and see the piece's sections.
+chosen tracks, continue it; find melodies for a prompt, pick one and generate around it, or let
+the server pick a phrase per section of a form; ask for a form and chords and see the piece's
+sections.
 Skipped, with the reason shown, where Chromium or playwright is missing.
 
 Set TUNESMITH_SCREENSHOT=path to also save a screenshot of the page after the generation.
@@ -224,6 +225,47 @@ def test_start_from_a_found_melody_in_the_browser(server_url: str, tmp_path: Pat
         page.click("#generate")
         page.wait_for_selector("#error:not([hidden])")
         assert "melody track 2 is not a pitched track: allowed 1" in page.inner_text("#error")
+
+
+def test_a_phrase_per_section_in_the_browser(server_url: str, tmp_path: Path) -> None:
+    """"Let tunesmith pick a phrase per section" sends melody {"retrieved": true} with the Form;
+    the piece's sections are listed. A file of one's own goes without a Form: the server says so."""
+    from conftest import make_score
+
+    with _browser_page() as page:
+        page.goto(server_url)
+        page.wait_for_function("document.querySelectorAll('#key option').length > 1")
+        page.fill("#prompt", "a cheerful pop melody")
+        page.fill("#instruments", "flute, bass")
+        page.fill("#bars", "8")
+        page.fill("#form", "AABA")
+        page.check("#melody-retrieved")
+        assert "picked by tunesmith" in page.inner_text("#melody-chosen")
+        assert page.locator("#melody-clear").is_visible()
+        with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
+            page.click("#generate")
+        body = sent.value.post_data_json
+        assert body["melody"] == {"retrieved": True} and body["form"] == "AABA"
+        page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=90_000)
+        assert page.locator("#error").is_hidden()
+        assert page.inner_text("#result-prompt").startswith("Melody: a phrase per section")
+        sections = page.locator("#plan-sections li").all_inner_texts()
+        assert sections == ["A bars 1–2", "A' 3–4", "B 5–6", "A' 7–8"]
+        assert "melody: " in page.inner_text("#notes")
+        page.click("#melody-clear")
+        assert not page.is_checked("#melody-retrieved")
+        assert page.inner_text("#melody-chosen").startswith("No melody")
+        page.check("#melody-retrieved")  # a file picked next replaces it
+        tune = tmp_path / "tune.mid"
+        make_score([(73, False, [(i * 480, 480, 60 + i, 80) for i in range(8)])]).dump_midi(str(tune))
+        page.set_input_files("#melody-file", str(tune))
+        page.wait_for_function("document.getElementById('melody-chosen').textContent"
+                               ".includes('tune.mid')")
+        assert not page.is_checked("#melody-retrieved")
+        page.click("#generate")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "form 'AABA' does not go with a given melody" in page.inner_text("#error")
+        assert page.locator("#history li").count() == 1
 
 
 def test_form_and_chords_in_the_browser(server_url: str) -> None:

@@ -293,6 +293,40 @@ def test_upload_then_infill_and_continue_by_job_id(edit_client: TestClient) -> N
     assert png.startswith(PNG_MAGIC)
 
 
+def test_edits_of_a_planned_piece_keep_its_sections(edit_client: TestClient,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import tunesmith.server.jobs as jobs_module
+
+    drawn: list[tuple[tuple[str, int, int], ...]] = []  # each job's piano-roll sections
+
+    def spy(score: Score, **kwargs: Any) -> bytes:
+        drawn.append(tuple(kwargs.get("sections") or ()))
+        return draw_pianoroll(score, **kwargs)
+
+    draw_pianoroll = jobs_module.draw_pianoroll
+    monkeypatch.setattr(jobs_module, "draw_pianoroll", spy)
+    body = {"prompt": "a calm piece", "instruments": ["piano"], "bars": 8, "form": "AABA", "seed": 1}
+    piece = finished(edit_client, edit_client.post("/api/generate", json=body))
+    plan = edit_client.get(f"/api/jobs/{piece['job_id']}/features").json()["plan"]
+    assert [(s["label"], s["first_bar"], s["bars"]) for s in plan] == [
+        ("A", 1, 2), ("A'", 3, 2), ("B", 5, 2), ("A'", 7, 2)]
+    sections = (("A", 0, 2), ("A'", 2, 2), ("B", 4, 2), ("A'", 6, 2))
+    fill = finished(edit_client, edit_client.post(
+        "/api/infill", json={"job_id": piece["job_id"], "bars": "3-4", "seed": 2}))
+    filled = edit_client.get(f"/api/jobs/{fill['job_id']}/features").json()
+    assert filled["plan"] == plan and filled["edit"]["kind"] == "infill"  # as it was
+    more = finished(edit_client, edit_client.post(
+        "/api/continue", json={"job_id": fill["job_id"], "bars": 2, "seed": 3}))
+    longer = edit_client.get(f"/api/jobs/{more['job_id']}/features").json()
+    assert longer["plan"] == plan and len(longer["bar_lines"]) == 11  # bars 9-10: in no section
+    assert drawn == [sections] * 3
+    up = finished(edit_client, edit_client.post(  # the same notes as a file: no plan to keep
+        "/api/continue", json={"midi": midi_b64(Score.from_midi(
+            edit_client.get(f"/api/jobs/{piece['job_id']}/midi").content)), "bars": 1}))
+    assert edit_client.get(f"/api/jobs/{up['job_id']}/features").json()["plan"] == []
+    assert drawn[-1] == ()
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "needle"),
     [

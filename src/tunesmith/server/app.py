@@ -53,10 +53,12 @@ from tunesmith.server.edits import (
     EditRequest,
     InfillRequest,
     Limits,
+    Sections,
     continue_spec,
     decode_midi,
     infill_spec,
     open_spec,
+    plan_sections,
 )
 from tunesmith.server.jobs import RESULTS, Job, JobQueue, JobSpec, ServerConfig, Work, model_work
 from tunesmith.server.melodies import Melodies, MelodyChoice, chosen_melody
@@ -407,19 +409,20 @@ def _add_edit_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None
     limits = Limits(config.max_prompt_chars, config.max_render_seconds,
                     with_decoder(SamplingConfig(), config))
 
-    def source(req: EditRequest, upload: bytes | None) -> bytes:
-        """The MIDI to edit: the multipart file, the base64 field or an earlier job's MIDI."""
+    def source(req: EditRequest, upload: bytes | None) -> tuple[bytes, Sections]:
+        """The MIDI to edit: the multipart file, the base64 field or an earlier job's MIDI;
+        with the sections of that job's plan (a file has none)."""
         given = [x for x in (req.job_id, req.midi, upload) if x is not None]
         if len(given) != 1:
             raise InputError(f"the piece to edit is given {len(given)} times: send exactly one of "
                              "job_id, midi (base64) or a multipart part 'file'")
         if upload is not None:
-            return upload
+            return upload, ()
         if req.midi is not None:
-            return decode_midi(req.midi)
+            return decode_midi(req.midi), ()
         job = _job_or_404(jobs, str(req.job_id), ready=True)
         try:
-            return jobs.result_path(job, "midi").read_bytes()
+            return jobs.result_path(job, "midi").read_bytes(), plan_sections(job.features)
         except OSError:  # evicted between the lookup and the read
             raise HTTPException(404, f"job {job.id} has expired") from None
 
@@ -427,13 +430,15 @@ def _add_edit_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None
     async def submit_infill(request: Request) -> dict[str, Any]:
         """Rewrite bars of tracks of a piece (a finished job's, or an uploaded MIDI): a job."""
         req, upload = await read_edit(request, InfillRequest)
-        return jobs.submit(infill_spec(req, source(req, upload), limits)).to_dict()
+        midi, sections = source(req, upload)
+        return jobs.submit(infill_spec(req, midi, limits, sections)).to_dict()
 
     @app.post("/api/continue", status_code=202, openapi_extra=_body_schema(ContinueRequest))
     async def submit_continue(request: Request) -> dict[str, Any]:
         """Extend a piece by N bars of its own instruments: a job."""
         req, upload = await read_edit(request, ContinueRequest)
-        return jobs.submit(continue_spec(req, source(req, upload), limits)).to_dict()
+        midi, sections = source(req, upload)
+        return jobs.submit(continue_spec(req, midi, limits, sections)).to_dict()
 
     @app.post("/api/upload", status_code=202, openapi_extra=_body_schema(EditRequest))
     async def submit_upload(request: Request) -> dict[str, Any]:
@@ -442,7 +447,7 @@ def _add_edit_routes(app: FastAPI, jobs: JobQueue, config: ServerConfig) -> None
         if req.job_id is not None:
             raise InputError("upload takes a MIDI file (multipart 'file' or base64 'midi'), "
                              "not a job_id")
-        return jobs.submit(open_spec(source(req, upload), limits)).to_dict()
+        return jobs.submit(open_spec(source(req, upload)[0], limits)).to_dict()
 
 
 def _add_render_route(app: FastAPI, config: ServerConfig) -> None:

@@ -4,7 +4,8 @@ or open an uploaded MIDI file as a job of its own.
 Consumes a request body (JSON, the MIDI as base64 or an earlier job's id; or multipart with
 the MIDI as `file`) and produces a validated `EditSpec` for the job queue, checked with the
 CLI's own readers (parse_bar_range, FillControls, resolve_tracks) so both refuse alike; the
-worker turns the spec into a piece with tunesmith.infilling (MIDI-RWKV-style infilling).
+worker turns the spec into a piece with tunesmith.infilling (MIDI-RWKV-style infilling). An
+edit of a planned job keeps the job's sections (a continuation's new bars are in none).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tunesmith.theory import bar_starts
 
 KINDS = ("infill", "continue", "open")
 MAX_NEW_BARS = 64  # continue_piece's own limit
+Sections = tuple[tuple[str, int, int], ...]  # (label, first bar 0-based, bars), as Generated's
 
 
 class EditRequest(BaseModel):
@@ -87,6 +89,7 @@ class EditSpec:
     controls: FillControls | None = None  # infill: one set for every bar of the gap
     seed: int = 0
     source: str | None = None  # the job whose MIDI this edits
+    sections: Sections = ()  # the source job's plan, kept by the edit
 
     @property
     def requested(self) -> Attributes:
@@ -174,7 +177,21 @@ def load_source(midi: bytes, limits: Limits) -> Score:
     return score
 
 
-def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits) -> dict[str, Any]:
+def plan_sections(report: dict[str, Any] | None) -> Sections:
+    """The sections of a job's features report (its `plan`, bars 1-based) as Generated has them."""
+    plan = (report or {}).get("plan") or []
+    return tuple((str(s["label"]), int(s["first_bar"]) - 1, int(s["bars"])) for s in plan)
+
+
+def sections_within(sections: Sections, n_bars: int) -> Sections:
+    """`sections` cut to a piece's first `n_bars` bars (a plan may count a silent last bar that
+    the MIDI does not hold: a continuation starts there, outside every section)."""
+    kept = ((label, first, min(bars, n_bars - first)) for label, first, bars in sections)
+    return tuple(s for s in kept if s[2] > 0)
+
+
+def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits,
+            sections: Sections) -> dict[str, Any]:
     from tunesmith.captions import parse
 
     max_prompt, sampling = limits.max_prompt_chars, limits.sampling
@@ -186,11 +203,12 @@ def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits) -
     # SamplingConfig validates the values given; the others keep the server's defaults
     sampling = replace(sampling, **{k: v for k, v in given.items() if v is not None})
     return {"midi": midi, "prompt": req.prompt, "attributes": parse(req.prompt),
-            "seed": req.seed, "sampling": sampling, "source": req.job_id}
+            "seed": req.seed, "sampling": sampling, "source": req.job_id, "sections": sections}
 
 
-def infill_spec(req: InfillRequest, midi: bytes, limits: Limits) -> EditSpec:
-    """Validate an infill request against its piece; InputError/PromptError name the bad value."""
+def infill_spec(req: InfillRequest, midi: bytes, limits: Limits, sections: Sections = ()) -> EditSpec:
+    """Validate an infill request against its piece (whose plan is `sections`, kept as it is);
+    InputError/PromptError name the bad value."""
 
     score = load_source(midi, limits)
     first, last = parse_bar_range(str(req.bars))
@@ -204,16 +222,17 @@ def infill_spec(req: InfillRequest, midi: bytes, limits: Limits) -> EditSpec:
                             durations=tuple(str(d).lower() for d in durations) if durations else None)
     return EditSpec("infill", bars=(first, last), tracks=tuple(tracks),
                     controls=controls if controls.any else None,
-                    **_common(req, midi, limits))
+                    **_common(req, midi, limits, sections))
 
 
-def continue_spec(req: ContinueRequest, midi: bytes, limits: Limits) -> EditSpec:
-    """Validate a continue request; InputError/PromptError name the bad value."""
+def continue_spec(req: ContinueRequest, midi: bytes, limits: Limits, sections: Sections = ()) -> EditSpec:
+    """Validate a continue request on a piece whose plan is `sections` (kept, cut to the piece's
+    bars; the new bars are in none); InputError/PromptError name the bad value."""
     if not 1 <= req.bars <= MAX_NEW_BARS:
         raise InputError(f"bars {req.bars} is out of range: allowed 1..{MAX_NEW_BARS} new bars")
     score = load_source(midi, limits)
     return EditSpec("continue", new_bars=req.bars, tracks=tuple(played_programs(score)),
-                    **_common(req, midi, limits))
+                    **_common(req, midi, limits, sections_within(sections, len(bar_starts(score)))))
 
 
 def open_spec(midi: bytes, limits: Limits) -> EditSpec:
@@ -242,4 +261,5 @@ def run_edit(spec: EditSpec, checkpoint: Checkpoint, on_step: Callable[[int], No
         note = f"Continued by {spec.new_bars} bars."
     else:
         note = "Uploaded MIDI."
-    return Generated(score, [], spec.attributes, spec.seed, 0.0, time.monotonic() - start, [note])
+    return Generated(score, [], spec.attributes, spec.seed, 0.0, time.monotonic() - start, [note],
+                     sections=spec.sections)

@@ -1,7 +1,8 @@
 // tunesmith page: submit a prompt (or open a MIDI file), poll the job, show piano roll, audio,
 // MIDI, attributes and the sections of a planned piece (asked by a form, or long); then regenerate
-// chosen bars and tracks, or continue the piece. A melody (found for the prompt, or the user's MIDI
-// file) can be kept as the lead of a generation.
+// chosen bars and tracks, or continue the piece (both keep the sections). A melody (phrases the
+// server picks per section, one found for the prompt, or the user's MIDI file) can be kept as the
+// lead of a generation.
 // Vanilla JS, no external requests: everything comes from this server's /api.
 "use strict";
 
@@ -52,6 +53,7 @@ function readForm() {
   body.candidates = Number($("candidates").value);
   body.seed = text("seed") ? Number(text("seed")) : 0;
   const melody = state.melody;
+  if (melody && melody.retrieved) body.melody = { retrieved: true };
   if (melody && melody.id != null) body.melody = { id: melody.id };
   if (melody && melody.midi) {
     body.melody = { midi: melody.midi };
@@ -399,6 +401,20 @@ function clearMelody() {
   state.melody = null;
   for (const r of document.querySelectorAll("input[name=melody-pick]")) r.checked = false;
   $("melody-file").value = "";
+  $("melody-retrieved").checked = false;
+  showMelody();
+}
+
+// The server picks the phrases when the job is submitted: one per section of the Form (or of a
+// long piece's plan), else one for the whole piece.
+function pickRetrieved() {
+  if (!$("melody-retrieved").checked) {
+    clearMelody();
+    return;
+  }
+  for (const r of document.querySelectorAll("input[name=melody-pick]")) r.checked = false;
+  $("melody-file").value = "";
+  state.melody = { retrieved: true, label: "a phrase per section, picked by tunesmith" };
   showMelody();
 }
 
@@ -407,6 +423,7 @@ function hitItem(hit) {
   const radio = el("input", { type: "radio", name: "melody-pick", id, value: String(hit.id) });
   radio.addEventListener("change", () => {
     $("melody-file").value = "";
+    $("melody-retrieved").checked = false;
     state.melody = { id: hit.id, label: hit.label };
     showMelody();
   });
@@ -475,6 +492,7 @@ async function pickFile() {
     return;
   }
   for (const r of document.querySelectorAll("input[name=melody-pick]")) r.checked = false;
+  $("melody-retrieved").checked = false;
   state.melody = { midi: await fileBase64(file), label: `your file ${file.name}` };
   showMelody();
 }
@@ -490,6 +508,7 @@ function init() {
   $("upload").addEventListener("change", uploadFile);
   $("find-melodies").addEventListener("click", findMelodies);
   $("melody-clear").addEventListener("click", clearMelody);
+  $("melody-retrieved").addEventListener("change", pickRetrieved);
   $("melody-file").addEventListener("change", () => pickFile().catch((e) => showError(e.message)));
   rollDrag();
   $("prompt").addEventListener("keydown", (e) => {
