@@ -313,3 +313,40 @@ def test_a_fill_is_told_from_a_groove() -> None:
     assert not is_fill({**toms, **{p: {42} for p in (1, 3, 5, 7, 9)}})  # the hats keep time: a groove
     backbeat = {p: {42} | ({38} if p in (4, 12) else set()) for p in range(0, 16, 2)}
     assert not is_fill(backbeat) and is_fill({p: {38} for p in range(8, 16)})  # a snare roll
+
+
+def test_one_voice_instruments_play_one_note_at_a_time(tok: Tokenizer) -> None:
+    from symusic import Note, Score, Track
+
+    from tunesmith.attributes import voices
+    from tunesmith.theory import one_line
+
+    assert (voices(65), voices(73), voices(33), voices(42), voices(0), voices(61), voices(DRUMS)) == \
+        (1, 1, 1, 2, None, None, None)  # sax, flute, bass; cello; piano, brass section, drums
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(65, 0), bars=2))
+    for t in ("Bar_None", "TimeSig_4/4", "Position_0"):
+        g.advance(tok.vocab[t])
+    g.advance(tok.tempo_id(120.0))
+
+    def programs() -> set[str]:
+        return {tok.tokens[i] for i in g.options()[1] if tok.tokens[i].startswith("Program")}
+
+    assert programs() == {"Program_65", "Program_0"}
+    for t in ("Program_65", "Pitch_60", "Velocity_63", "Duration_0.1.8"):
+        g.advance(tok.vocab[t])
+    assert programs() == {"Program_0"}  # the sax has started its note here; the piano may join
+    for t in ("Program_0", "Pitch_64", "Velocity_63", "Duration_0.1.8", "Program_0", "Pitch_67", "Velocity_63",
+              "Duration_0.1.8"):
+        g.advance(tok.vocab[t])
+    assert programs() == {"Program_0"}  # chords stay the piano's
+    g.advance(tok.vocab["Position_4"])
+    assert programs() == {"Program_65", "Program_0"}
+    score = Score(480)
+    for program in (65, 0):
+        track = Track(program=program)
+        for t, d, p in ((0, 960, 60), (480, 480, 62)):
+            track.notes.append(Note(t, d, p, 80))
+        score.tracks.append(track)
+    one_line(score)
+    assert [n.duration for n in score.tracks[0].notes] == [480, 480]  # the sax lets go for the next note
+    assert [n.duration for n in score.tracks[1].notes] == [960, 480]  # the piano holds

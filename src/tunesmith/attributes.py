@@ -87,6 +87,23 @@ def family(program: int) -> str:
     return "drums" if program == DRUMS else GM_FAMILIES[program // 8]
 
 
+# Instruments that sound one note at a time (a player's breath, a single string line): reeds,
+# pipes, solo brass (trumpet, trombone, tuba, muted trumpet, horn), synth leads and basses;
+# the solo bowed strings (violin, viola, cello, contrabass) manage double stops at most.
+MONOPHONIC_FAMILIES = ("reed", "pipe", "synth lead", "bass")
+SOLO_BRASS = range(56, 61)
+SOLO_STRINGS = range(40, 44)
+
+
+def voices(program: int) -> int | None:
+    """How many notes an instrument can start together (None: as many as it likes)."""
+    if program == DRUMS:
+        return None
+    if family(program) in MONOPHONIC_FAMILIES or program in SOLO_BRASS:
+        return 1
+    return 2 if program in SOLO_STRINGS else None
+
+
 def instrument_name(program: int) -> str:
     if not 0 <= program <= DRUMS:
         raise PromptError(f"instrument program {program} is out of range: allowed 0..127, or 128 for drums")

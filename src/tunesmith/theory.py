@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from symusic import Score
 
-from tunesmith.attributes import KEYS, PITCH_CLASSES, family
+from tunesmith.attributes import KEYS, PITCH_CLASSES, family, voices
 from tunesmith.errors import InputError
 
 # --- bar grid -----------------------------------------------------------------------------
@@ -247,3 +247,17 @@ def is_fill(hits: dict[int, set[int]]) -> bool:
         return sum(1 for hit in hits.values() if hit & set(keys))
 
     return (onsets(TOMS) >= 2 or onsets(SNARE) >= 6) and onsets(TIME_KEEPERS) <= 4
+
+
+def one_line(score: Score) -> Score:
+    """`score` with each one-voice instrument's notes (attributes.voices) ending where its
+    next note starts: a sax or a flute cannot hold one note under the next."""
+    for track in score.tracks:
+        if track.is_drum or voices(int(track.program)) != 1 or len(track.notes) < 2:
+            continue
+        track.notes.sort()
+        onsets = track.notes.numpy()["time"]
+        for note, nxt in zip(track.notes, onsets[1:], strict=False):
+            if nxt > note.time:
+                note.duration = min(note.duration, int(nxt - note.time))
+    return score

@@ -29,7 +29,7 @@ from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
 from tunesmith.model.prefix import prefix_embeds
-from tunesmith.theory import bar_starts, chord_pitch_classes, chord_root, key_profile, scale_mask
+from tunesmith.theory import bar_starts, chord_pitch_classes, chord_root, key_profile, one_line, scale_mask
 from tunesmith.tokenization import Tokenizer
 
 DEFAULT_BARS = 8
@@ -160,7 +160,9 @@ def constraints_for(attrs: Attributes, bars: int) -> Constraints:
 
 
 def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
-    """Cut notes ringing past the last bar; set the exact requested tempo (tokens hold a bin)."""
+    """Cut notes ringing past the last bar and a one-voice instrument's notes under its next
+    (theory.one_line); set the exact requested tempo (tokens hold a bin)."""
+    score = one_line(score)
     end = bar_starts(score, bars + 1)[bars]
     if score.end() > end:
         score = cut(score, 0, end)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tunesmith.attributes import DRUMS
+from tunesmith.attributes import DRUMS, voices
 from tunesmith.theory import is_fill
 from tunesmith.tokenization import Tokenizer
 
@@ -83,6 +83,8 @@ class SequenceGrammar:
         self.program: int | None = None
         self.notes = 0
         self.at_position = 0  # notes started at the current position
+        self.started: dict[int, int] = {}  # notes each program started at the current position
+        self.voiced: frozenset[int] = frozenset()  # programs out of voices at this position
         self.in_bar: set[int] = set()  # programs that played in the current bar
         # drum hits as {position: {PitchDrum id}} of the current bar and of the groove to
         # echo: the previous bar, or the one before a fill (a drummer comes back to the groove)
@@ -133,9 +135,10 @@ class SequenceGrammar:
         if typ == "Program":
             if self.at_position >= MAX_ONSETS_PER_POSITION:
                 return v.mask([])
-            if c.programs is None:
+            if c.programs is None and not self.voiced:
                 return v.type_mask[typ]
-            return v.mask([v.tok.program_id(p) for p in c.programs])
+            programs = v.program_of.values() if c.programs is None else c.programs
+            return v.mask([v.tok.program_id(p) for p in programs if p not in self.voiced])
         return v.type_mask[typ]
 
     def groove_echo(self) -> list[int]:
@@ -172,7 +175,7 @@ class SequenceGrammar:
         """Everything the allowed set depends on; masks are cached per state."""
         return (self.c, self.done, self.last, self.program == DRUMS, self.pos, self.numerator,
                 self.bars, self.bar_target, self.notes > 0, self.at_position >= MAX_ONSETS_PER_POSITION,
-                self.tempo_done, self.fixed_ts)
+                self.voiced, self.tempo_done, self.fixed_ts)
 
     def mask(self) -> Tensor:
         return self.options()[0]
@@ -210,12 +213,17 @@ class SequenceGrammar:
         elif typ == "Position":
             self.pos = int(val)
             self.at_position = 0
+            self.started, self.voiced = {}, frozenset()
         elif typ == "Tempo":
             self.tempo_done = True
             self._fit_length(float(val))
         elif typ == "Program":
             self.program = self.v.program_of[token_id]
             self.in_bar.add(self.program)
+            self.started[self.program] = self.started.get(self.program, 0) + 1
+            most = voices(self.program)
+            if most is not None and self.started[self.program] >= most:
+                self.voiced = self.voiced | {self.program}
         elif typ == "PitchDrum":
             self.drum_hits.setdefault(self.pos, set()).add(token_id)
         elif typ == "Duration":

@@ -26,7 +26,7 @@ from tunesmith.generation.generate import chord_bias, key_bias
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample
 from tunesmith.model import Checkpoint
-from tunesmith.theory import bar_starts, meter_at
+from tunesmith.theory import bar_starts, meter_at, one_line
 from tunesmith.tokenization import Tokenizer
 from tunesmith.tokenization.controls import duration_class
 from tunesmith.tokenization.infill import Bar, Gap, fill_bars, make_infill, split_bars
@@ -353,7 +353,7 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
     key = attributes.key if attributes is not None and pitched else None
     bias = key_bias(tok, key, sampling.key_strength, sampling.key_profile) if key else None
     fill = sample(ckpt, [prompt], [grammar], cfg, gen, on_step, bias, bar_bias=bar_bias)[0]
-    part = tok.remi.decode(fill_bars([tok.id("FillStart"), 0, *fill], tok)) if fill else Score(8)
+    part = one_line(tok.remi.decode(fill_bars([tok.id("FillStart"), 0, *fill], tok))) if fill else Score(8)
     return _place(score, part, program, starts[first], starts[first + n])
 
 
