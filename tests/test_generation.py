@@ -321,8 +321,8 @@ def test_one_voice_instruments_play_one_note_at_a_time(tok: Tokenizer) -> None:
     from tunesmith.attributes import voices
     from tunesmith.theory import one_line
 
-    assert (voices(65), voices(73), voices(33), voices(42), voices(0), voices(61), voices(DRUMS)) == \
-        (1, 1, 1, 2, None, None, None)  # sax, flute, bass; cello; piano, brass section, drums
+    assert (voices(65), voices(73), voices(33), voices(42), voices(0), voices(25), voices(DRUMS)) == \
+        (1, 1, 1, 2, 8, 6, None)  # sax, flute, bass; cello; piano, guitar, drums
     g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(65, 0), bars=2))
     for t in ("Bar_None", "TimeSig_4/4", "Position_0"):
         g.advance(tok.vocab[t])
