@@ -86,29 +86,22 @@ def band_test(archive: Path, bars: int, limit: int = 60) -> list[Score]:
 def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved",
               sampling: SamplingConfig | None = None) -> list[Listening]:
     """One piece per prompt (seed = row index), generated once and read back from disk;
-    `order` trackwise writes one instrument after another (infilling.arrange.generate_by_track)."""
+    `order` trackwise writes one instrument after another (infilling.form.one_window)."""
     from tunesmith.evaluation.report import read_prompts
-    from tunesmith.generation import bars_for, generate, get_checkpoint
+    from tunesmith.generation import bars_for, get_checkpoint, resolve
+    from tunesmith.infilling.form import one_window
     from tunesmith.midi import save_midi
 
     midi_dir.mkdir(parents=True, exist_ok=True)
     ckpt = None
+    cfg = replace(sampling or SamplingConfig(), order=order)
     heard = []
     for p in read_prompts(prompts):
         path = midi_dir / f"{p.index}_0.mid"
         if not path.is_file():
             ckpt = ckpt or get_checkpoint(model)
-            if order == "trackwise":
-                from tunesmith.generation import resolve
-                from tunesmith.infilling.arrange import generate_by_track
-
-                score = generate_by_track(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt,
-                                          sampling=sampling)
-            else:
-                piece = generate(p.caption, attributes=p.explicit, num=1, seed=p.index, checkpoint=ckpt,
-                                 sampling=sampling)[0]
-                score = piece.score
-            save_midi(score, path)
+            piece = one_window(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt, sampling=cfg)[0]
+            save_midi(piece.score, path)
         heard.append(listen(load_score(path), p.target, bars_for(p.target)))
     return heard
 

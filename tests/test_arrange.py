@@ -10,7 +10,8 @@ from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.errors import InputError
 from tunesmith.generation import SamplingConfig
 from tunesmith.infilling import arrange
-from tunesmith.infilling.arrange import fill_order, key_shift, lead_program, melody_track
+from tunesmith.infilling.arrange import key_shift, lead_program, melody_track
+from tunesmith.infilling.form import fill_order
 
 Q = 480
 NUMPY = SamplingConfig(decoder="numpy")

@@ -323,3 +323,22 @@ def test_infill_and_continue_commands(tmp_path: Path, debug_checkpoint_dir: Path
     assert Score(str(tmp_path / "sketch-continued.mid")).end() > src.end()
     bad = run("infill", path, "--bars", "3-9", "--model", debug_checkpoint_dir)
     assert bad.exit_code == 2 and "outside the piece: it has bars 1-4" in bad.output
+
+
+def test_trackwise_order_writes_one_part_after_another(tmp_path: Path, debug_checkpoint_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesmith.infilling import form
+
+    turns: list[int] = []
+    fill = form.fill_track
+    monkeypatch.setattr(form, "fill_track", lambda ckpt, score, program, *a: turns.append(program) or
+                        fill(ckpt, score, program, *a))
+    out = tmp_path / "trio.mid"
+    prompt = "a tune for flute, guitar and bass with drums, 2 bars"
+    result = run("generate", prompt, "-o", out, "--model", debug_checkpoint_dir, "--seed", "4",
+                 "--order", "trackwise")
+    assert result.exit_code == 0, result.output
+    assert turns == [33, 73, 24]  # drums opened the piece alone; then the bass, then the rest as asked
+    assert programs(Score(str(out))) >= {73, 24, 33}
+    bad = run("generate", prompt, "-o", out, "--model", debug_checkpoint_dir, "--order", "sideways")
+    assert bad.exit_code == 2 and "order 'sideways' is not one of interleaved, trackwise" in bad.output

@@ -188,6 +188,9 @@ Groove = Annotated[
                                     "position (0: off; default 2).")
 ]
 Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
+Order = Annotated[str | None, typer.Option(
+    help="How several instruments are written: 'interleaved' (all at once, the default) or "
+         "'trackwise' (one after another, each part its own turn).")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
 KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
 Candidates = Annotated[int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")]
@@ -369,6 +372,7 @@ def generate(
     key_strength: KeyStrength = None,
     key_profile: KeyProfile = None,
     candidates: Candidates = None,
+    order: Order = None,
     key: Annotated[str | None, typer.Option(help="Key, e.g. 'D major', 'F# minor'.")] = None,
     tempo: Annotated[float | None, typer.Option(help="Tempo in bpm (20..300).")] = None,
     time_signature: Annotated[str | None, typer.Option(help="Meter, e.g. 3/4, 6/8.")] = None,
@@ -409,7 +413,7 @@ def generate(
     sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
                               "groove": groove, "top_k": top_k, "top_p": top_p,
                               "guidance": guidance, "key_strength": key_strength,
-                              "key_profile": key_profile, "candidates": candidates})
+                              "key_profile": key_profile, "candidates": candidates, "order": order})
     outputs = _Outputs(wav, pianoroll)
 
     seed = check_seed(seed) if seed is not None else secrets.randbelow(2**31)
@@ -927,6 +931,7 @@ def evaluate(
     key_strength: KeyStrength = None,
     key_profile: KeyProfile = None,
     candidates: Candidates = None,
+    order: Order = None,
     listening_reference: Annotated[
         list[str] | None, typer.Option(help="NAME=DIR of real MIDI: a reference row of the listening table "
                                             "(cut to the prompts' length); repeatable.")
@@ -941,7 +946,7 @@ def evaluate(
     from tunesmith.generation import sampling_from
 
     sampling = sampling_from({"guidance": guidance, "key_strength": key_strength,
-                              "key_profile": key_profile, "candidates": candidates})
+                              "key_profile": key_profile, "candidates": candidates, "order": order})
     if gallery is not None:
         from tunesmith.evaluation.gallery import write_gallery
 

@@ -164,7 +164,8 @@ def write_gallery(out_dir: str | Path, *, checkpoint_path: str | Path | None = N
     """Generate the gallery's pieces into `out_dir` (files are overwritten) and write its
     README.md and metrics.json; return the rows. `extended` adds the long planned pieces and
     the melody-guided one."""
-    from tunesmith.generation import generate, get_checkpoint
+    from tunesmith.generation import get_checkpoint, resolve
+    from tunesmith.infilling.form import one_window
     from tunesmith.midi import save_midi
     from tunesmith.midi.pianoroll import draw_pianoroll
 
@@ -173,7 +174,7 @@ def write_gallery(out_dir: str | Path, *, checkpoint_path: str | Path | None = N
     ckpt = get_checkpoint(str(checkpoint_path) if checkpoint_path else None)
     rows = []
     for stem, prompt in GALLERY:
-        piece = generate(prompt, num=1, seed=seed, checkpoint=ckpt, sampling=sampling)[0]
+        piece = one_window(resolve(prompt), seed=seed, checkpoint=ckpt, sampling=sampling)[0]
         bars = piece.attributes.bars
         save_midi(piece.score, out / f"{stem}.mid")
         draw_pianoroll(piece.score, out / f"{stem}.png", title=prompt, width_px=1400)

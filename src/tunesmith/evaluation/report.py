@@ -277,7 +277,8 @@ def generated_pieces(prompts: Sequence[Prompt], folder: Path, cfg: EvalConfig, b
                      unconditional: bool = False) -> list[Piece]:
     """Generate (or reuse from `folder`) the pieces of every prompt and load them back from
     disk. A prompt the generator refuses counts as failed pieces; a missing model raises."""
-    from tunesmith.generation import bars_for, generate, get_checkpoint
+    from tunesmith.generation import bars_for, get_checkpoint, resolve
+    from tunesmith.infilling.form import one_window
     from tunesmith.midi import save_midi
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -296,9 +297,8 @@ def generated_pieces(prompts: Sequence[Prompt], folder: Path, cfg: EvalConfig, b
             text, attrs = (("", Attributes(bars=bars_for(p.target))) if unconditional
                            else (p.caption, p.explicit))
             try:
-                gens = generate(text, attributes=attrs, num=n, seed=cfg.seed + p.index,
-                                checkpoint=ckpt,
-                                sampling=None if unconditional else cfg.sampling)
+                gens = one_window(resolve(text, attrs), num=n, seed=cfg.seed + p.index, checkpoint=ckpt,
+                                  sampling=None if unconditional else cfg.sampling)
                 for g, x in zip(gens, paths, strict=True):
                     save_midi(g.score, x)
             except InputError as exc:

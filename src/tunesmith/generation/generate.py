@@ -89,7 +89,7 @@ def resolve(
 SAMPLING_FIELDS = {"temperature": "temperature", "drum_temperature": "drum_temperature",
                    "groove": "groove", "top_k": "top_k", "top_p": "top_p",
                    "guidance": "guidance_scale", "key_strength": "key_strength",
-                   "key_profile": "key_profile", "candidates": "candidates"}
+                   "key_profile": "key_profile", "candidates": "candidates", "order": "order"}
 
 
 def sampling_from(fields: Mapping[str, Any]) -> SamplingConfig:

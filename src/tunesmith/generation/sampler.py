@@ -23,6 +23,8 @@ from tunesmith.generation.kvdecoder import KVDecoder
 from tunesmith.model import Checkpoint
 from tunesmith.model.prefix import prefix_embeds
 
+ORDERS = ("interleaved", "trackwise")  # SamplingConfig.order
+
 
 @dataclass(frozen=True)
 class SamplingConfig:
@@ -46,6 +48,10 @@ class SamplingConfig:
     chord_strength: float = 4.0  # logit boost for the asked chord's tones in its bar (if chords are asked)
     max_tokens: int = 8192
     decoder: str = "int8"  # ONNX Runtime GenAI int8 or fp32 weights, or "numpy" (engine.py)
+    # how the front-ends (infilling.form.one_window) write a piece of several instruments: all
+    # at once in the stream's interleaved order, or "trackwise", one after another (each part
+    # its own turn; the sampler itself always writes one window interleaved)
+    order: str = "interleaved"
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 5.0:
@@ -74,6 +80,8 @@ class SamplingConfig:
             raise ConfigError(f"max_tokens {self.max_tokens} must be >= 16")
         if self.decoder not in DECODERS:
             raise ConfigError(f"decoder {self.decoder!r} is not one of {', '.join(DECODERS)}")
+        if self.order not in ORDERS:
+            raise ConfigError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
 
 
 def filter_logits(x: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:

@@ -25,7 +25,7 @@ from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, KEYS, PITCH_CLASSES, A
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request, bars_for, get_checkpoint
 from tunesmith.generation.sampler import SamplingConfig
-from tunesmith.infilling.form import Plan, plan_of
+from tunesmith.infilling.form import Plan, fill_order, plan_of
 from tunesmith.infilling.infill import fill_track
 from tunesmith.model import Checkpoint
 from tunesmith.retrieval.clmp import Clmp
@@ -47,7 +47,6 @@ from tunesmith.theory import (
 MAX_MELODY_BARS = 64
 DEFAULT_BAND = (0, 33)  # piano and bass under a melody when no instrument is asked
 DRUM_GENRES = ("pop", "rock", "electronic", "funk", "hiphop", "latin", "reggae", "country", "blues")
-ACCOMPANY_FIRST = ("drums", "bass")  # fill order: the groove and the bass line, then the rest
 
 
 @dataclass
@@ -301,12 +300,6 @@ def lead_program(melody_prog: int, asked: tuple[int, ...]) -> int:
     return leads[0] if leads else melody_prog
 
 
-def fill_order(programs: list[int]) -> list[int]:
-    """Drums first, then basses, then the rest in the asked order."""
-    rank = {f: i for i, f in enumerate(ACCOMPANY_FIRST)}
-    return sorted(programs, key=lambda p: rank.get(family(p), len(rank)))
-
-
 def lead_score(melody: Score, track: int, program: int, shift: int, attrs: Attributes) -> Score:
     """A score holding only the melody (moved by `shift`), with its meter and a tempo."""
     src = melody.tracks[track]
@@ -393,31 +386,3 @@ def arrange_pieces(
         pieces.append(Generated(got.score, [], asked, seed + i, 0.0, time.perf_counter() - start,
                                 [*notes, *got.notes], sections=sections))
     return pieces
-
-
-def generate_by_track(
-    request: Request, *, seed: int = 0, sampling: SamplingConfig | None = None,
-    checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
-) -> Score:
-    """A multi-instrument piece written one instrument after another (MMM / MIDI-GPT order):
-    the first asked instrument (drums first when asked, then a bass) is generated alone from
-    the text, each next one by whole-track infilling over the piece so far. In the
-    interleaved order a small model lets the busiest part crowd out the others; here each
-    part has its own turn."""
-    from tunesmith.generation.generate import generate
-
-    attrs = request.attributes
-    order = fill_order(list(dict.fromkeys(attrs.instruments or ())))
-    if len(order) < 2:
-        return generate(request, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0].score
-    first = Request(request.prompt, request.explicit, attrs.merged(Attributes(instruments=(order[0],))),
-                    request.notes)
-    score = generate(first, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0].score
-    bars = bars_for(attrs)  # the asked length, even where the first part ends early
-    steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments)
-    ckpt = checkpoint or get_checkpoint()
-    for k, program in enumerate(order[1:], start=1):
-        gen = torch.Generator().manual_seed(seed + k)
-        score = fill_track(ckpt, score, program, 0, bars, None, steer, sampling or SamplingConfig(), gen,
-                            on_step, attrs.chords)
-    return score

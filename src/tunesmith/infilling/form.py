@@ -12,16 +12,18 @@ return, then a new line over the kept drums and bass).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from symusic import Score
 
 from tunesmith.attributes import Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
-from tunesmith.infilling.infill import continue_piece, infill
+from tunesmith.infilling.infill import continue_piece, fill_track, infill
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, lead_track
 
@@ -207,16 +209,16 @@ def write_pieces(
     form: str | None = None,
 ) -> list[Generated]:
     """What every front-end (CLI, batch lines, HTTP) writes for a request: a piece planned in
-    sections when a form is given or the piece is LONG_BARS or longer, else one window from
-    `generation.generate` (best-of-N included). Planned pieces carry their plan as notes and
+    sections when a form is given or the piece is LONG_BARS or longer, else one window
+    (`one_window`: interleaved or track by track, as `sampling.order` asks; best-of-N
+    included). Planned pieces carry their plan as notes and
     `sections`; piece i has seed `seed + i`."""
-    import time
-
-    from tunesmith.generation.generate import bars_for, generate
+    from tunesmith.generation.generate import bars_for
 
     plan = plan_of(bars_for(request.attributes), form)
     if plan is None:
-        return generate(request, num=num, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)
+        return one_window(request, num=num, seed=seed, sampling=sampling, checkpoint=checkpoint,
+                          on_step=on_step)
     pieces = []
     for i in range(num):
         start = time.perf_counter()
@@ -227,3 +229,62 @@ def write_pieces(
                                 [*request.notes, f"plan: {plan.text()}"],
                                 sections=tuple((s.label, s.first, s.bars) for s in plan.sections)))
     return pieces
+
+ACCOMPANY_FIRST = ("drums", "bass")  # fill order: the groove and the bass line, then the rest
+
+
+def fill_order(programs: list[int]) -> list[int]:
+    """Drums first, then basses, then the rest in the asked order."""
+    rank = {f: i for i, f in enumerate(ACCOMPANY_FIRST)}
+    return sorted(programs, key=lambda p: rank.get(family(p), len(rank)))
+
+
+def generate_by_track(
+    request: Request, *, seed: int = 0, sampling: SamplingConfig | None = None,
+    checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
+) -> Generated:
+    """A multi-instrument piece written one instrument after another (MMM / MIDI-GPT order):
+    the first asked instrument (drums first when asked, then a bass) is generated alone from
+    the text, each next one by whole-track infilling over the piece so far. In the
+    interleaved order a small model lets the busiest part crowd out the others (and the
+    coverage boost then forces a note a bar); here each part has its own turn."""
+    from tunesmith.generation.generate import bars_for, generate, get_checkpoint
+    from tunesmith.generation.rewards import adherence_reward
+
+    attrs = request.attributes
+    order = fill_order(list(dict.fromkeys(attrs.instruments or ())))
+    if len(order) < 2:
+        return generate(request, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0]
+    start = time.perf_counter()
+    first = Request(request.prompt, request.explicit, attrs.merged(Attributes(instruments=(order[0],))),
+                    request.notes)
+    opening = generate(first, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0]
+    bars = opening.attributes.bars or bars_for(attrs)  # the first part's length (a tempo it chose)
+    steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments)
+    ckpt = checkpoint or get_checkpoint()
+    score = opening.score
+    for k, program in enumerate(order[1:], start=1):
+        gen = torch.Generator().manual_seed(seed + k)
+        score = fill_track(ckpt, score, program, 0, bars, None, steer, sampling or SamplingConfig(), gen,
+                            on_step, attrs.chords)
+    asked = attrs.merged(Attributes(bars=bars))
+    return Generated(score, [], asked, seed, opening.masked_share, time.perf_counter() - start,
+                     list(opening.notes), adherence_reward(score, attrs))
+
+
+def one_window(
+    request: Request, *, num: int = 1, seed: int = 0, sampling: SamplingConfig | None = None,
+    checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
+) -> list[Generated]:
+    """`num` one-window pieces in the order `sampling.order` asks: interleaved
+    (`generation.generate`, best-of-N included), or, for two or more instruments, track by
+    track (`generate_by_track`; piece i has seed `seed + i`, the best of each `candidates`
+    kept as generate keeps them)."""
+    from tunesmith.generation.generate import best_of, generate
+
+    cfg = sampling or SamplingConfig()
+    if cfg.order != "trackwise" or len(set(request.attributes.instruments or ())) < 2:
+        return generate(request, num=num, seed=seed, sampling=cfg, checkpoint=checkpoint, on_step=on_step)
+    pieces = [generate_by_track(request, seed=seed + i, sampling=cfg, checkpoint=checkpoint, on_step=on_step)
+              for i in range(num * cfg.candidates)]
+    return best_of(pieces, cfg.candidates)

@@ -109,6 +109,7 @@ class GenerateRequest(BaseModel):
     key_strength: float | None = None
     key_profile: float | None = None
     candidates: int | None = None  # best-of-N by adherence read from the MIDI
+    order: str | None = None  # "interleaved" or "trackwise" (one instrument after another)
     seed: int = 0
     melody: MelodyChoice | None = None  # keep this melody as the lead, arrange around it
     melody_track: int | None = None  # which track of an uploaded melody holds it (1-based)
