@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("--midi-dir", type=Path, default=Path("runs/listening/free_midi"))
     ap.add_argument("--model", default=None, help="checkpoint folder (default: the shipped model)")
     ap.add_argument("--json", type=Path, default=None, help="also write the section as JSON here")
-    ap.add_argument("--order", choices=("interleaved", "trackwise"), default="interleaved",
+    ap.add_argument("--order", choices=("interleaved", "trackwise"), default=SamplingConfig().order,
                     help="how the generated row's pieces are written")
     ap.add_argument("--temperature", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--drum-temperature", type=float, default=None, help="default: SamplingConfig's")

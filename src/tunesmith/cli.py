@@ -189,8 +189,8 @@ Groove = Annotated[
 ]
 Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
 Order = Annotated[str | None, typer.Option(
-    help="How several instruments are written: 'interleaved' (all at once, the default) or "
-         "'trackwise' (one after another, each part its own turn).")]
+    help="How several instruments are written: 'trackwise' (one after another, each part its own "
+         "turn; the default) or 'interleaved' (all at once).")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
 KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
 Candidates = Annotated[int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")]
