@@ -29,8 +29,8 @@ from tunesmith.attributes import Attributes
 from tunesmith.captions import parse
 from tunesmith.data.build import split_of
 from tunesmith.evaluation.listening import bar_chroma, bar_lines, chord_agreement, listen
-from tunesmith.generation import SamplingConfig, generate, get_checkpoint, resolve
-from tunesmith.infilling.form import generate_with_form, plan_for
+from tunesmith.generation import SamplingConfig, get_checkpoint, resolve
+from tunesmith.infilling.form import generate_with_form, one_window, plan_for
 from tunesmith.midi import load_score, save_midi
 from tunesmith.theory import chord_name
 
@@ -156,7 +156,7 @@ def main() -> None:
                 request = resolve(text, Attributes(bars=args.bars))
                 for seed in range(args.seeds):
                     if name == "one window":
-                        score = generate(request, seed=seed, sampling=sampling, checkpoint=ckpt)[0].score
+                        score = one_window(request, seed=seed, sampling=sampling, checkpoint=ckpt)[0].score
                     else:
                         score = generate_with_form(request, plan, seed=seed, sampling=sampling, checkpoint=ckpt)
                     save_midi(score, args.out_dir / f"{name.replace(' ', '_')}-{strength:g}-{p}-{seed}.mid")

@@ -2,7 +2,8 @@
 
     python benchmarks/melody_guidance.py --seeds 2 [--model DIR] [--out-dir runs/melody_guidance]
 
-Same prompts and seeds, written twice: plainly from the text (8 bars), and around the melody
+Same prompts and seeds, written twice: plainly from the text (8 bars, in the front-ends' default
+order, infilling.form.one_window), and around the melody
 the shipped melody index retrieves for the prompt (the best phrase whose notes it stores,
 POP909's, moved into the asked key; in the asked meter where one exists, else in 4/4).
 Reported per system: key match (CK, the asked key detected by Krumhansl-Schmuckler), CLMP
@@ -24,8 +25,9 @@ from tunesmith.errors import InputError
 from tunesmith.evaluation.adherence import key_match
 from tunesmith.evaluation.compression import compression_ratio
 from tunesmith.evaluation.listening import listen
-from tunesmith.generation import generate, get_checkpoint, resolve
+from tunesmith.generation import get_checkpoint, resolve
 from tunesmith.infilling import arrange
+from tunesmith.infilling.form import one_window
 from tunesmith.midi import save_midi
 from tunesmith.retrieval.clmp import Clmp
 from tunesmith.retrieval.index import MelodyIndex
@@ -92,7 +94,7 @@ def main() -> None:
         tune = melody_for(text, request.attributes.time_signature, tonic_and_mode(key)[1] if key else None,
                           index, clmp)
         for seed in range(args.seeds):
-            plain = generate(request, seed=seed, checkpoint=ckpt)[0].score
+            plain = one_window(request, seed=seed, checkpoint=ckpt)[0].score
             guided = arrange(tune, request.attributes, seed=seed, checkpoint=ckpt).score
             for name, score in (("text only", plain), ("melody-guided", guided)):
                 save_midi(score, args.out_dir / f"{name.replace(' ', '_')}-{p}-{seed}.mid")
