@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -76,3 +78,14 @@ def debug_checkpoint(debug_checkpoint_dir: Path):  # type: ignore[no-untyped-def
     from tunesmith.model import load_checkpoint
 
     return load_checkpoint(debug_checkpoint_dir)
+
+
+def wait_for(client: Any, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll a job of the HTTP API (a TestClient) until it is done or failed."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return dict(job)
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_score
+from conftest import make_score, wait_for
 from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.errors import InputError
 from tunesmith.generation import SamplingConfig
@@ -77,7 +77,6 @@ def _cli(*args):
 
 def test_cli_and_http_arrange_a_melody_alike(tmp_path, debug_checkpoint_dir, debug_checkpoint):
     import base64
-    import time
 
     from fastapi.testclient import TestClient
     from symusic import Score
@@ -94,10 +93,8 @@ def test_cli_and_http_arrange_a_melody_alike(tmp_path, debug_checkpoint_dir, deb
     body = {"prompt": "a tune", "key": "E major", "seed": 4, "melody_track": 2,
             "melody": {"midi": base64.b64encode(tune.read_bytes()).decode()}}
     with TestClient(create_app(checkpoint=debug_checkpoint, config=ServerConfig(sample_rate=16000))) as c:
-        job_id, end = c.post("/api/generate", json=body).json()["job_id"], time.monotonic() + 60
-        while (job := c.get(f"/api/jobs/{job_id}").json())["status"] not in ("done", "failed"):
-            assert time.monotonic() < end
-            time.sleep(0.05)
+        job_id = c.post("/api/generate", json=body).json()["job_id"]
+        job = wait_for(c, job_id, 60)
         assert job["status"] == "done", job["error"]
         assert c.get(f"/api/jobs/{job_id}/midi").content == cli  # the same piece, byte for byte
         bad = c.post("/api/generate", json={**body, "melody_track": 3}).json()["detail"]

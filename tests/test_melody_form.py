@@ -9,7 +9,7 @@ import re
 import pytest
 from symusic import Score, Track
 
-from conftest import make_score
+from conftest import make_score, wait_for
 from tunesmith.errors import InputError
 from tunesmith.generation import SamplingConfig, resolve
 from tunesmith.infilling.arrange import MAX_MELODY_BARS, arrange_pieces, fit_phrase, section_melody
@@ -131,7 +131,6 @@ def _cli(*args):  # type: ignore[no-untyped-def]
 
 def test_cli_and_http_arrange_a_retrieved_melody_along_a_form(tmp_path, debug_checkpoint_dir,  # type: ignore[no-untyped-def]
                                                                debug_checkpoint):
-    import time
 
     from fastapi.testclient import TestClient
 
@@ -147,10 +146,8 @@ def test_cli_and_http_arrange_a_retrieved_melody_along_a_form(tmp_path, debug_ch
     body = {"prompt": PROMPT, "form": "AABA", "bars": 16, "instruments": "flute,bass", "seed": 3,
             "melody": {"retrieved": True}}
     with TestClient(create_app(checkpoint=debug_checkpoint, config=ServerConfig(sample_rate=16000))) as c:
-        job_id, end = c.post("/api/generate", json=body).json()["job_id"], time.monotonic() + 120
-        while (job := c.get(f"/api/jobs/{job_id}").json())["status"] not in ("done", "failed"):
-            assert time.monotonic() < end
-            time.sleep(0.05)
+        job_id = c.post("/api/generate", json=body).json()["job_id"]
+        job = wait_for(c, job_id, 120)
         assert job["status"] == "done", job["error"]
         assert c.get(f"/api/jobs/{job_id}/midi").content == out.read_bytes()  # the same piece
         plan = c.get(f"/api/jobs/{job_id}/features").json()["plan"]

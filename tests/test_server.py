@@ -4,7 +4,6 @@ found by text or uploaded, kept as the lead of a generation."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,22 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from symusic import Score
 
+from conftest import wait_for
 from tunesmith.errors import ConfigError, PromptError
 from tunesmith.generation import Generated, generate
 from tunesmith.server import JobSpec, ServerConfig, create_app
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def wait_for(client: TestClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    """Poll a job until it is done or failed."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
 
 
 @pytest.fixture(scope="module")
