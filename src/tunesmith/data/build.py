@@ -114,6 +114,12 @@ def split_of(piece_id: str) -> str:
     return next(s for s, edge in zip(SPLITS, SPLIT_EDGES, strict=True) if h < edge)
 
 
+def piece_split(piece_id: str, labels: dict) -> str:
+    """A corpus's own split if it has one, else a hash of the piece's group (artist or game)
+    or id, so that no song (and no artist's other songs) leaks into validation or test."""
+    return str(labels.get("split") or split_of(str(labels.get("group") or piece_id)))
+
+
 def _seed(*parts: Any) -> list[int]:
     """A numpy seed sequence from any values, stable across runs and processes."""
     digest = hashlib.sha1(json.dumps(parts).encode()).digest()

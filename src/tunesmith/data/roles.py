@@ -118,8 +118,8 @@ def revoice_by_role(score: Score, table: RoleTable, genre: str | None, rng: np.r
 
 def learn_roles(specs: list[str], limit: int | None = None) -> RoleTable:
     """A RoleTable over the training split of band corpora (held-out pieces stay unseen)."""
+    from tunesmith.data.build import piece_split
     from tunesmith.data.corpora import open_corpus
-    from tunesmith.data.segments import piece_split
 
     table = RoleTable()
     for spec in specs:

@@ -19,7 +19,7 @@ import numpy as np
 from symusic import Score, Tempo, TimeSignature
 
 from tunesmith.attributes import GENRES, MAX_INSTRUMENTS, Attributes
-from tunesmith.data.build import split_of
+from tunesmith.data.build import piece_split, split_of
 from tunesmith.data.roles import RoleTable
 from tunesmith.errors import ConfigError
 from tunesmith.midi.io import atomic_path, cut, write_bytes_atomic
@@ -119,12 +119,6 @@ def attributes_of(score: Score, piece_labels: dict, piece_key: str | None) -> At
 
 
 REAL_BANDS = ("midimancy", "touhou")  # real arrangements: never re-voiced
-
-
-def piece_split(piece_id: str, labels: dict) -> str:
-    """A corpus's own split if it has one, else a hash of the piece's group (artist or game)
-    or id, so that no song (and no artist's other songs) leaks into validation or test."""
-    return str(labels.get("split") or split_of(str(labels.get("group") or piece_id)))
 
 
 def busiest(score: Score, n: int = MAX_INSTRUMENTS) -> Score:
