@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from symusic import Score
@@ -230,6 +230,7 @@ def write_pieces(
                                 sections=tuple((s.label, s.first, s.bars) for s in plan.sections)))
     return pieces
 
+
 ACCOMPANY_FIRST = ("drums", "bass")  # fill order: the groove and the bass line, then the rest
 
 
@@ -258,7 +259,8 @@ def generate_by_track(
     start = time.perf_counter()
     first = Request(request.prompt, request.explicit, attrs.merged(Attributes(instruments=(order[0],))),
                     request.notes)
-    opening = generate(first, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0]
+    once = replace(sampling or SamplingConfig(), candidates=1)  # best-of-N is the caller's, over whole pieces
+    opening = generate(first, seed=seed, sampling=once, checkpoint=checkpoint, on_step=on_step)[0]
     bars = opening.attributes.bars or bars_for(attrs)  # the first part's length (a tempo it chose)
     steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments)
     ckpt = checkpoint or get_checkpoint()
