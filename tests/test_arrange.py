@@ -11,7 +11,7 @@ from tunesmith.errors import InputError
 from tunesmith.generation import SamplingConfig
 from tunesmith.infilling import arrange
 from tunesmith.infilling.arrange import key_shift, lead_program, melody_track
-from tunesmith.infilling.form import fill_order
+from tunesmith.infilling.form import track_order
 
 Q = 480
 NUMPY = SamplingConfig(decoder="numpy")
@@ -35,7 +35,7 @@ def test_lead_takes_an_asked_melodic_instrument():
     assert lead_program(0, (33, DRUMS, 40)) == 40
     assert lead_program(0, ()) == 0
     assert lead_program(73, (73, 33)) == 73
-    assert fill_order([40, 33, DRUMS]) == [DRUMS, 33, 40]
+    assert track_order([40, 33, DRUMS, 0]) == [DRUMS, 40, 0, 33]  # drums, the harmony, the bass last
 
 
 def test_key_shift_takes_the_short_way():
@@ -154,8 +154,7 @@ def _chroma(bars: list[dict[int, float]]):  # type: ignore[no-untyped-def]
 
 
 def test_a_melody_without_chords_is_harmonized_in_its_key():
-    from tunesmith.infilling.arrange import harmonize
-    from tunesmith.theory import diatonic_chords
+    from tunesmith.theory import diatonic_chords, harmonize
 
     assert diatonic_chords("A minor") == ["Am", "Dm", "E", "F", "C", "G", "Em"]
     bars = [{0: 2, 4: 1, 7: 1}, {5: 2, 9: 2}, {7: 1, 11: 1, 2: 2}, {}, {9: 2, 0: 1, 4: 1}]

@@ -9,7 +9,7 @@ follow Krumhansl & Kessler (1982); chord templates Fujishima (1999).
 from __future__ import annotations
 
 import numpy as np
-from symusic import Score
+from symusic import Score, Track
 
 from tunesmith.attributes import KEYS, PITCH_CLASSES, family, voices
 from tunesmith.errors import InputError
@@ -261,3 +261,36 @@ def one_line(score: Score) -> Score:
             if nxt > note.time:
                 note.duration = min(note.duration, int(nxt - note.time))
     return score
+
+
+def track_chroma(track: Track, starts: list[int], end: int) -> np.ndarray:
+    """(bars, 12): how long each pitch class sounds in each bar, a note sounding on the
+    bar's downbeat counted twice (the downbeat note is the one a harmony must hold)."""
+    bounds = [*starts, max(end, starts[-1] + 1)]
+    out = np.zeros((len(starts), 12))
+    for note in track.notes:
+        lo, hi = note.time, note.time + max(note.duration, 1)
+        for b in range(len(starts)):
+            overlap = min(hi, bounds[b + 1]) - max(lo, bounds[b])
+            if overlap > 0:
+                out[b, note.pitch % 12] += overlap * (2 if lo <= bounds[b] < hi else 1)
+    return out
+
+
+def harmonize(chroma: np.ndarray, key: str) -> list[str]:
+    """One chord a bar for a melody that came without chords, from its (bars, 12) chroma: the
+    key's triad holding most of the bar's melody (theory.diatonic_chords; ties go to the
+    primary chords), the previous chord over a bar without melody, the tonic where the last
+    bar fits it as well as any. A harmonizer this small is enough to keep the accompaniment
+    in the melody's key; no library we use harmonizes a melody."""
+    names = diatonic_chords(key)
+    tones = np.stack([chord_pitch_classes(c) for c in names]).astype(float)  # (chords, 12)
+    chords: list[str] = []
+    for b, weights in enumerate(chroma):
+        if weights.sum() == 0:
+            chords.append(chords[-1] if chords else names[0])
+            continue
+        fit = tones @ weights / weights.sum()
+        last = b == len(chroma) - 1
+        chords.append(names[0] if last and fit[0] >= fit.max() - 0.1 else names[int(np.argmax(fit))])
+    return chords

@@ -25,7 +25,7 @@ from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, KEYS, PITCH_CLASSES, A
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request, bars_for, get_checkpoint
 from tunesmith.generation.sampler import SamplingConfig
-from tunesmith.infilling.form import Plan, fill_order, plan_of
+from tunesmith.infilling.form import Plan, plan_of, track_order
 from tunesmith.infilling.infill import fill_track
 from tunesmith.model import Checkpoint
 from tunesmith.retrieval.clmp import Clmp
@@ -35,13 +35,14 @@ from tunesmith.theory import (
     KEY_PROFILES,
     bar_starts,
     chord_pitch_classes,
-    diatonic_chords,
+    harmonize,
     key_of_signature,
     key_signature,
     lead_track,
     meter_at,
     scale_mask,
     tonic_and_mode,
+    track_chroma,
 )
 
 MAX_MELODY_BARS = 64
@@ -126,39 +127,6 @@ def key_shift(found: str | None, asked: str | None) -> int:
     return delta - 12 if delta > 5 else delta
 
 
-def bar_chroma(track: Track, starts: list[int], end: int) -> np.ndarray:
-    """(bars, 12): how long each pitch class sounds in each bar, a note sounding on the
-    bar's downbeat counted twice (the downbeat note is the one a harmony must hold)."""
-    bounds = [*starts, max(end, starts[-1] + 1)]
-    out = np.zeros((len(starts), 12))
-    for note in track.notes:
-        lo, hi = note.time, note.time + max(note.duration, 1)
-        for b in range(len(starts)):
-            overlap = min(hi, bounds[b + 1]) - max(lo, bounds[b])
-            if overlap > 0:
-                out[b, note.pitch % 12] += overlap * (2 if lo <= bounds[b] < hi else 1)
-    return out
-
-
-def harmonize(chroma: np.ndarray, key: str) -> list[str]:
-    """One chord a bar for a melody that came without chords, from its (bars, 12) chroma: the
-    key's triad holding most of the bar's melody (theory.diatonic_chords; ties go to the
-    primary chords), the previous chord over a bar without melody, the tonic where the last
-    bar fits it as well as any. A harmonizer this small is enough to keep the accompaniment
-    in the melody's key; no library we use harmonizes a melody."""
-    names = diatonic_chords(key)
-    tones = np.stack([chord_pitch_classes(c) for c in names]).astype(float)  # (chords, 12)
-    chords: list[str] = []
-    for b, weights in enumerate(chroma):
-        if weights.sum() == 0:
-            chords.append(chords[-1] if chords else names[0])
-            continue
-        fit = tones @ weights / weights.sum()
-        last = b == len(chroma) - 1
-        chords.append(names[0] if last and fit[0] >= fit.max() - 0.1 else names[int(np.argmax(fit))])
-    return chords
-
-
 def key_margin(chroma: np.ndarray, chords: list[str], key: str) -> float:
     """How clearly a melody with these chords sounds in `key`: the correlation of what sounds
     (the melody's notes and the chords' tones, equally weighted) with the key's probe-tone
@@ -193,7 +161,7 @@ def into_key(melody: Score, track: int, key: str | None) -> tuple[int, str | Non
     found = melody_key(melody, track)
     shift = key_shift(found, key)
     if key:
-        chroma = bar_chroma(melody.tracks[track], bar_starts(melody), melody.end())
+        chroma = track_chroma(melody.tracks[track], bar_starts(melody), melody.end())
         shift = fitting_shift(chroma, key, shift)
     return shift, found
 
@@ -344,12 +312,12 @@ def arrange(
     bars = len(starts)
     rest = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood)
     key = attrs.key or found
-    chords = attrs.chords or (tuple(harmonize(bar_chroma(score.tracks[0], starts, score.end()), key))
+    chords = attrs.chords or (tuple(harmonize(track_chroma(score.tracks[0], starts, score.end()), key))
                               if key else None)
     if chords and not attrs.chords:
         notes.append(f"chords from the melody: {' '.join(chords)}")
     ckpt = checkpoint or get_checkpoint()
-    for p in fill_order([p for p in band if p != program]):
+    for p in track_order([p for p in band if p != program]):
         # whole-track fills over every bar, also silent last ones of a plan (infill stops at the
         # last note), each a new track (infill would refill a lead of the same family)
         score = fill_track(ckpt, score, p, 0, bars, None, rest, sampling or SamplingConfig(),

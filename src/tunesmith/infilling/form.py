@@ -25,7 +25,7 @@ from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import continue_piece, fill_track, infill
 from tunesmith.model import Checkpoint
-from tunesmith.theory import bar_starts, lead_track
+from tunesmith.theory import bar_starts, harmonize, lead_track, track_chroma
 
 SONG_WORDS = ("intro", "verse", "chorus", "bridge", "solo", "outro")
 MIN_SECTION = 2
@@ -231,29 +231,30 @@ def write_pieces(
     return pieces
 
 
-ACCOMPANY_FIRST = ("drums", "bass")  # fill order: the groove and the bass line, then the rest
-
-
-def fill_order(programs: list[int]) -> list[int]:
-    """Drums first, then basses, then the rest in the asked order."""
-    rank = {f: i for i, f in enumerate(ACCOMPANY_FIRST)}
-    return sorted(programs, key=lambda p: rank.get(family(p), len(rank)))
+def track_order(programs: list[int]) -> list[int]:
+    """The order parts are written in, one after another: the drums, then the parts that carry
+    the harmony and the tune, the bass last (it plays the roots of the harmony before it)."""
+    rank = {"drums": 0, "bass": 2}
+    return sorted(dict.fromkeys(programs), key=lambda p: rank.get(family(p), 1))
 
 
 def generate_by_track(
     request: Request, *, seed: int = 0, sampling: SamplingConfig | None = None,
     checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
 ) -> Generated:
-    """A multi-instrument piece written one instrument after another (MMM / MIDI-GPT order):
-    the first asked instrument (drums first when asked, then a bass) is generated alone from
-    the text, each next one by whole-track infilling over the piece so far. In the
-    interleaved order a small model lets the busiest part crowd out the others (and the
-    coverage boost then forces a note a bar); here each part has its own turn."""
+    """A multi-instrument piece written one instrument after another (MMM / MIDI-GPT order,
+    `track_order`): the first part is generated alone from the text, each next one by
+    whole-track infilling over the piece so far. With no chords asked, the parts after the
+    first pitched one follow its harmony (`theory.harmonize`, in the asked key or the key it
+    reads as), as an arranger voices a band around the first idea. In the interleaved order a
+    small model lets the busiest part crowd out the others (and the coverage boost then
+    forces a note a bar); here each part has its own turn."""
+    from tunesmith.captions.features import estimate_key
     from tunesmith.generation.generate import bars_for, generate, get_checkpoint
     from tunesmith.generation.rewards import adherence_reward
 
     attrs = request.attributes
-    order = fill_order(list(dict.fromkeys(attrs.instruments or ())))
+    order = track_order(list(attrs.instruments or ()))
     if len(order) < 2:
         return generate(request, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0]
     start = time.perf_counter()
@@ -264,14 +265,27 @@ def generate_by_track(
     bars = opening.attributes.bars or bars_for(attrs)  # the first part's length (a tempo it chose)
     steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments)
     ckpt = checkpoint or get_checkpoint()
-    score = opening.score
+    score, chords = opening.score, attrs.chords
+    notes = list(opening.notes)
     for k, program in enumerate(order[1:], start=1):
+        chords = chords or _harmony(score, bars, attrs.key or estimate_key(score), notes)
         gen = torch.Generator().manual_seed(seed + k)
         score = fill_track(ckpt, score, program, 0, bars, None, steer, sampling or SamplingConfig(), gen,
-                            on_step, attrs.chords)
+                           on_step, chords)
     asked = attrs.merged(Attributes(bars=bars))
     return Generated(score, [], asked, seed, opening.masked_share, time.perf_counter() - start,
-                     list(opening.notes), adherence_reward(score, attrs))
+                     notes, adherence_reward(score, attrs))
+
+
+def _harmony(score: Score, bars: int, key: str | None, notes: list[str]) -> tuple[str, ...] | None:
+    """One chord a bar from the piece's first pitched part, harmonized in `key` (None while
+    the piece has no pitched part or no key); says so in `notes`."""
+    pitched = [t for t in score.tracks if not t.is_drum and len(t.notes)]
+    if not pitched or key is None:
+        return None
+    chords = tuple(harmonize(track_chroma(pitched[0], bar_starts(score, bars), score.end()), key))
+    notes.append(f"chords from the {pitched[0].name or 'first part'}: {' '.join(chords)}")
+    return chords
 
 
 def one_window(
