@@ -29,26 +29,28 @@ _EXPORTS = {
     "parse": "tunesmith.captions",
     "Tokenizer": "tunesmith.tokenization",
     "generate": "tunesmith.generation",
+    "resolve": "tunesmith.generation",
     "SamplingConfig": "tunesmith.generation",
     "load_checkpoint": "tunesmith.model",
     "infill": "tunesmith.infilling",
     "continue_piece": "tunesmith.infilling",
     "FillControls": "tunesmith.infilling",
+    "write_pieces": "tunesmith.infilling",
     "retrieve": "tunesmith.retrieval",
 }
 
 __all__ = [
     "Attributes", "FillControls", "SamplingConfig", "Tokenizer", "TunesmithError", "__version__", "caption",
     "continue_piece", "draw_pianoroll", "features", "generate", "infill", "load_checkpoint", "load_score",
-    "parse", "render", "retrieve", "save_midi", "write_wav",
+    "parse", "render", "resolve", "retrieve", "save_midi", "write_pieces", "write_wav",
 ]
 
 if TYPE_CHECKING:
     from tunesmith.attributes import Attributes
     from tunesmith.captions import caption, features, parse  # type: ignore[no-redef]
     from tunesmith.errors import TunesmithError
-    from tunesmith.generation import SamplingConfig, generate  # type: ignore[no-redef]
-    from tunesmith.infilling import FillControls, continue_piece, infill  # type: ignore[no-redef]
+    from tunesmith.generation import SamplingConfig, generate, resolve  # type: ignore[no-redef]
+    from tunesmith.infilling import FillControls, continue_piece, infill, write_pieces  # type: ignore[no-redef]
     from tunesmith.midi.io import load_score, save_midi
     from tunesmith.midi.pianoroll import draw_pianoroll
     from tunesmith.midi.render import render, write_wav
