@@ -290,3 +290,9 @@ def test_dance_forms_imply_their_meter():
     assert parse("a slip jig for flute").time_signature == "9/8"
     assert parse("a hornpipe for accordion").time_signature == "4/4"
     assert parse("a jig in 2/4").time_signature == "2/4"  # an explicit meter wins
+
+
+def test_a_bare_guitar_is_the_genres_usual_guitar() -> None:
+    assert parse("a rock song with guitar, bass and drums").instruments == (29, 33, 128)
+    assert parse("a folk song with guitar and fiddle").instruments == (24, 110)
+    assert parse("a rock song with acoustic guitar").instruments == (24,)  # named: kept

@@ -237,6 +237,10 @@ def _from_hits(hits: Sequence[_Hit]) -> dict[str, object]:
         elif hit.kind in ("genre", "mood", "tempo", "italian", "meter"):
             out.setdefault(hit.kind, hit.value)
     programs = [p for p in programs if p not in excluded]
+    genre_guitar = L.GENRE_GUITAR.get(str(out.get("genre")))
+    bare = any(h.kind == "instrument" and h.phrase in ("guitar", "guitars") and not h.negated for h in hits)
+    if genre_guitar is not None and bare and L.PLAIN_GUITAR in programs and genre_guitar not in programs:
+        programs[programs.index(L.PLAIN_GUITAR)] = genre_guitar  # a rock song's "guitar"
     if programs:
         out["instruments"] = tuple(programs)
     return out
