@@ -2,10 +2,11 @@
 
 Phrases are lower-case, hyphens written as spaces. Choices where a word is ambiguous:
 "guitar" -> Acoustic Guitar (24, the first GM guitar; in rock the overdriven one,
-GENRE_GUITAR), "sax" -> Alto Saxophone (65, the usual default saxophone), "keys" -> Electric
-Piano (4, as in a band line-up), "keyboard" -> Piano (0), "organ" -> Drawbar Organ (16, the Hammond of popular music), "bass" ->
-Electric Bass (33), "synth" -> Sawtooth Lead (81), "pad" -> Warm Pad (89), "horns" /
-"brass" -> Brass Section (61), "horn" -> French Horn (60), "voice" -> Voice Oohs (53).
+GENRE_GUITAR), "sax" -> Alto Saxophone (65, the usual default saxophone), "keys" ->
+Electric Piano (4, as in a band line-up), "keyboard" -> Piano (0), "organ" -> Drawbar
+Organ (16, the Hammond of popular music), "bass" -> Electric Bass (33), "synth" ->
+Sawtooth Lead (81), "pad" -> Warm Pad (89), "horns" / "brass" -> Brass Section (61),
+"horn" -> French Horn (60), "voice" -> Voice Oohs (53).
 """
 
 from __future__ import annotations
