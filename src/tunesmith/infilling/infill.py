@@ -135,7 +135,7 @@ class FillGrammar(SequenceGrammar):
             return []
         banned: list[int] = []
         lo, hi = c.polyphony or (0, POLY_MAX)
-        notes = v.tok.ids_of_type("Program")
+        notes = list(v.program_of)  # the Program ids (the Vocab's table: this runs every step)
         if c.density is not None and (self.bar_notes >= c.density < DENSITY_MAX):
             banned += [*notes, *v.position_ids]
         elif c.density is not None and self.bar_notes < c.density:
