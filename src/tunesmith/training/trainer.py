@@ -63,6 +63,7 @@ class TrainConfig:
     prefix: int = 0  # soft text prefix length K (model/prefix.py); 0 = off
     infill_prob: float = 0.0  # chance a training row is an infilling task (tokenization/infill.py)
     infill_controls: float = 0.5  # chance a fill bar states its per-bar controls
+    infill_track_prob: float = 0.25  # chance a fill is a whole track (MIDI-RWKV's mix), else 1-4 bars
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -72,7 +73,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} {getattr(self, name)} must be >= 1")
         if not 0 < self.lr < 1:
             raise ConfigError(f"lr {self.lr} is out of range (0, 1)")
-        for name in ("attr_dropout", "uncond_prob", "infill_prob", "infill_controls"):
+        for name in ("attr_dropout", "uncond_prob", "infill_prob", "infill_controls", "infill_track_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
         if not 0 <= self.prefix <= MAX_PREFIX:
@@ -124,10 +125,10 @@ class SegmentDataset(Dataset):
         return conds[keep].tolist()
 
     def infill(self, music: list[int], room: int) -> tuple[list[int], list[int]] | None:
-        """(context, fill) of a random gap (MIDI-RWKV's mix: a whole track a quarter of the
-        time, else 1-4 bars of one track), or None when it does not fit in `room` tokens."""
+        """(context, fill) of a random gap (MIDI-RWKV's mix by default: a whole track a quarter
+        of the time, else 1-4 bars of one track), or None when it does not fit in `room` tokens."""
         bars = split_bars(music, self.tok)
-        gap = random_gap(bars, self.tok, self.rng)
+        gap = random_gap(bars, self.tok, self.rng, self.cfg.infill_track_prob)
         if gap is None:
             return None
         context, fill = make_infill(music, gap, self.tok, self.cfg.infill_controls, self.rng)
