@@ -836,6 +836,41 @@ def data_forms(corpus: Corpora) -> None:
         typer.echo(f"{form}: {sum(counts.values())} tunes, {shares}")
 
 
+@data_app.command("grooves")
+def data_grooves(
+    corpus: Corpora,
+    out: Annotated[Path, typer.Option(help="Gzipped JSON file for the groove index.")],
+    min_pieces: Annotated[int, typer.Option(help="Keep a groove played in at least N pieces.")] = 3,
+    top: Annotated[int, typer.Option(help="At most N grooves per meter and genre.")] = 200,
+) -> None:
+    """Drum grooves (bars of kit hits) played in several train-split pieces of the corpora."""
+    import shlex
+    from collections import Counter
+    from functools import partial
+
+    from tunesmith.data.clean import CleanReport
+    from tunesmith.retrieval.grooves import GrooveTally, groove_reader, save_grooves, top_grooves, train_scores
+
+    tally, report, read = GrooveTally(), CleanReport(), {}
+    with _progress("pieces", total_known=True) as bar:
+        for spec in corpus:
+            reader, counts = groove_reader(spec), Counter[str]()
+            task = bar.add_task(spec.partition(":")[0], total=len(reader))
+            for score, genre in train_scores(reader, report, counts, partial(bar.advance, task)):
+                tally.add(score, genre)
+            read[spec] = {**counts, "unreadable": len(reader.skipped)}
+    found = tally.grooves(min_pieces)
+    grooves = top_grooves(found, top)
+    command = ["tunesmith", "data", "grooves", *(a for c in corpus for a in ("--corpus", c)),
+               "--out", str(out), *(["--min-pieces", str(min_pieces)] if min_pieces != 3 else []),
+               *(["--top", str(top)] if top != 200 else [])]
+    save_grooves(grooves, out, {"command": shlex.join(command), "corpora": read, "counts": {
+        **tally.counts(), "grooves_found": len(found), "grooves_kept": len(grooves)}})
+    meters = ", ".join(f"{m} {n}" for m, n in Counter(g.meter for g in grooves).most_common())
+    typer.echo(f"wrote {out}: {len(grooves):,} grooves ({meters}) from {tally.drum_bars:,} drum bars "
+               f"of {tally.drum_pieces:,} train pieces; {tally.fill_bars:,} fill bars skipped")
+
+
 @data_app.command("segments")
 def data_segments(
     corpus: Corpora,
