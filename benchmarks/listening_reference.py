@@ -84,12 +84,13 @@ def band_test(archive: Path, bars: int, limit: int = 60) -> list[Score]:
 
 
 def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved",
-              sampling: SamplingConfig | None = None) -> list[Listening]:
-    """One piece per prompt (seed = row index), generated once and read back from disk;
-    `order` trackwise writes one instrument after another (infilling.form.one_window)."""
+              sampling: SamplingConfig | None = None, form: bool = True) -> list[Listening]:
+    """One piece per prompt (seed = row index), generated once and read back from disk, as the
+    CLI writes it (infilling.form.write_pieces: 8 bars and more along a section plan), or in
+    one window without `form`; `order` trackwise writes one instrument after another."""
     from tunesmith.evaluation.report import read_prompts
     from tunesmith.generation import bars_for, get_checkpoint, resolve
-    from tunesmith.infilling.form import one_window
+    from tunesmith.infilling.form import one_window, write_pieces
     from tunesmith.midi import save_midi
 
     midi_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +101,8 @@ def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "in
         path = midi_dir / f"{p.index}_0.mid"
         if not path.is_file():
             ckpt = ckpt or get_checkpoint(model)
-            piece = one_window(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt, sampling=cfg)[0]
+            write = write_pieces if form else one_window
+            piece = write(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt, sampling=cfg)[0]
             save_midi(piece.score, path)
         heard.append(listen(load_score(path), p.target, bars_for(p.target)))
     return heard
@@ -116,6 +118,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the section as JSON here")
     ap.add_argument("--order", choices=("interleaved", "trackwise"), default=SamplingConfig().order,
                     help="how the generated row's pieces are written")
+    ap.add_argument("--one-window", action="store_true",
+                    help="write each piece in one window (no section plan), as before form for 8 bars")
     ap.add_argument("--temperature", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--drum-temperature", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--groove", type=float, default=None, help="default: SamplingConfig's")
@@ -134,8 +138,9 @@ def main() -> None:
         "Band songs held-out": band_test(args.data / "midimancy.tar.xz", args.bars),
     }
     heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in refs.items()}
-    systems = {f"tunesmith (free text, {args.order})": generated(args.prompts, args.midi_dir, args.model,
-                                                                 args.order, sampling)}
+    row = f"tunesmith (free text, {args.order}{', one window' if args.one_window else ''})"
+    systems = {row: generated(args.prompts, args.midi_dir, args.model, args.order, sampling,
+                              not args.one_window)}
     section = listening_section(systems, heard_refs)
     if args.json:
         args.json.write_text(json.dumps(section, indent=1, default=str))

@@ -275,13 +275,14 @@ def test_form_and_chords_in_the_browser(server_url: str) -> None:
         page.goto(server_url)
         page.wait_for_function("document.querySelectorAll('#key option').length > 1")
         page.fill("#prompt", "a calm piano piece")
-        page.fill("#bars", "8")  # under 16 bars: a plan only because a form is asked
+        page.fill("#bars", "8")
         page.fill("#form", "AABA")
         page.fill("#chords", "Am F C G")
         with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
             page.click("#generate")
         body = sent.value.post_data_json
         assert body["form"] == "AABA" and body["chords"] == "Am F C G"
+        assert body["order"] == "trackwise" and body["drums"] == "groove"  # the defaults, stated
         page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
         assert page.locator("#error").is_hidden()
         assert page.locator("#plan").is_visible()
@@ -293,11 +294,16 @@ def test_form_and_chords_in_the_browser(server_url: str) -> None:
         page.locator("#plan-sections button").nth(2).click()  # B
         assert page.input_value("#edit-bars") == "5-6"
         assert page.locator("#selection").is_visible()
-        page.fill("#form", "")  # empty: not sent, and a short piece has no plan
+        page.fill("#form", "")  # empty: not sent, and a piece under 8 bars has no plan
         page.fill("#chords", "")
+        page.fill("#bars", "6")
+        page.select_option("#order", "interleaved")
+        page.select_option("#drums", "model")
         with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
             page.click("#generate")
-        assert "form" not in sent.value.post_data_json and "chords" not in sent.value.post_data_json
+        body = sent.value.post_data_json
+        assert "form" not in body and "chords" not in body
+        assert body["order"] == "interleaved" and body["drums"] == "model"
         page.wait_for_function(NEW_ROLL, arg=[page.get_attribute("#roll", "src"), 2], timeout=60_000)
         assert page.locator("#plan").is_hidden()
 

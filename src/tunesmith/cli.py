@@ -191,6 +191,9 @@ Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance s
 Order = Annotated[str | None, typer.Option(
     help="How several instruments are written: 'trackwise' (one after another, each part its own "
          "turn; the default) or 'interleaved' (all at once).")]
+Drums = Annotated[str | None, typer.Option(
+    help="Who writes the drums of a track-by-track piece: 'groove' (a real groove from the shipped "
+         "index, looped, the model writing each phrase's fill; the default) or 'model' (every bar).")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
 KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
 Candidates = Annotated[int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")]
@@ -373,6 +376,7 @@ def generate(
     key_profile: KeyProfile = None,
     candidates: Candidates = None,
     order: Order = None,
+    drums: Drums = None,
     key: Annotated[str | None, typer.Option(help="Key, e.g. 'D major', 'F# minor'.")] = None,
     tempo: Annotated[float | None, typer.Option(help="Tempo in bpm (20..300).")] = None,
     time_signature: Annotated[str | None, typer.Option(help="Meter, e.g. 3/4, 6/8.")] = None,
@@ -390,7 +394,7 @@ def generate(
         Path | None,
         typer.Option(help="A MIDI melody to keep as the lead and arrange around, or 'retrieved': "
                           "the melody phrase of the shipped index that fits the prompt best (with "
-                          "--form, or 16 bars and more, one phrase per section)."),
+                          "--form, or 8 bars and more, one phrase per section)."),
     ] = None,
     melody_track: Annotated[
         int | None, typer.Option(help="Which track of --melody holds it (1-based; default: the top line).")
@@ -413,7 +417,8 @@ def generate(
     sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
                               "groove": groove, "top_k": top_k, "top_p": top_p,
                               "guidance": guidance, "key_strength": key_strength,
-                              "key_profile": key_profile, "candidates": candidates, "order": order})
+                              "key_profile": key_profile, "candidates": candidates, "order": order,
+                              "drums": drums})
     outputs = _Outputs(wav, pianoroll)
 
     seed = check_seed(seed) if seed is not None else secrets.randbelow(2**31)
@@ -967,6 +972,7 @@ def evaluate(
     key_profile: KeyProfile = None,
     candidates: Candidates = None,
     order: Order = None,
+    drums: Drums = None,
     listening_reference: Annotated[
         list[str] | None, typer.Option(help="NAME=DIR of real MIDI: a reference row of the listening table "
                                             "(cut to the prompts' length); repeatable.")
@@ -981,7 +987,8 @@ def evaluate(
     from tunesmith.generation import sampling_from
 
     sampling = sampling_from({"guidance": guidance, "key_strength": key_strength,
-                              "key_profile": key_profile, "candidates": candidates, "order": order})
+                              "key_profile": key_profile, "candidates": candidates, "order": order,
+                              "drums": drums})
     if gallery is not None:
         from tunesmith.evaluation.gallery import write_gallery
 

@@ -165,7 +165,7 @@ def write_gallery(out_dir: str | Path, *, checkpoint_path: str | Path | None = N
     README.md and metrics.json; return the rows. `extended` adds the long planned pieces and
     the melody-guided one."""
     from tunesmith.generation import get_checkpoint, resolve
-    from tunesmith.infilling.form import one_window
+    from tunesmith.infilling.form import write_pieces
     from tunesmith.midi import save_midi
     from tunesmith.midi.pianoroll import draw_pianoroll
 
@@ -174,7 +174,7 @@ def write_gallery(out_dir: str | Path, *, checkpoint_path: str | Path | None = N
     ckpt = get_checkpoint(str(checkpoint_path) if checkpoint_path else None)
     rows = []
     for stem, prompt in GALLERY:
-        piece = one_window(resolve(prompt), seed=seed, checkpoint=ckpt, sampling=sampling)[0]
+        piece = write_pieces(resolve(prompt), seed=seed, checkpoint=ckpt, sampling=sampling)[0]
         bars = piece.attributes.bars
         save_midi(piece.score, out / f"{stem}.mid")
         draw_pianoroll(piece.score, out / f"{stem}.png", title=prompt, width_px=1400)

@@ -278,7 +278,7 @@ def generated_pieces(prompts: Sequence[Prompt], folder: Path, cfg: EvalConfig, b
     """Generate (or reuse from `folder`) the pieces of every prompt and load them back from
     disk. A prompt the generator refuses counts as failed pieces; a missing model raises."""
     from tunesmith.generation import bars_for, get_checkpoint, resolve
-    from tunesmith.infilling.form import one_window
+    from tunesmith.infilling.form import write_pieces
     from tunesmith.midi import save_midi
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -297,7 +297,7 @@ def generated_pieces(prompts: Sequence[Prompt], folder: Path, cfg: EvalConfig, b
             text, attrs = (("", Attributes(bars=bars_for(p.target))) if unconditional
                            else (p.caption, p.explicit))
             try:
-                gens = one_window(resolve(text, attrs), num=n, seed=cfg.seed + p.index, checkpoint=ckpt,
+                gens = write_pieces(resolve(text, attrs), num=n, seed=cfg.seed + p.index, checkpoint=ckpt,
                                   sampling=None if unconditional else cfg.sampling)
                 for g, x in zip(gens, paths, strict=True):
                     save_midi(g.score, x)

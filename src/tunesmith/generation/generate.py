@@ -89,7 +89,8 @@ def resolve(
 SAMPLING_FIELDS = {"temperature": "temperature", "drum_temperature": "drum_temperature",
                    "groove": "groove", "top_k": "top_k", "top_p": "top_p",
                    "guidance": "guidance_scale", "key_strength": "key_strength",
-                   "key_profile": "key_profile", "candidates": "candidates", "order": "order"}
+                   "key_profile": "key_profile", "candidates": "candidates", "order": "order",
+                   "drums": "drums"}
 
 
 def sampling_from(fields: Mapping[str, Any]) -> SamplingConfig:

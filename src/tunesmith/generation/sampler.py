@@ -24,6 +24,7 @@ from tunesmith.model import Checkpoint
 from tunesmith.model.prefix import prefix_embeds
 
 ORDERS = ("interleaved", "trackwise")  # SamplingConfig.order
+DRUM_SOURCES = ("groove", "model")  # SamplingConfig.drums
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class SamplingConfig:
     # 2 % of a part's bars hold a single note against 28 % interleaved, mean OA 0.857 vs
     # 0.830 (benchmarks/listening_reference.py --order)
     order: str = "trackwise"
+    # who writes the drums of a track-by-track piece: "groove", a real groove from the shipped
+    # index (retrieval.grooves) looped with the model writing each phrase's last bar
+    # (infilling.drums), or "model", every bar (its bars scatter: snare rolls, no backbeat)
+    drums: str = "groove"
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 5.0:
@@ -84,6 +89,8 @@ class SamplingConfig:
             raise ConfigError(f"decoder {self.decoder!r} is not one of {', '.join(DECODERS)}")
         if self.order not in ORDERS:
             raise ConfigError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
+        if self.drums not in DRUM_SOURCES:
+            raise ConfigError(f"drums {self.drums!r} is not one of {', '.join(DRUM_SOURCES)}")
 
 
 def filter_logits(x: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:

@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 import torch
 from symusic import Score
 
-from tunesmith.attributes import Attributes, family
+from tunesmith.attributes import DRUMS, Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
+from tunesmith.infilling.drums import groove_drums
 from tunesmith.infilling.infill import continue_piece, fill_track, infill
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, harmonize, lead_track, track_chroma
@@ -182,19 +183,28 @@ def _steer(attrs: Attributes) -> Attributes:
 def generate_with_form(
     request: Request, plan: Plan, *, seed: int = 0, sampling: SamplingConfig | None = None,
     checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
+    notes: list[str] | None = None,
 ) -> Score:
-    """A resolved request written section by section along `plan` (see `compose`)."""
-    from tunesmith.generation.generate import generate
+    """A resolved request written section by section along `plan` (see `compose`); the
+    opening section is one window in `sampling.order` (track by track by default: written
+    interleaved, a returning section kept a part silent more often). What the opening says
+    of itself (e.g. where its drums came from) is added to `notes`."""
+    once = replace(sampling or SamplingConfig(), candidates=1)  # one opening per piece
 
     def opening(attrs: Attributes) -> Score:
-        first = Request(request.prompt, request.explicit, request.attributes.merged(attrs), request.notes)
-        return generate(first, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0].score
+        first = Request(request.prompt, request.explicit, request.attributes.merged(attrs), ())
+        piece = one_window(first, seed=seed, sampling=once, checkpoint=checkpoint, on_step=on_step)[0]
+        if notes is not None:
+            notes.extend(piece.notes)
+        return piece.score
 
     return compose(request.attributes, plan, generate_first=opening, seed=seed, sampling=sampling,
                    checkpoint=checkpoint, on_step=on_step)
 
 
-LONG_BARS = 16  # pieces this long or longer are written section by section, with form
+# pieces this long or longer are written section by section, with form (8 bars: A A'): in one
+# window no bar came back (repeat 0 %, real music 1-28 %, benchmarks/listening_reference.py)
+LONG_BARS = 8
 
 
 def plan_of(bars: int, form: str | None = None) -> Plan | None:
@@ -222,11 +232,11 @@ def write_pieces(
     pieces = []
     for i in range(num):
         start = time.perf_counter()
+        notes = [*request.notes, f"plan: {plan.text()}"]
         score = generate_with_form(request, plan, seed=seed + i, sampling=sampling, checkpoint=checkpoint,
-                                   on_step=on_step)
+                                   on_step=on_step, notes=notes)
         asked = request.attributes.merged(Attributes(bars=plan.bars))
-        pieces.append(Generated(score, [], asked, seed + i, 0.0, time.perf_counter() - start,
-                                [*request.notes, f"plan: {plan.text()}"],
+        pieces.append(Generated(score, [], asked, seed + i, 0.0, time.perf_counter() - start, notes,
                                 sections=tuple((s.label, s.first, s.bars) for s in plan.sections)))
     return pieces
 
@@ -248,25 +258,32 @@ def generate_by_track(
     first pitched one follow its harmony (`theory.harmonize`, in the asked key or the key it
     reads as), as an arranger voices a band around the first idea. In the interleaved order a
     small model lets the busiest part crowd out the others (and the coverage boost then
-    forces a note a bar); here each part has its own turn."""
+    forces a note a bar); here each part has its own turn. Drums, when asked, come first and
+    by default from a retrieved real groove with the model's fills (`grooved`,
+    infilling.drums), also when they are the only part."""
     from tunesmith.captions.features import estimate_key
     from tunesmith.generation.generate import bars_for, generate, get_checkpoint
     from tunesmith.generation.rewards import adherence_reward
 
     attrs = request.attributes
+    cfg = sampling or SamplingConfig()
     order = track_order(list(attrs.instruments or ()))
-    if len(order) < 2:
+    if len(order) < 2 and not grooved(order, cfg):
         return generate(request, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0]
     start = time.perf_counter()
     first = Request(request.prompt, request.explicit, attrs.merged(Attributes(instruments=(order[0],))),
                     request.notes)
-    once = replace(sampling or SamplingConfig(), candidates=1)  # best-of-N is the caller's, over whole pieces
+    once = replace(cfg, candidates=1)  # best-of-N is the caller's, over whole pieces
     opening = generate(first, seed=seed, sampling=once, checkpoint=checkpoint, on_step=on_step)[0]
     bars = opening.attributes.bars or bars_for(attrs)  # the first part's length (a tempo it chose)
     steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments)
     ckpt = checkpoint or get_checkpoint()
     score, chords = opening.score, attrs.chords
     notes = list(opening.notes)
+    if grooved(order, cfg) and (drums := groove_drums(score, bars, attrs, seed=seed, checkpoint=ckpt,
+                                                       sampling=cfg, on_step=on_step)) is not None:
+        score = drums[0]
+        notes.append(drums[1].note())
     for k, program in enumerate(order[1:], start=1):
         chords = chords or _harmony(score, bars, attrs.key or estimate_key(score), notes)
         gen = torch.Generator().manual_seed(seed + k)
@@ -275,6 +292,12 @@ def generate_by_track(
     asked = attrs.merged(Attributes(bars=bars))
     return Generated(score, [], asked, seed, opening.masked_share, time.perf_counter() - start,
                      notes, adherence_reward(score, attrs))
+
+
+def grooved(order: list[int], sampling: SamplingConfig) -> bool:
+    """Whether the drums come from a retrieved groove (infilling.drums): asked, written first
+    (track by track) and `sampling.drums` says so."""
+    return bool(order) and order[0] == DRUMS and sampling.drums == "groove" and sampling.order == "trackwise"
 
 
 def _harmony(score: Score, bars: int, key: str | None, notes: list[str]) -> tuple[str, ...] | None:
@@ -293,13 +316,14 @@ def one_window(
     checkpoint: Checkpoint | None = None, on_step: Callable[[int], None] | None = None,
 ) -> list[Generated]:
     """`num` one-window pieces in the order `sampling.order` asks: interleaved
-    (`generation.generate`, best-of-N included), or, for two or more instruments, track by
-    track (`generate_by_track`; piece i has seed `seed + i`, the best of each `candidates`
+    (`generation.generate`, best-of-N included), or, for two or more instruments or grooved
+    drums, track by track (`generate_by_track`; piece i has seed `seed + i`, the best of each `candidates`
     kept as generate keeps them)."""
     from tunesmith.generation.generate import best_of, generate
 
     cfg = sampling or SamplingConfig()
-    if cfg.order != "trackwise" or len(set(request.attributes.instruments or ())) < 2:
+    asked = list(set(request.attributes.instruments or ()))
+    if cfg.order != "trackwise" or (len(asked) < 2 and not grooved(asked, cfg)):
         return generate(request, num=num, seed=seed, sampling=cfg, checkpoint=checkpoint, on_step=on_step)
     pieces = [generate_by_track(request, seed=seed + i, sampling=cfg, checkpoint=checkpoint, on_step=on_step)
               for i in range(num * cfg.candidates)]

@@ -99,7 +99,7 @@ class GenerateRequest(BaseModel):
     bars: int | None = None
     seconds: float | None = None
     chords: list[str] | str | None = None  # one a bar, cycling: "Am F C G" or ["Am", "F"]
-    form: str | None = None  # sections, e.g. "AABA" (pieces of 16 bars or more get a plan anyway)
+    form: str | None = None  # sections, e.g. "AABA" (pieces of 8 bars or more get a plan anyway)
     temperature: float | None = None
     drum_temperature: float | None = None
     groove: float | None = None
@@ -110,6 +110,7 @@ class GenerateRequest(BaseModel):
     key_profile: float | None = None
     candidates: int | None = None  # best-of-N by adherence read from the MIDI
     order: str | None = None  # "interleaved" or "trackwise" (one instrument after another)
+    drums: str | None = None  # "groove" (a retrieved real groove, the model's fills) or "model"
     seed: int = 0
     melody: MelodyChoice | None = None  # keep this melody as the lead, arrange around it
     melody_track: int | None = None  # which track of an uploaded melody holds it (1-based)

@@ -51,6 +51,8 @@ function readForm() {
   if (text("chords")) body.chords = text("chords");  // the server splits and checks them
   body.temperature = Number($("temperature").value);
   body.candidates = Number($("candidates").value);
+  body.order = $("order").value;
+  body.drums = $("drums").value;
   body.seed = text("seed") ? Number(text("seed")) : 0;
   const melody = state.melody;
   if (melody && melody.retrieved) body.melody = { retrieved: true };
