@@ -84,20 +84,21 @@ def plan_drums(meter: str, genre: str | None, bars: int, seed: int) -> DrumPlan 
     return DrumPlan(groove, variant_of(groove, grooves), fill_bars(bars))
 
 
-def looped(score: Score, plan: DrumPlan, bars: int) -> Score:
-    """`score` with its (first) drum part, a new one if it has none, replaced by the plan's
-    grooves, alternating bar by bar over `bars` bars."""
-    starts = bar_starts(score, bars + 1)
+def looped(score: Score, plan: DrumPlan, bars: int, first: int = 0) -> Score:
+    """`score` with its (first) drum part, a new one if it has none, playing the plan's
+    grooves in bars [first, first + bars), alternating bar by bar, its crash only on the first
+    bar of a phrase; the part's notes before `first` stay, later ones go."""
+    starts = bar_starts(score, first + bars + 1)
     out = score.copy()
     drums = [t for t in out.tracks if t.is_drum]
     if not drums:
         out.tracks.append(Track("Drums", 0, True))
         drums = [out.tracks[-1]]
     track = drums[0]
-    track.notes = track.notes.filter(lambda _: False, inplace=False)
+    track.notes = track.notes.filter(lambda n: n.time < starts[first], inplace=False)
     for b in range(bars):
         source = plan.groove if b % 2 == 0 else plan.variant
-        for note in loop_track(source, starts[b : b + 2], score.ticks_per_quarter).notes:
+        for note in loop_track(source, starts[first + b : first + b + 2], score.ticks_per_quarter).notes:
             if b % PHRASE == 0 or note.pitch not in CRASH:  # a crash opens a phrase, not every bar
                 track.notes.append(note)
     track.notes.sort()
@@ -106,16 +107,17 @@ def looped(score: Score, plan: DrumPlan, bars: int) -> Score:
 
 def groove_drums(
     score: Score, bars: int, attrs: Attributes, *, seed: int, checkpoint: Checkpoint,
-    sampling: SamplingConfig, on_step: Callable[[int], None] | None = None,
+    sampling: SamplingConfig, on_step: Callable[[int], None] | None = None, first: int = 0,
 ) -> tuple[Score, DrumPlan] | None:
-    """`score` with drums from a retrieved groove, the model writing each phrase's last bar;
-    None when the index has no groove in the piece's meter (the model's drums stay)."""
+    """`score` with drums from a retrieved groove in bars [first, first + bars), the model
+    writing each phrase's last bar; None when the index has no band groove in the piece's
+    meter (the model's drums stay)."""
     plan = plan_drums(meter_at(score), attrs.genre, bars, seed)
     if plan is None:
         return None
-    out = looped(score, plan, bars)
+    out = looped(score, plan, bars, first)
     gen = torch.Generator().manual_seed(seed)
     steer = Attributes(genre=attrs.genre, mood=attrs.mood)
     for bar in plan.fills:
-        out = fill_track(checkpoint, out, DRUMS, bar, 1, None, steer, sampling, gen, on_step, None)
+        out = fill_track(checkpoint, out, DRUMS, first + bar, 1, None, steer, sampling, gen, on_step, None)
     return out, plan

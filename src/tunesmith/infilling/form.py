@@ -24,7 +24,7 @@ from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.drums import groove_drums
-from tunesmith.infilling.infill import continue_piece, fill_track, infill
+from tunesmith.infilling.infill import continue_piece, fill_track, infill, played_programs
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, harmonize, lead_track, track_chroma
 
@@ -150,8 +150,8 @@ def compose(
         kw = {"seed": seed + k, "sampling": sampling, "checkpoint": checkpoint, "on_step": on_step}
         earlier = where.get(s.name)
         if earlier is None:
-            score = continue_piece(score, s.bars, attributes=_steer(attrs), chords=_from(attrs.chords, s.first),
-                                   **kw)  # type: ignore[arg-type]
+            score = new_section(score, s, attrs, seed=seed + k, sampling=sampling, checkpoint=checkpoint,
+                                on_step=on_step)
             where[s.name] = s
             continue
         score = copy_bars(score, earlier.first, min(s.bars, earlier.bars), s.first)
@@ -165,6 +165,36 @@ def compose(
             score = infill(score, (half + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
                            chords=_from(attrs.chords, half), **kw)  # type: ignore[arg-type]
     return score
+
+
+def new_section(
+    score: Score, section: Section, attrs: Attributes, *, seed: int, sampling: SamplingConfig | None,
+    checkpoint: Checkpoint | None, on_step: Callable[[int], None] | None,
+) -> Score:
+    """`score` continued by a section heard for the first time. With grooved drums
+    (`grooved`) it is written as an opening is: its own groove from the index (a chorus
+    need not play the verse's), then each part in `track_order` over it, the parts after the
+    first pitched one following its harmony when no chords are asked; otherwise every part
+    continues (`continue_piece`)."""
+    from tunesmith.captions.features import estimate_key
+    from tunesmith.generation.generate import get_checkpoint
+
+    cfg = sampling or SamplingConfig()
+    chords = _from(attrs.chords, section.first)
+    order = track_order(played_programs(score))
+    ckpt = checkpoint or get_checkpoint()
+    drums = groove_drums(score, section.bars, attrs, seed=seed, checkpoint=ckpt, sampling=cfg, on_step=on_step,
+                         first=section.first) if grooved(order, cfg) else None
+    if drums is None:
+        return continue_piece(score, section.bars, attributes=_steer(attrs), chords=chords, seed=seed,
+                              sampling=sampling, checkpoint=ckpt, on_step=on_step)
+    out = drums[0]
+    gen = torch.Generator().manual_seed(seed)
+    for program in order[1:]:
+        chords = chords or _harmony(out, section.first, section.bars, attrs.key or estimate_key(out))
+        out = fill_track(ckpt, out, program, section.first, section.bars, None, _steer(attrs), cfg, gen,
+                         on_step, chords)
+    return out
 
 
 def _from(chords: tuple[str, ...] | None, bar: int) -> tuple[str, ...] | None:
@@ -285,7 +315,7 @@ def generate_by_track(
         score = drums[0]
         notes.append(drums[1].note())
     for k, program in enumerate(order[1:], start=1):
-        chords = chords or _harmony(score, bars, attrs.key or estimate_key(score), notes)
+        chords = chords or _harmony(score, 0, bars, attrs.key or estimate_key(score), notes)
         gen = torch.Generator().manual_seed(seed + k)
         score = fill_track(ckpt, score, program, 0, bars, None, steer, sampling or SamplingConfig(), gen,
                            on_step, chords)
@@ -300,14 +330,21 @@ def grooved(order: list[int], sampling: SamplingConfig) -> bool:
     return bool(order) and order[0] == DRUMS and sampling.drums == "groove" and sampling.order == "trackwise"
 
 
-def _harmony(score: Score, bars: int, key: str | None, notes: list[str]) -> tuple[str, ...] | None:
-    """One chord a bar from the piece's first pitched part, harmonized in `key` (None while
-    the piece has no pitched part or no key); says so in `notes`."""
+def _harmony(score: Score, first: int, bars: int, key: str | None,
+             notes: list[str] | None = None) -> tuple[str, ...] | None:
+    """One chord a bar for bars [first, first + bars) from the piece's first pitched part,
+    harmonized in `key` (None while that part is silent there or no key is known); says so
+    in `notes`."""
     pitched = [t for t in score.tracks if not t.is_drum and len(t.notes)]
+    starts = bar_starts(score, first + bars + 1)
     if not pitched or key is None:
         return None
-    chords = tuple(harmonize(track_chroma(pitched[0], bar_starts(score, bars), score.end()), key))
-    notes.append(f"chords from the {pitched[0].name or 'first part'}: {' '.join(chords)}")
+    chroma = track_chroma(pitched[0], starts[first : first + bars], starts[first + bars])
+    if not chroma.any():
+        return None
+    chords = tuple(harmonize(chroma, key))
+    if notes is not None:
+        notes.append(f"chords from the {pitched[0].name or 'first part'}: {' '.join(chords)}")
     return chords
 
 
