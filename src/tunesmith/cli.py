@@ -193,7 +193,7 @@ Order = Annotated[str | None, typer.Option(
          "turn; the default) or 'interleaved' (all at once).")]
 Drums = Annotated[str | None, typer.Option(
     help="Who writes the drums of a track-by-track piece: 'groove' (a real groove from the shipped "
-         "index, looped, the model writing each phrase's fill; the default) or 'model' (every bar).")]
+         "index in every other bar, the model's bars between; the default) or 'model' (every bar).")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
 KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
 Candidates = Annotated[int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")]

@@ -56,7 +56,7 @@ class SamplingConfig:
     # 0.830 (benchmarks/listening_reference.py --order)
     order: str = "trackwise"
     # who writes the drums of a track-by-track piece: "groove", a real groove from the shipped
-    # index (retrieval.grooves) looped with the model writing each phrase's last bar
+    # index (retrieval.grooves) in every other bar and the model's bars between
     # (infilling.drums), or "model", every bar (its bars scatter: snare rolls, no backbeat)
     drums: str = "groove"
 
