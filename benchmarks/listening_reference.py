@@ -34,6 +34,7 @@ from tunesmith.data.segments import piece_split
 from tunesmith.evaluation.listening import Listening, listen
 from tunesmith.evaluation.listening_report import listening_section, reference_set, render_listening, windows
 from tunesmith.generation import SamplingConfig
+from tunesmith.generation.sampler import DRUM_SOURCES, TEXTURES
 from tunesmith.midi import load_score
 
 
@@ -124,9 +125,11 @@ def main() -> None:
     ap.add_argument("--drum-temperature", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--groove", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--coverage", type=float, default=None, help="default: SamplingConfig's")
+    ap.add_argument("--drums", choices=DRUM_SOURCES, default=None, help="default: SamplingConfig's")
+    ap.add_argument("--texture", choices=TEXTURES, default=None, help="default: SamplingConfig's")
     args = ap.parse_args()
     given = {"temperature": args.temperature, "drum_temperature": args.drum_temperature,
-             "groove": args.groove, "coverage": args.coverage}
+             "groove": args.groove, "coverage": args.coverage, "drums": args.drums, "texture": args.texture}
     sampling = replace(SamplingConfig(), **{k: v for k, v in given.items() if v is not None})
 
     start = time.perf_counter()

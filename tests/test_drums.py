@@ -91,3 +91,27 @@ def test_only_band_grooves_are_picked_and_the_crash_opens_phrases(monkeypatch):
     score = make_score([(0, False, [(0, Q, 60, 80)])])
     bars = drum_bars(looped(score, crash, 8), 8)
     assert [any(k == 49 for _, k in bar) for bar in bars] == [True, False, False, False] * 2
+
+
+def test_infilled_parts_are_told_their_familys_notes_a_bar(debug_checkpoint, monkeypatch):
+    from tunesmith.infilling import form
+    from tunesmith.infilling.form import texture
+
+    assert texture(40, SamplingConfig(texture="stated")) == form.FillControls(density=6, strict=False)  # violin
+    assert texture(48, SamplingConfig(texture="held")) == form.FillControls(density=4, strict=True)  # ensemble
+    assert texture(40, SamplingConfig()) is None  # off by default
+    assert texture(DRUMS, SamplingConfig()) is None
+    told = []
+    real = form.fill_track
+
+    def spy(ckpt, score, program, first, n, controls, *rest):  # type: ignore[no-untyped-def]
+        told.append((program, controls))
+        return real(ckpt, score, program, first, n, controls, *rest)
+
+    monkeypatch.setattr(form, "fill_track", spy)
+    monkeypatch.setattr(drum_mod, "load_grooves", lambda: [ROCK])
+    request = resolve("", Attributes(instruments=(DRUMS, 0, 33), tempo=100, time_signature="4/4", bars=4))
+    generate_by_track(request, seed=2, sampling=SamplingConfig(decoder="numpy", texture="stated"),
+                      checkpoint=debug_checkpoint)
+    piano, bass = form.FillControls(density=9, strict=False), form.FillControls(density=6, strict=False)
+    assert told == [(0, piano), (33, bass)]

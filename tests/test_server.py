@@ -76,6 +76,7 @@ def test_features_compare_requested_with_detected(client: TestClient, done_job: 
         ({"prompt": "x", "drum_temperature": 9}, "drum_temperature 9"),
         ({"prompt": "x", "groove": -1}, "groove -1"),
         ({"prompt": "x", "drums": "loop"}, "drums 'loop' is not one of groove, model"),
+        ({"prompt": "x", "texture": "thin"}, "texture 'thin' is not one of stated, held, off"),
         ({"prompt": "x", "order": "random"}, "order 'random' is not one of interleaved, trackwise"),
         ({"prompt": "x", "seed": -1}, "seed -1 is out of range"),
         ({"prompt": "x", "candidates": 9}, "candidates 9 is out of range: allowed 1..4"),

@@ -194,6 +194,9 @@ Order = Annotated[str | None, typer.Option(
 Drums = Annotated[str | None, typer.Option(
     help="Who writes the drums of a track-by-track piece: 'groove' (a real groove from the shipped "
          "index in every other bar, the model's bars between; the default) or 'model' (every bar).")]
+Texture = Annotated[str | None, typer.Option(
+    help="Notes a bar for parts written by infilling, from their family in the band corpora: "
+         "'stated' to the model, 'held' by the grammar, or 'off' (the default).")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
 KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
 Candidates = Annotated[int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")]
@@ -377,6 +380,7 @@ def generate(
     candidates: Candidates = None,
     order: Order = None,
     drums: Drums = None,
+    texture: Texture = None,
     key: Annotated[str | None, typer.Option(help="Key, e.g. 'D major', 'F# minor'.")] = None,
     tempo: Annotated[float | None, typer.Option(help="Tempo in bpm (20..300).")] = None,
     time_signature: Annotated[str | None, typer.Option(help="Meter, e.g. 3/4, 6/8.")] = None,
@@ -418,7 +422,7 @@ def generate(
                               "groove": groove, "top_k": top_k, "top_p": top_p,
                               "guidance": guidance, "key_strength": key_strength,
                               "key_profile": key_profile, "candidates": candidates, "order": order,
-                              "drums": drums})
+                              "drums": drums, "texture": texture})
     outputs = _Outputs(wav, pianoroll)
 
     seed = check_seed(seed) if seed is not None else secrets.randbelow(2**31)
@@ -973,6 +977,7 @@ def evaluate(
     candidates: Candidates = None,
     order: Order = None,
     drums: Drums = None,
+    texture: Texture = None,
     listening_reference: Annotated[
         list[str] | None, typer.Option(help="NAME=DIR of real MIDI: a reference row of the listening table "
                                             "(cut to the prompts' length); repeatable.")
@@ -988,7 +993,7 @@ def evaluate(
 
     sampling = sampling_from({"guidance": guidance, "key_strength": key_strength,
                               "key_profile": key_profile, "candidates": candidates, "order": order,
-                              "drums": drums})
+                              "drums": drums, "texture": texture})
     if gallery is not None:
         from tunesmith.evaluation.gallery import write_gallery
 

@@ -90,7 +90,7 @@ SAMPLING_FIELDS = {"temperature": "temperature", "drum_temperature": "drum_tempe
                    "groove": "groove", "top_k": "top_k", "top_p": "top_p",
                    "guidance": "guidance_scale", "key_strength": "key_strength",
                    "key_profile": "key_profile", "candidates": "candidates", "order": "order",
-                   "drums": "drums"}
+                   "drums": "drums", "texture": "texture"}
 
 
 def sampling_from(fields: Mapping[str, Any]) -> SamplingConfig:

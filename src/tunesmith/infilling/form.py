@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 import torch
 from symusic import Score
 
-from tunesmith.attributes import DRUMS, Attributes, family
+from tunesmith.attributes import DRUMS, FAMILY_DENSITY, Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.drums import groove_drums
-from tunesmith.infilling.infill import continue_piece, fill_track, infill, played_programs
+from tunesmith.infilling.infill import FillControls, continue_piece, fill_track, infill, played_programs
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, harmonize, lead_track, track_chroma
 
@@ -163,7 +163,8 @@ def compose(
             half = min(s.first + s.bars // 2, s.first + s.bars - 1)  # 0-based first bar of the new lead
             # each operation's chords start at its own first bar (the progression cycles over the piece)
             score = infill(score, (half + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
-                           chords=_from(attrs.chords, half), **kw)  # type: ignore[arg-type]
+                           chords=_from(attrs.chords, half),
+                           controls=texture(lead, sampling or SamplingConfig()), **kw)  # type: ignore[arg-type]
     return score
 
 
@@ -192,8 +193,8 @@ def new_section(
     gen = torch.Generator().manual_seed(seed)
     for program in order[1:]:
         chords = chords or _harmony(out, section.first, section.bars, attrs.key or estimate_key(out))
-        out = fill_track(ckpt, out, program, section.first, section.bars, None, _steer(attrs), cfg, gen,
-                         on_step, chords)
+        out = fill_track(ckpt, out, program, section.first, section.bars, texture(program, cfg), _steer(attrs),
+                         cfg, gen, on_step, chords)
     return out
 
 
@@ -317,11 +318,21 @@ def generate_by_track(
     for k, program in enumerate(order[1:], start=1):
         chords = chords or _harmony(score, 0, bars, attrs.key or estimate_key(score), notes)
         gen = torch.Generator().manual_seed(seed + k)
-        score = fill_track(ckpt, score, program, 0, bars, None, steer, sampling or SamplingConfig(), gen,
-                           on_step, chords)
+        score = fill_track(ckpt, score, program, 0, bars, texture(program, cfg), steer, cfg, gen, on_step,
+                           chords)
     asked = attrs.merged(Attributes(bars=bars))
     return Generated(score, [], asked, seed, opening.masked_share, time.perf_counter() - start,
                      notes, adherence_reward(score, attrs))
+
+
+def texture(program: int, sampling: SamplingConfig) -> FillControls | None:
+    """The per-bar control a part written by infilling is given: its family's notes a bar in
+    the band corpora (attributes.FAMILY_DENSITY), stated to the model (`sampling.texture`
+    "stated") or held ("held"); None for the drums, or with `sampling.texture` "off"."""
+    density = FAMILY_DENSITY.get(family(program)) if program != DRUMS else None
+    if density is None or sampling.texture == "off":
+        return None
+    return FillControls(density=density, strict=sampling.texture == "held")
 
 
 def grooved(order: list[int], sampling: SamplingConfig) -> bool:

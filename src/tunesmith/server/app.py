@@ -111,6 +111,7 @@ class GenerateRequest(BaseModel):
     candidates: int | None = None  # best-of-N by adherence read from the MIDI
     order: str | None = None  # "interleaved" or "trackwise" (one instrument after another)
     drums: str | None = None  # "groove" (a retrieved groove every other bar, the model's between) or "model"
+    texture: str | None = None  # notes a bar of infilled parts: "stated", "held" or "off"
     seed: int = 0
     melody: MelodyChoice | None = None  # keep this melody as the lead, arrange around it
     melody_track: int | None = None  # which track of an uploaded melody holds it (1-based)
