@@ -1,12 +1,13 @@
 """Key adherence (CK, CKD) and compute time of generation settings, side by side.
 
-    python benchmarks/key_adherence.py --prompts runs/heldout/prompts.jsonl --limit 60 \
+    python benchmarks/key_adherence.py --prompts docs/eval/free_prompts.jsonl --limit 60 \
         [--model PATH] [--setting NAME:key_strength,key_profile,candidates,guidance ...]
 
-For the first N prompts that ask for a key, each setting generates one piece per prompt
-(the same seeds for every setting), the key is detected from the MIDI (Krumhansl-
-Schmuckler) and compared with the asked key: CK exact, CKD also accepting the relative
-major/minor. Also reported: instrument recall, CLMP caption-music similarity (the shipped
+For the first N prompts that ask for a key, each setting writes one piece per prompt as the
+CLI writes it (`infilling.form.write_pieces`; the same seeds for every setting), the key is
+detected from the MIDI (Krumhansl-Schmuckler) and compared with the asked key: CK exact, CKD
+also accepting the relative major/minor. Also reported: instrument recall, CLMP caption-music
+similarity (the shipped
 CLMP model), and seconds per piece relative to the first setting (the baseline), all in
 the same process.
 """
@@ -18,7 +19,7 @@ import time
 
 DEFAULT_SETTINGS = (
     "scale only:1.5,0,1,1", "scale+profile 1:1.5,1,1,1", "scale+profile 2:1.5,2,1,1",
-    "profile 1, best of 4:1.5,1,4,1",
+    "profile 2, best of 4:1.5,2,4,1",
 )
 
 
@@ -37,8 +38,9 @@ def main() -> None:
     from tunesmith.captions.features import estimate_key
     from tunesmith.evaluation.adherence import key_match, key_match_relative
     from tunesmith.evaluation.report import read_prompts
-    from tunesmith.generation import SamplingConfig, generate, get_checkpoint
+    from tunesmith.generation import SamplingConfig, get_checkpoint, resolve
     from tunesmith.generation.rewards import instrument_recall
+    from tunesmith.infilling.form import write_pieces
     from tunesmith.progress import progress
     from tunesmith.retrieval.clmp import Clmp
 
@@ -58,8 +60,8 @@ def main() -> None:
             task = bar.add_task(name, total=len(prompts))
             for p in prompts:
                 start = time.perf_counter()
-                (g,) = generate(p.caption, attributes=p.explicit, seed=p.index, checkpoint=ckpt,
-                                sampling=sampling)
+                (g,) = write_pieces(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt,
+                                    sampling=sampling)
                 took += time.perf_counter() - start
                 found = estimate_key(g.score)
                 ck += bool(found and key_match(p.target.key, found))  # type: ignore[arg-type]

@@ -127,9 +127,11 @@ def main() -> None:
     ap.add_argument("--coverage", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--drums", choices=DRUM_SOURCES, default=None, help="default: SamplingConfig's")
     ap.add_argument("--texture", choices=TEXTURES, default=None, help="default: SamplingConfig's")
+    ap.add_argument("--key-profile", type=float, default=None, help="default: SamplingConfig's")
     args = ap.parse_args()
     given = {"temperature": args.temperature, "drum_temperature": args.drum_temperature,
-             "groove": args.groove, "coverage": args.coverage, "drums": args.drums, "texture": args.texture}
+             "groove": args.groove, "coverage": args.coverage, "drums": args.drums, "texture": args.texture,
+             "key_profile": args.key_profile}
     sampling = replace(SamplingConfig(), **{k: v for k, v in given.items() if v is not None})
 
     start = time.perf_counter()
