@@ -104,9 +104,9 @@ def test_each_section_step_gets_the_chords_of_its_own_bars(monkeypatch):
     progression = ("C", "G", "Am", "F")
     form.compose(Attributes(chords=progression), plan_for(16), generate_first=lambda a: piece)
     infills = [(first, chords) for kind, first, chords in calls if kind == "infill"]
-    assert [first for first, _ in infills] == [6, 14]  # the second halves of A' (bars 5-8, 13-16)
+    assert [first for first, _ in infills] == [5, 13]  # A' (bars 5-8, 13-16) after its first bar
     for first, chords in infills:
-        assert chords[0] == progression[first % 4]  # bar 7 (0-based 6) plays Am
+        assert chords[0] == progression[first % 4]  # bar 6 (0-based 5) plays G
     assert [c for kind, _, c in calls if kind == "continue"] == [progression]  # B starts at bar 9
 
 

@@ -3,10 +3,11 @@
 Consumes the asked length (or a form such as "AABA" / "intro verse chorus verse chorus outro")
 and the request's attributes; produces a `Plan` of labelled sections and a Score that follows
 it. The first section is generated from the text; a new section continues the piece (every
-track written after what came before); a section that returns (A after B, a second chorus)
-copies its first occurrence and re-writes the lead of its second half by infilling, so it
-comes back varied rather than pasted (its opening bars as they were, as a listener expects a
-return, then a new line over the kept drums and bass).
+track written after what came before; with grooved drums, its own groove and then part by
+part); a section that returns (A after B, a second chorus) copies its first occurrence and
+re-writes the lead after its first quarter by infilling, so it comes back varied rather than
+pasted (its opening bar as it was, as a listener expects a return, then a new line over the
+kept drums and bass).
 """
 
 from __future__ import annotations
@@ -136,6 +137,12 @@ def lead_of(score: Score, first: int, n: int) -> int | None:
     return None if program is None or family(program) == "bass" else program
 
 
+# a returning section keeps its first 1/VARY_FROM of the lead (at least a bar) and re-fills the
+# rest: keeping half, 28 % of the bars of 8-bar pieces repeated an earlier one note for note,
+# the top of real music's range (POP909 1 %, band songs 13 %, Groove 28 %)
+VARY_FROM = 4
+
+
 def compose(
     attrs: Attributes, plan: Plan, *, generate_first: Callable[[Attributes], Score], seed: int = 0,
     sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
@@ -159,11 +166,11 @@ def compose(
             score = continue_piece(score, s.bars - earlier.bars, attributes=_steer(attrs),
                                    chords=_from(attrs.chords, s.first + earlier.bars), **kw)  # type: ignore[arg-type]
         lead = lead_of(score, s.first, s.bars)
-        if lead is not None:  # varied, not pasted: the second half gets a new lead over the kept groove
-            half = min(s.first + s.bars // 2, s.first + s.bars - 1)  # 0-based first bar of the new lead
+        if lead is not None:  # varied, not pasted: the lead opens as before, then goes its own way
+            new = min(s.first + max(1, s.bars // VARY_FROM), s.first + s.bars - 1)  # 0-based first new bar
             # each operation's chords start at its own first bar (the progression cycles over the piece)
-            score = infill(score, (half + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
-                           chords=_from(attrs.chords, half),
+            score = infill(score, (new + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
+                           chords=_from(attrs.chords, new),
                            controls=texture(lead, sampling or SamplingConfig()), **kw)  # type: ignore[arg-type]
     return score
 
