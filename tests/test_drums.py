@@ -115,3 +115,15 @@ def test_infilled_parts_are_told_their_familys_notes_a_bar(debug_checkpoint, mon
                       checkpoint=debug_checkpoint)
     piano, bass = form.FillControls(density=9, strict=False), form.FillControls(density=6, strict=False)
     assert told == [(0, piano), (33, bass)]
+
+
+def test_an_arrangement_around_a_melody_gets_the_groove(debug_checkpoint, monkeypatch):
+    from tunesmith.infilling.arrange import arrange
+
+    monkeypatch.setattr(drum_mod, "load_grooves", lambda: [ROCK])
+    melody = make_score([(73, False, [(i * Q, Q, 72 + (i % 5), 90) for i in range(16)])])
+    out = arrange(melody, Attributes(instruments=(73, 33, DRUMS), key="C major"), seed=1,
+                  sampling=SamplingConfig(decoder="numpy"), checkpoint=debug_checkpoint)
+    assert any(n.startswith("drums: a 4/4 rock groove") for n in out.notes)
+    tpq = out.score.ticks_per_quarter
+    assert drum_bars(out.score, 4)[0] == sorted((s * tpq // 12, k) for s, k, _ in ROCK.hits)

@@ -25,7 +25,8 @@ from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, KEYS, PITCH_CLASSES, A
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request, bars_for, get_checkpoint
 from tunesmith.generation.sampler import SamplingConfig
-from tunesmith.infilling.form import Plan, plan_of, track_order
+from tunesmith.infilling.drums import groove_drums
+from tunesmith.infilling.form import Plan, grooved, plan_of, track_order
 from tunesmith.infilling.infill import fill_track
 from tunesmith.model import Checkpoint
 from tunesmith.retrieval.clmp import Clmp
@@ -317,11 +318,18 @@ def arrange(
     if chords and not attrs.chords:
         notes.append(f"chords from the melody: {' '.join(chords)}")
     ckpt = checkpoint or get_checkpoint()
-    for p in track_order([p for p in band if p != program]):
+    cfg = sampling or SamplingConfig()
+    order = track_order([p for p in band if p != program])
+    for p in order:
+        if p == DRUMS and grooved(order, cfg) and (drums := groove_drums(
+                score, bars, attrs, seed=seed, checkpoint=ckpt, sampling=cfg, on_step=on_step)) is not None:
+            score = drums[0]  # a real groove under the melody, as generation writes one
+            notes.append(drums[1].note())
+            continue
         # whole-track fills over every bar, also silent last ones of a plan (infill stops at the
         # last note), each a new track (infill would refill a lead of the same family)
-        score = fill_track(ckpt, score, p, 0, bars, None, rest, sampling or SamplingConfig(),
-                           torch.Generator().manual_seed(seed), on_step, chords)
+        gen = torch.Generator().manual_seed(seed)
+        score = fill_track(ckpt, score, p, 0, bars, None, rest, cfg, gen, on_step, chords)
     return Arrangement(score, program, shift, notes)
 
 
