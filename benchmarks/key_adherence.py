@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=1, help="pieces per prompt (seeds row, row + 1000, ...)")
     ap.add_argument("--setting", action="append", default=None,
                     help="NAME:key_strength,key_profile,candidates,guidance")
     args = ap.parse_args()
@@ -57,10 +58,10 @@ def main() -> None:
                                       guidance_scale=cfg_scale)
             ck = ckd = recall = sim = 0.0
             took = 0.0
-            task = bar.add_task(name, total=len(prompts))
-            for p in prompts:
+            task = bar.add_task(name, total=len(prompts) * args.seeds)
+            for p, k in ((p, k) for p in prompts for k in range(args.seeds)):
                 start = time.perf_counter()
-                (g,) = write_pieces(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt,
+                (g,) = write_pieces(resolve(p.caption, p.explicit), seed=p.index + 1000 * k, checkpoint=ckpt,
                                     sampling=sampling)
                 took += time.perf_counter() - start
                 found = estimate_key(g.score)
@@ -69,9 +70,10 @@ def main() -> None:
                 recall += instrument_recall(g.score, p.target.instruments or ())
                 sim += float(clmp.embed_text([p.caption])[0] @ clmp.embed_music([g.score])[0])
                 bar.advance(task)
-            n = len(prompts)
+            n = len(prompts) * args.seeds
             rows.append((name, 100 * ck / n, 100 * ckd / n, 100 * recall / n, sim / n, took / n))
-            bar.console.print(_table(rows, f"{n} prompts with a key from {args.prompts}"))
+            bar.console.print(_table(rows, f"{len(prompts)} prompts with a key from {args.prompts}, "
+                                           f"{args.seeds} piece(s) each"))
 
 
 def _table(rows: list[tuple[str, float, float, float, float, float]], title: str) -> str:
