@@ -55,3 +55,23 @@ def test_a_bass_line_is_pulled_to_the_chord_root_on_top_of_its_tones(debug_check
     for pitch, tone, root in ((57, 4.0, 7.0), (60, 4.0, 4.0), (64, 4.0, 4.0), (62, 0.0, 0.0)):
         i = tok.vocab[f"Pitch_{pitch}"]
         assert (plain[0, i], rooted[0, i]) == (tone, root)
+
+
+def test_asked_chords_cap_the_key_profile(monkeypatch):
+    """Over asked chords the key profile pulls at most CHORD_KEY_PROFILE: at the default 2 its
+    tonic-and-dominant pull fought the chords."""
+    import importlib
+
+    from tunesmith.generation.sampler import CHORD_KEY_PROFILE, under_chords
+
+    assert under_chords(SamplingConfig()).key_profile == CHORD_KEY_PROFILE < SamplingConfig().key_profile
+    assert under_chords(SamplingConfig(key_profile=0.5)).key_profile == 0.5
+    gen_mod = importlib.import_module("tunesmith.generation.generate")  # the module, not the function
+    seen = []
+    real = gen_mod.key_bias
+    monkeypatch.setattr(gen_mod, "key_bias", lambda tok, key, strength, profile: seen.append(profile)
+                        or real(tok, key, strength, profile))
+    for chords in (("C", "G"), None):
+        attrs = Attributes(key="C major", bars=2, instruments=(0,), chords=chords)
+        generate("", attributes=attrs, seed=1, sampling=SamplingConfig(decoder="numpy"))
+    assert seen == [CHORD_KEY_PROFILE, SamplingConfig().key_profile]

@@ -24,7 +24,7 @@ from tunesmith.errors import PromptError
 from tunesmith.generation.engine import prepare
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.rewards import adherence_reward
-from tunesmith.generation.sampler import SamplingConfig, sample
+from tunesmith.generation.sampler import SamplingConfig, sample, under_chords
 from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
@@ -238,6 +238,7 @@ def generate(
     if isinstance(prompt, Request) and attributes is not None:
         raise PromptError("a resolved request already holds its attributes: pass one or the other")
     prompt, attrs, notes = request.prompt, request.attributes, list(request.notes)
+    sampling = under_chords(sampling) if attrs.chords else sampling
     bars = bars_for(attrs)
     check_capacity(attrs, bars, sampling.max_tokens)
     header_attrs = attrs.merged(Attributes(bars=bars))

@@ -24,7 +24,7 @@ from symusic import KeySignature, Score, Tempo, TimeSignature, Track
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, KEYS, PITCH_CLASSES, Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request, bars_for, get_checkpoint
-from tunesmith.generation.sampler import SamplingConfig
+from tunesmith.generation.sampler import SamplingConfig, under_chords
 from tunesmith.infilling.drums import groove_drums
 from tunesmith.infilling.form import Plan, grooved, plan_of, track_order
 from tunesmith.infilling.infill import fill_track
@@ -318,7 +318,7 @@ def arrange(
     if chords and not attrs.chords:
         notes.append(f"chords from the melody: {' '.join(chords)}")
     ckpt = checkpoint or get_checkpoint()
-    cfg = sampling or SamplingConfig()
+    cfg = under_chords(sampling or SamplingConfig()) if attrs.chords else sampling or SamplingConfig()
     order = track_order([p for p in band if p != program])
     for p in order:
         if p == DRUMS and grooved(order, cfg) and (drums := groove_drums(

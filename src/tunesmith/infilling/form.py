@@ -23,7 +23,7 @@ from symusic import Score
 from tunesmith.attributes import DRUMS, FAMILY_DENSITY, Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request
-from tunesmith.generation.sampler import SamplingConfig
+from tunesmith.generation.sampler import SamplingConfig, under_chords
 from tunesmith.infilling.drums import groove_drums
 from tunesmith.infilling.infill import FillControls, continue_piece, fill_track, infill, played_programs
 from tunesmith.model import Checkpoint
@@ -187,7 +187,7 @@ def new_section(
     from tunesmith.captions.features import estimate_key
     from tunesmith.generation.generate import get_checkpoint
 
-    cfg = sampling or SamplingConfig()
+    cfg = under_chords(sampling or SamplingConfig()) if attrs.chords else sampling or SamplingConfig()
     chords = _from(attrs.chords, section.first)
     order = track_order(played_programs(score))
     ckpt = checkpoint or get_checkpoint()
@@ -304,7 +304,7 @@ def generate_by_track(
     from tunesmith.generation.rewards import adherence_reward
 
     attrs = request.attributes
-    cfg = sampling or SamplingConfig()
+    cfg = under_chords(sampling or SamplingConfig()) if attrs.chords else sampling or SamplingConfig()
     order = track_order(list(attrs.instruments or ()))
     if len(order) < 2 and not grooved(order, cfg):
         return generate(request, seed=seed, sampling=sampling, checkpoint=checkpoint, on_step=on_step)[0]

@@ -24,7 +24,7 @@ from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import chord_bias, key_bias
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
-from tunesmith.generation.sampler import SamplingConfig, sample
+from tunesmith.generation.sampler import SamplingConfig, sample, under_chords
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, meter_at, one_line
 from tunesmith.tokenization import Tokenizer
@@ -292,11 +292,12 @@ def infill(
     programs = resolve_tracks(score, tracks) if tracks else played_programs(score)
     if isinstance(controls, Sequence) and len(controls) != last - first + 1:
         raise InputError(f"{len(controls)} bar controls for {last - first + 1} bars: give one per bar")
+    cfg = under_chords(sampling or SamplingConfig()) if chords else sampling or SamplingConfig()
     gen = torch.Generator().manual_seed(seed)
     out = score
     for program in programs:
-        out = fill_track(ckpt, out, program, first - 1, last - first + 1, controls, attributes,
-                          sampling or SamplingConfig(), gen, on_step, chords)
+        out = fill_track(ckpt, out, program, first - 1, last - first + 1, controls, attributes, cfg, gen,
+                          on_step, chords)
     return out
 
 
@@ -373,9 +374,9 @@ def continue_piece(
     if not 1 <= n_bars <= 64:
         raise InputError(f"--bars {n_bars} is out of range: allowed 1..64 new bars")
     first = len(bar_starts(score))
+    cfg = under_chords(sampling or SamplingConfig()) if chords else sampling or SamplingConfig()
     gen = torch.Generator().manual_seed(seed)
     out = score
     for program in played_programs(score):
-        out = fill_track(ckpt, out, program, first, n_bars, None, attributes,
-                          sampling or SamplingConfig(), gen, on_step, chords)
+        out = fill_track(ckpt, out, program, first, n_bars, None, attributes, cfg, gen, on_step, chords)
     return out
