@@ -105,7 +105,7 @@ FAMILY_VOICES = {
 
 
 # Notes a part plays in a bar, the median over the bars it plays in the band training windows
-# (`python benchmarks/texture.py --segments runs/seg_band`): a part written by infilling is
+# (`python benchmarks/voicing.py --segments runs/seg_band --per-bar`): a part written by infilling is
 # told it (a per-bar density control). The model alone wrote strings, brass and ensembles at
 # 13-16 notes a bar against 4-6 in the band corpora.
 FAMILY_DENSITY = {
