@@ -87,6 +87,8 @@ def test_only_band_grooves_are_picked_and_the_crash_opens_phrases(monkeypatch):
     assert keeps_time(ROCK) and not keeps_time(hats) and not keeps_time(WALTZ) and not keeps_time(FAR)
     monkeypatch.setattr(drum_mod, "load_grooves", lambda: [hats, ROCK])
     assert all(plan_drums("4/4", None, 8, seed).groove == ROCK for seed in range(5))  # type: ignore[union-attr]
+    assert plan_drums("4/4", "rock", 8, 0) is not None
+    assert plan_drums("4/4", "jazz", 8, 0) is None  # no jazz groove in the index: the model's drums
     crash = Groove("4/4", "rock", tuple(sorted([*ROCK.hits, (0, 49, 110)])), 9, 40)
     score = make_score([(0, False, [(0, Q, 60, 80)])])
     bars = drum_bars(looped(score, crash, 8), 8)
@@ -127,3 +129,16 @@ def test_an_arrangement_around_a_melody_gets_the_groove(debug_checkpoint, monkey
     assert any(n.startswith("drums: a 4/4 rock groove") for n in out.notes)
     tpq = out.score.ticks_per_quarter
     assert drum_bars(out.score, 4)[0] == sorted((s * tpq // 12, k) for s, k, _ in ROCK.hits)
+
+
+def test_a_genre_the_index_lacks_keeps_the_models_drums_and_says_so(debug_checkpoint, monkeypatch):
+    from tunesmith.infilling.form import NO_GROOVE
+
+    monkeypatch.setattr(drum_mod, "load_grooves", lambda: [ROCK])
+    request = resolve("", Attributes(instruments=(DRUMS, 24), tempo=100, time_signature="4/4", bars=4,
+                                     genre="jazz"))
+    piece = generate_by_track(request, seed=2, sampling=SamplingConfig(decoder="numpy"),
+                              checkpoint=debug_checkpoint)
+    assert NO_GROOVE in piece.notes
+    tpq = piece.score.ticks_per_quarter
+    assert drum_bars(piece.score, 4)[0] != sorted((s * tpq // 12, k) for s, k, _ in ROCK.hits)

@@ -59,9 +59,13 @@ def keeps_time(groove: Groove) -> bool:
 
 def plan_drums(meter: str, genre: str | None, bars: int, seed: int) -> DrumPlan | None:
     """The groove and the model's bars of a drum part; None when the index holds no band
-    groove of `meter`."""
-    groove = pick_groove([g for g in load_grooves() if keeps_time(g)], meter, genre,
-                         np.random.default_rng(seed))
+    groove of `meter`, or none of the asked genre in any meter: its grooves are rock, pop,
+    electronic and game music, and a jazz trio or a bossa nova over a rock beat is wrong in a
+    way the model's own drums (it learned Groove's jazz, latin and funk players) are not."""
+    grooves = [g for g in load_grooves() if keeps_time(g)]
+    if genre is not None and genre not in {g.genre for g in grooves}:
+        return None
+    groove = pick_groove(grooves, meter, genre, np.random.default_rng(seed))
     if groove is None:
         return None
     return DrumPlan(groove, model_bars(bars))

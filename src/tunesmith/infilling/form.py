@@ -318,10 +318,10 @@ def generate_by_track(
     ckpt = checkpoint or get_checkpoint()
     score, chords = opening.score, attrs.chords
     notes = list(opening.notes)
-    if grooved(order, cfg) and (drums := groove_drums(score, bars, attrs, seed=seed, checkpoint=ckpt,
-                                                       sampling=cfg, on_step=on_step)) is not None:
-        score = drums[0]
-        notes.append(drums[1].note())
+    if grooved(order, cfg):
+        drums = groove_drums(score, bars, attrs, seed=seed, checkpoint=ckpt, sampling=cfg, on_step=on_step)
+        score = drums[0] if drums else score
+        notes.append(drums[1].note() if drums else NO_GROOVE)
     for k, program in enumerate(order[1:], start=1):
         chords = chords or _harmony(score, 0, bars, attrs.key or estimate_key(score), notes)
         gen = torch.Generator().manual_seed(seed + k)
@@ -340,6 +340,9 @@ def texture(program: int, sampling: SamplingConfig) -> FillControls | None:
     if density is None or sampling.texture == "off":
         return None
     return FillControls(density=density, strict=sampling.texture == "held")
+
+
+NO_GROOVE = "drums: the groove index has no groove of this genre and meter; the model wrote them"
 
 
 def grooved(order: list[int], sampling: SamplingConfig) -> bool:
