@@ -24,8 +24,8 @@ from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import fill_track
 from tunesmith.model import Checkpoint
-from tunesmith.retrieval.grooves import Groove, kit_class, load_grooves, loop_track, pick_groove
-from tunesmith.theory import CRASH, TIME_KEEPERS, bar_starts, meter_at
+from tunesmith.retrieval.grooves import Groove, bar_hits, kit_class, load_grooves, loop_track, pick_groove
+from tunesmith.theory import CRASH, TIME_KEEPERS, bar_starts, is_fill, meter_at
 
 PHRASE = 4  # bars of a phrase: a crash may open it
 BACKBEAT = frozenset((37, 38, 39))  # side stick, snare, clap (kit classes)
@@ -33,12 +33,17 @@ BACKBEAT = frozenset((37, 38, 39))  # side stick, snare, clap (kit classes)
 
 @dataclass(frozen=True)
 class DrumPlan:
-    """The groove a drum part loops and the bars the model writes."""
+    """The groove a drum part loops and the bars the model writes; `own` is the bar (0-based)
+    of the model's drums that serves as the groove when the index has none to offer."""
 
     groove: Groove
     model_bars: tuple[int, ...]  # 0-based bars, from the section's first
+    own: int | None = None
 
     def note(self) -> str:
+        if self.own is not None:
+            return (f"drums: the model's bar {self.own + 1} as the groove (the index has none of this "
+                    "genre and meter), in every other bar; the bars between by the model")
         genre = f" {self.groove.genre}" if self.groove.genre else ""
         return (f"drums: a {self.groove.meter}{genre} groove played in {self.groove.pieces} pieces of the "
                 f"index, in every other bar; the bars between by the model")
@@ -71,6 +76,23 @@ def plan_drums(meter: str, genre: str | None, bars: int, seed: int) -> DrumPlan 
     return DrumPlan(groove, model_bars(bars))
 
 
+def own_groove(score: Score, upto: int) -> tuple[Groove, int] | None:
+    """The model's first groove bar among the piece's first `upto` bars (a bar of its drums with
+    four or more hits and a time-keeper, not a fill), as a Groove, and its bar; None if none."""
+    drums = next((t for t in score.tracks if t.is_drum and len(t.notes)), None)
+    if drums is None:
+        return None
+    starts = bar_starts(score, upto + 1)
+    for b in range(upto):
+        hits = bar_hits(drums, starts[b], starts[b + 1], score.ticks_per_quarter)
+        onsets: dict[int, set[int]] = {}
+        for step, key, _ in hits:
+            onsets.setdefault(step, set()).add(key)
+        if len(hits) >= 4 and not is_fill(onsets) and {k for _, k, _ in hits} & TIME_KEEPERS:
+            return Groove(meter_at(score, starts[b]), None, hits, 1, 1), b  # this piece, this bar
+    return None
+
+
 def looped(score: Score, groove: Groove, bars: int, first: int = 0) -> Score:
     """`score` with its (first) drum part, a new one if it has none, playing `groove` in every
     bar of [first, first + bars), its crash only on the first bar of a phrase; the part's
@@ -96,11 +118,15 @@ def groove_drums(
     sampling: SamplingConfig, on_step: Callable[[int], None] | None = None, first: int = 0,
 ) -> tuple[Score, DrumPlan] | None:
     """`score` with drums from a retrieved groove in bars [first, first + bars), the model
-    writing every second bar; None when the index has no band groove in the piece's meter
-    (the model's drums stay)."""
+    writing every second bar. When the index has no groove of the genre and meter, the model's
+    own first groove bar is the groove (a jazz ride pattern stays a jazz ride pattern, and comes
+    back as a drummer's would); None when its drums hold no such bar either (they stay)."""
     plan = plan_drums(meter_at(score), attrs.genre, bars, seed)
     if plan is None:
-        return None
+        own = own_groove(score, first + bars)
+        if own is None:
+            return None
+        plan = DrumPlan(own[0], model_bars(bars), own[1])
     out = looped(score, plan.groove, bars, first)
     gen = torch.Generator().manual_seed(seed)
     steer = Attributes(genre=attrs.genre, mood=attrs.mood)
