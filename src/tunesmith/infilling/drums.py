@@ -9,7 +9,8 @@ sixteenths, no backbeat, hi-hats at odd positions); pulling its keys toward its 
 more alike bar to bar than drummers are (drum similarity 0.82 on the drum prompts against
 0.68-0.76 in real music; 0.71 with the model's bars, benchmarks/listening_reference.py). This
 is retrieval-guided writing, as a retrieved melody guides the lead (infilling.arrange): the
-groove is drawn by how many pieces play it, for the piece's meter and genre."""
+groove is drawn by how many pieces play it, for the piece's meter and genre; for a genre the
+index lacks, the model's own first bar that keeps time is the groove."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def plan_drums(meter: str, genre: str | None, bars: int, seed: int) -> DrumPlan 
     """The groove and the model's bars of a drum part; None when the index holds no band
     groove of `meter`, or none of the asked genre in any meter: its grooves are rock, pop,
     electronic and game music, and a jazz trio or a bossa nova over a rock beat is wrong in a
-    way the model's own drums (it learned Groove's jazz, latin and funk players) are not."""
+    way the model's own drums (it learned Groove's jazz, latin and funk players) are not
+    (`groove_drums` then loops the model's own groove bar)."""
     grooves = [g for g in load_grooves() if keeps_time(g)]
     if genre is not None and genre not in {g.genre for g in grooves}:
         return None

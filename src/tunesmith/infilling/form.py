@@ -296,9 +296,10 @@ def generate_by_track(
     first pitched one follow its harmony (`theory.harmonize`, in the asked key or the key it
     reads as), as an arranger voices a band around the first idea. In the interleaved order a
     small model lets the busiest part crowd out the others (and the coverage boost then
-    forces a note a bar); here each part has its own turn. Drums, when asked, come first and
-    by default from a retrieved real groove with the model's fills (`grooved`,
-    infilling.drums), also when they are the only part."""
+    forces a note a bar); here each part has its own turn. Drums, when asked, come first: by
+    default a groove (from the index, or the model's own first groove bar for a genre the
+    index lacks) in every other bar and the model's bars between (`grooved`, infilling.drums),
+    also when they are the only part."""
     from tunesmith.captions.features import estimate_key
     from tunesmith.generation.generate import bars_for, generate, get_checkpoint
     from tunesmith.generation.rewards import adherence_reward
@@ -342,7 +343,8 @@ def texture(program: int, sampling: SamplingConfig) -> FillControls | None:
     return FillControls(density=density, strict=sampling.texture == "held")
 
 
-NO_GROOVE = "drums: the groove index has no groove of this genre and meter; the model wrote them"
+NO_GROOVE = ("drums: no groove of this genre and meter in the index, and no bar of the model's that keeps "
+             "time; the model wrote them")
 
 
 def grooved(order: list[int], sampling: SamplingConfig) -> bool:
