@@ -66,6 +66,9 @@ PRESETS = {
     "debug": ModelConfig(dim=32, n_layers=2, n_heads=2, n_kv_heads=1, ffn_dim=64, max_len=512),
     "small": ModelConfig(dim=192, n_layers=4, n_heads=6, n_kv_heads=2, ffn_dim=512, max_len=1024),
     "default": ModelConfig(),
+    # about 3x the default's weights: the width/depth comparison at equal wall-clock time
+    # (configs/size_large.yaml beside configs/size_default.yaml)
+    "large": ModelConfig(dim=384, n_layers=8, n_heads=12, n_kv_heads=4, ffn_dim=1152),
 }
 
 
