@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from symusic import Score
@@ -56,6 +57,19 @@ def _browser_page(**options: object) -> Iterator[object]:
             browser.close()
 
 
+def _open(page: Any, url: str) -> None:
+    """Load the page and wait until its key list is filled (the page has read /api/options)."""
+    page.goto(url)
+    page.wait_for_function("document.querySelectorAll('#key option').length > 1")
+
+
+def _generate(page: Any) -> dict[str, Any]:
+    """Press Generate and return the JSON body the page posted to /api/generate."""
+    with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
+        page.click("#generate")
+    return dict(sent.value.post_data_json)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -87,8 +101,7 @@ def test_generate_in_the_browser(server_url: str, tmp_path: Path) -> None:
         outside: list[str] = []
         page.on("request", lambda r: None if r.url.startswith(server_url)
                 or r.url.startswith("data:") else outside.append(r.url))
-        page.goto(server_url)
-        page.wait_for_function("document.querySelectorAll('#key option').length > 1")
+        _open(page, server_url)
         page.fill("#prompt", "a calm piano piece")
         page.fill("#bars", "2")
         page.click("#generate")
@@ -233,8 +246,7 @@ def test_a_phrase_per_section_in_the_browser(server_url: str, tmp_path: Path) ->
     from conftest import make_score
 
     with _browser_page() as page:
-        page.goto(server_url)
-        page.wait_for_function("document.querySelectorAll('#key option').length > 1")
+        _open(page, server_url)
         page.fill("#prompt", "a cheerful pop melody")
         page.fill("#instruments", "flute, bass")
         page.fill("#bars", "8")
@@ -242,9 +254,7 @@ def test_a_phrase_per_section_in_the_browser(server_url: str, tmp_path: Path) ->
         page.check("#melody-retrieved")
         assert "picked by tunesmith" in page.inner_text("#melody-chosen")
         assert page.locator("#melody-clear").is_visible()
-        with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
-            page.click("#generate")
-        body = sent.value.post_data_json
+        body = _generate(page)
         assert body["melody"] == {"retrieved": True} and body["form"] == "AABA"
         page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=90_000)
         assert page.locator("#error").is_hidden()
@@ -272,15 +282,12 @@ def test_form_and_chords_in_the_browser(server_url: str) -> None:
     """Form and Chords go with the request; the piece's sections are listed under the piano
     roll (the plan's note is not repeated) and a click on one picks its bars for editing."""
     with _browser_page() as page:
-        page.goto(server_url)
-        page.wait_for_function("document.querySelectorAll('#key option').length > 1")
+        _open(page, server_url)
         page.fill("#prompt", "a calm piano piece")
         page.fill("#bars", "8")
         page.fill("#form", "AABA")
         page.fill("#chords", "Am F C G")
-        with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
-            page.click("#generate")
-        body = sent.value.post_data_json
+        body = _generate(page)
         assert body["form"] == "AABA" and body["chords"] == "Am F C G"
         assert body["order"] == "trackwise" and body["drums"] == "groove"  # the defaults, stated
         page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
@@ -299,9 +306,7 @@ def test_form_and_chords_in_the_browser(server_url: str) -> None:
         page.fill("#bars", "6")
         page.select_option("#order", "interleaved")
         page.select_option("#drums", "model")
-        with page.expect_request(lambda r: r.url.endswith("/api/generate")) as sent:
-            page.click("#generate")
-        body = sent.value.post_data_json
+        body = _generate(page)
         assert "form" not in body and "chords" not in body
         assert body["order"] == "interleaved" and body["drums"] == "model"
         page.wait_for_function(NEW_ROLL, arg=[page.get_attribute("#roll", "src"), 2], timeout=60_000)
