@@ -25,8 +25,16 @@ from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import fill_track
 from tunesmith.model import Checkpoint
-from tunesmith.retrieval.grooves import Groove, bar_hits, kit_class, load_grooves, loop_track, pick_groove
-from tunesmith.theory import CRASH, TIME_KEEPERS, bar_starts, is_fill, meter_at
+from tunesmith.retrieval.grooves import (
+    Groove,
+    bar_hits,
+    hits_fill,
+    kit_class,
+    load_grooves,
+    loop_track,
+    pick_groove,
+)
+from tunesmith.theory import CRASH, TIME_KEEPERS, bar_starts, meter_at
 
 PHRASE = 4  # bars of a phrase: a crash may open it
 BACKBEAT = frozenset((37, 38, 39))  # side stick, snare, clap (kit classes)
@@ -87,10 +95,7 @@ def own_groove(score: Score, upto: int) -> tuple[Groove, int] | None:
     starts = bar_starts(score, upto + 1)
     for b in range(upto):
         hits = bar_hits(drums, starts[b], starts[b + 1], score.ticks_per_quarter)
-        onsets: dict[int, set[int]] = {}
-        for step, key, _ in hits:
-            onsets.setdefault(step, set()).add(key)
-        if len(hits) >= 4 and not is_fill(onsets) and {k for _, k, _ in hits} & TIME_KEEPERS:
+        if len(hits) >= 4 and not hits_fill(hits) and {k for _, k, _ in hits} & TIME_KEEPERS:
             return Groove(meter_at(score, starts[b]), None, hits, 1, 1), b  # this piece, this bar
     return None
 

@@ -143,6 +143,15 @@ def bar_hits(track: Track, start: int, end: int, tpq: int) -> tuple[Hit, ...]:
     return _bar_hits(_kit([track]), start, end, tpq)
 
 
+def hits_fill(hits: Iterable[tuple[int, ...]]) -> bool:
+    """Whether a bar of hits (step, GM key, ...) is a drum fill (theory.is_fill, which reads
+    {onset: keys})."""
+    onsets: dict[int, set[int]] = {}
+    for step, key, *_ in hits:
+        onsets.setdefault(step, set()).add(key)
+    return is_fill(onsets)
+
+
 # --- mining ---------------------------------------------------------------------------------
 @dataclass
 class _Entry:
@@ -204,10 +213,7 @@ class GrooveTally:
         if len(hits) < self.min_hits:
             self.sparse_bars += 1
             return
-        onsets: dict[int, set[int]] = {}
-        for step, key, _ in hits:
-            onsets.setdefault(step, set()).add(key)
-        if is_fill(onsets):
+        if hits_fill(hits):
             self.fill_bars += 1
             return
         cells = _cells(hits)
