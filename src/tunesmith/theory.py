@@ -213,6 +213,41 @@ def chord_pitch_classes(name: str) -> np.ndarray:
     return mask
 
 
+# Chord labelling by template matching of chroma (Fujishima 1999): captions, the listening
+# metrics and the stream's per-bar chord tokens share it.
+MIN_SCORE = 0.8  # cosine similarity below which a beat has no clear chord (e.g. a lone melody)
+BASS_BONUS = 0.05  # a root in the bass breaks ties such as C6 vs Am7 (same pitch classes)
+
+
+def _templates() -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Unit-norm binary templates (T, 12), their names and root pitch classes."""
+    rows, names, roots = [], [], []
+    for suffix, intervals in CHORD_TYPES:
+        for root in range(12):
+            row = np.zeros(12)
+            row[[(root + i) % 12 for i in intervals]] = 1.0
+            rows.append(row / np.linalg.norm(row))
+            names.append(PITCH_CLASSES[root] + suffix)
+            roots.append(root)
+    return np.stack(rows), names, np.array(roots)
+
+
+TEMPLATES, TEMPLATE_NAMES, TEMPLATE_ROOTS = _templates()
+
+
+def label(chroma: np.ndarray, lowest: np.ndarray, min_score: float = MIN_SCORE) -> list[str | None]:
+    """Best template name per window, or None when none reaches cosine `min_score`."""
+    norms = np.linalg.norm(chroma, axis=1, keepdims=True)
+    unit = np.divide(chroma, norms, out=np.zeros_like(chroma), where=norms > 0)
+    scores = unit @ TEMPLATES.T  # (W, T)
+    bass_pc = np.where(lowest < 128, lowest % 12, -1)
+    scores = scores + BASS_BONUS * (TEMPLATE_ROOTS[None, :] == bass_pc[:, None])
+    best = scores.argmax(axis=1)
+    # Subtract the bonus again so that the threshold is on the pure similarity.
+    pure = (unit @ TEMPLATES.T)[np.arange(len(best)), best]
+    return [TEMPLATE_NAMES[b] if s >= min_score else None for b, s in zip(best, pure, strict=True)]
+
+
 # Triads on a key's scale degrees (semitones above the tonic, suffix), primary chords first
 # (tonic, subdominant, dominant, then the relative): the order breaks ties when a bar's
 # melody fits two chords equally. Minor keys take both the natural-minor v and the

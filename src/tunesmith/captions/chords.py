@@ -14,28 +14,15 @@ from collections.abc import Sequence
 import numpy as np
 from symusic import Score
 
-from tunesmith.attributes import PITCH_CLASSES
-from tunesmith.theory import CHORD_TYPES, beat_starts
+from tunesmith.theory import (  # noqa: F401  (re-exported for callers of captions.chords)
+    MIN_SCORE,
+    TEMPLATE_NAMES,
+    TEMPLATES,
+    beat_starts,
+    label,
+)
 
-MIN_SCORE = 0.8  # cosine similarity below which a beat has no clear chord (e.g. a lone melody)
-BASS_BONUS = 0.05  # a root in the bass breaks ties such as C6 vs Am7 (same pitch classes)
 MAX_PROGRESSION = 4
-
-
-def _templates() -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Unit-norm binary templates (T, 12), their names and root pitch classes."""
-    rows, names, roots = [], [], []
-    for suffix, intervals in CHORD_TYPES:
-        for root in range(12):
-            row = np.zeros(12)
-            row[[(root + i) % 12 for i in intervals]] = 1.0
-            rows.append(row / np.linalg.norm(row))
-            names.append(PITCH_CLASSES[root] + suffix)
-            roots.append(root)
-    return np.stack(rows), names, np.array(roots)
-
-
-TEMPLATES, TEMPLATE_NAMES, TEMPLATE_ROOTS = _templates()
 
 
 def beat_chroma(score: Score, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,19 +49,6 @@ def beat_chroma(score: Score, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray
             np.add.at(chroma, (w_ok, pitch[ok] % 12), overlap)
             np.minimum.at(lowest, w_ok, pitch[ok])
     return chroma, lowest
-
-
-def label(chroma: np.ndarray, lowest: np.ndarray) -> list[str | None]:
-    """Best template name per window, or None when no template fits well enough."""
-    norms = np.linalg.norm(chroma, axis=1, keepdims=True)
-    unit = np.divide(chroma, norms, out=np.zeros_like(chroma), where=norms > 0)
-    scores = unit @ TEMPLATES.T  # (W, T)
-    bass_pc = np.where(lowest < 128, lowest % 12, -1)
-    scores = scores + BASS_BONUS * (TEMPLATE_ROOTS[None, :] == bass_pc[:, None])
-    best = scores.argmax(axis=1)
-    # Subtract the bonus again so that the threshold is on the pure similarity.
-    pure = (unit @ TEMPLATES.T)[np.arange(len(best)), best]
-    return [TEMPLATE_NAMES[b] if s >= MIN_SCORE else None for b, s in zip(best, pure, strict=True)]
 
 
 def collapse(labels: Sequence[str | None]) -> list[str]:

@@ -258,7 +258,8 @@ def tokenizer_hash(tok: Tokenizer) -> str:
     """A short hash of a tokenizer's vocabulary: windows made by another tokenizer differ."""
     import hashlib
 
-    return hashlib.sha1(json.dumps(tok.vocab, sort_keys=True).encode()).hexdigest()[:12]
+    base = {t: i for t, i in tok.vocab.items() if i < tok.n_base}  # windows hold no chord tokens
+    return hashlib.sha1(json.dumps(base, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _drum_pool(specs: list[str], limit: int | None) -> list[Score]:

@@ -19,7 +19,6 @@ import numpy as np
 from symusic import Score
 
 from tunesmith.attributes import DRUMS, Attributes
-from tunesmith.captions.chords import TEMPLATE_NAMES, TEMPLATES, label
 from tunesmith.captions.features import estimate_key
 from tunesmith.errors import InputError
 from tunesmith.evaluation.statistics import as_ticks
@@ -32,10 +31,13 @@ from tunesmith.theory import (
     PITCH_CLASSES,
     RIDE,
     SNARE,
+    TEMPLATE_NAMES,
+    TEMPLATES,
     TIME_KEEPERS,
     TOMS,
     chord_pitch_classes,
     chord_root,
+    label,
     scale_mask,
 )
 from tunesmith.tokenization import bar_starts

@@ -31,6 +31,7 @@ from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, cond
 from tunesmith.model.prefix import prefix_embeds
 from tunesmith.theory import bar_starts, chord_pitch_classes, chord_root, key_profile, one_line, scale_mask
 from tunesmith.tokenization import Tokenizer
+from tunesmith.tokenization.harmony import chord_id
 
 DEFAULT_BARS = 8
 MAX_PROMPT_CHARS = 20_000
@@ -151,13 +152,15 @@ def check_capacity(attrs: Attributes, bars: int, max_tokens: int) -> None:
         )
 
 
-def constraints_for(attrs: Attributes, bars: int) -> Constraints:
-    """What the grammar enforces of the attributes: instruments, meter, tempo and length."""
+def constraints_for(attrs: Attributes, bars: int, tok: Tokenizer | None = None) -> Constraints:
+    """What the grammar enforces of the attributes: instruments, meter, tempo and length,
+    and the asked chords as the bars' chord tokens when `tok` has them."""
     programs = tuple(sorted(set(attrs.instruments))) if attrs.instruments else None
     # a length in seconds with a free tempo: the grammar re-derives the bars from the tempo
     seconds = attrs.seconds if attrs.bars is None and attrs.tempo is None else None
+    chords = tuple(chord_id(tok, c) for c in attrs.chords) if attrs.chords and tok and tok.chords else None
     return Constraints(programs=programs, time_signature=attrs.time_signature,
-                       tempo=attrs.tempo, bars=bars, seconds=seconds)
+                       tempo=attrs.tempo, bars=bars, seconds=seconds, chords=chords)
 
 
 def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
@@ -245,7 +248,7 @@ def generate(
     tok = ckpt.tokenizer
     header = tok.header(header_attrs)
     vocab = Vocab.of(tok)
-    grammars = [SequenceGrammar(vocab, constraints_for(attrs, bars))
+    grammars = [SequenceGrammar(vocab, constraints_for(attrs, bars, tok))
                 for _ in range(num * sampling.candidates)]
     gen = torch.Generator().manual_seed(seed)
     prepare(ckpt, sampling.decoder)  # a first use converts the checkpoint for the engine

@@ -3,8 +3,9 @@
 Consumes the tokenizer's vocabulary and the requested constraints; for each sequence it
 tracks bar, position, time signature and program, and gives the boolean mask of tokens
 allowed next: no note without a position, time never runs backwards, only the requested
-programs, one time signature and tempo as requested, and EOS exactly at the requested bar
-count. Hand-written because miditok validates sequences after the fact, not during sampling.
+programs, one time signature and tempo as requested, EOS exactly at the requested bar
+count, and (with a chord vocabulary) each bar's asked chord after its TimeSig.
+Hand-written because miditok validates sequences after the fact, not during sampling.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Constraints:
     # asked length in seconds with a tempo the model picks: `bars` is then re-derived from
     # the sampled tempo, so a slow piece gets fewer bars and the length still holds
     seconds: float | None = None
+    # chord token ids a bar, cycling (tokenization/harmony.chord_id); None = the model's choice
+    chords: tuple[int, ...] | None = None
 
 
 class Vocab:
@@ -51,9 +54,10 @@ class Vocab:
         self.value_of = [t.split("_", 1)[1] if "_" in t else "" for t in tok.tokens]
         self.type_mask = {
             typ: self.mask(tok.ids_of_type(typ))
-            for typ in ("Bar", "TimeSig", "Position", "Tempo", "Program", "Pitch", "PitchDrum",
+            for typ in ("Bar", "TimeSig", "Chord", "Position", "Tempo", "Program", "Pitch", "PitchDrum",
                         "Velocity", "Duration")
         }
+        self.has_chords = bool(tok.chord_ids)
         self.type_mask["EOS"] = self.mask([tok.eos_id])
         self.position_ids = sorted(tok.ids_of_type("Position"), key=lambda i: int(self.value_of[i]))
         self.bar_ids = tok.ids_of_type("Bar")
@@ -101,7 +105,8 @@ class SequenceGrammar:
         if self.done:
             return tm["EOS"]
         nxt = {
-            "CondEnd": ("Bar",), "Bar": ("TimeSig",), "TimeSig": ("Position", "Bar", "EOS"),
+            "CondEnd": ("Bar",), "Bar": ("TimeSig",), "TimeSig": self._after_meter(),
+            "Chord": ("Position", "Bar", "EOS"),
             "Position": ("Tempo", "Program"), "Tempo": ("Program",), "Pitch": ("Velocity",),
             "PitchDrum": ("Velocity",), "Velocity": ("Duration",),
             "Duration": ("Program", "Position", "Bar", "EOS"),
@@ -115,8 +120,17 @@ class SequenceGrammar:
             m = self._type_allowed("Bar") | self._type_allowed("EOS")
         return m if m.any() else tm["EOS"]
 
+    def _after_meter(self) -> tuple[str, ...]:
+        """What may follow a bar's TimeSig: its asked chord only, or a chord of the model's
+        choice (or none) with a chord vocabulary."""
+        if not self.v.has_chords:
+            return ("Position", "Bar", "EOS")
+        return ("Chord",) if self.c.chords else ("Chord", "Position", "Bar", "EOS")
+
     def _type_allowed(self, typ: str) -> Tensor:
         v, c = self.v, self.c
+        if typ == "Chord" and c.chords:
+            return v.mask([c.chords[(self.bars - 1) % len(c.chords)]])
         if typ == "Bar":
             limit = self.bar_target if self.bar_target is not None else c.max_bars
             return v.type_mask["Bar"] if self.bars < limit else v.mask([])

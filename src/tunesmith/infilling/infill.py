@@ -29,6 +29,7 @@ from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, meter_at, one_line
 from tunesmith.tokenization import Tokenizer
 from tunesmith.tokenization.controls import duration_class
+from tunesmith.tokenization.harmony import chord_id, with_chords
 from tunesmith.tokenization.infill import Bar, Gap, fill_bars, make_infill, split_bars
 from tunesmith.tokenization.vocab import DENSITY_MAX, DURATION_CLASSES, POLY_MAX
 
@@ -81,11 +82,16 @@ class ContextFull(InputError):
 
 class FillGrammar(SequenceGrammar):
     """The REMI+ grammar for one track's fill: its program only, `bars` bars in the gap's
-    meter, no tempo, the bar's control slots after each TimeSig, FillEnd to close."""
+    meter, no tempo, each bar's chord and control slots after its TimeSig, FillEnd to close."""
 
     def __init__(self, vocab: Vocab, program: int, meter: str, bars: int,
-                 controls: FillControls | Sequence[FillControls | None] | None) -> None:
-        super().__init__(vocab, Constraints(programs=(program,), time_signature=meter, bars=bars))
+                 controls: FillControls | Sequence[FillControls | None] | None,
+                 harmony: tuple[int, ...] | None = None) -> None:
+        # harmony: None when the stream says no chords; else each fill bar opens with a chord
+        # token, the asked ones (cycling) or, for (), the model's choice
+        super().__init__(vocab, Constraints(programs=(program,), time_signature=meter, bars=bars,
+                                            chords=harmony or None))
+        self.says_chords = harmony is not None
         self.tempo_done = True  # a fill carries no tempo: the context has it
         self.slots: list[list[int]] = []  # control slots left in this bar: allowed ids of each
         self.per_bar = list(controls) if isinstance(controls, Sequence) else [controls] * bars
@@ -93,6 +99,12 @@ class FillGrammar(SequenceGrammar):
         self.fill_end: int = vocab.tok.id("FillEnd")
         self.eos: int = vocab.tok.eos_id
         self.bar_notes = 0  # notes of the current bar so far
+
+    def _after_meter(self) -> tuple[str, ...]:
+        return ("Chord",) if self.says_chords else ("Position", "Bar", "EOS")
+
+    def state(self) -> tuple:
+        return (*super().state(), self.says_chords)
 
     def _slots(self, controls: FillControls | None) -> list[list[int]]:
         tok = self.v.tok
@@ -131,7 +143,7 @@ class FillGrammar(SequenceGrammar):
                 return []
             names = [d.lower() for d in DURATION_CLASSES]
             return [i for i, k in duration_classes(v.tok).items() if names[k] not in c.durations]
-        if self.last not in ("Duration", "TimeSig"):
+        if self.last not in ("Duration", "TimeSig", "Chord"):  # a bar opens Bar TimeSig [Chord]
             return []
         banned: list[int] = []
         lo, hi = c.polyphony or (0, POLY_MAX)
@@ -152,7 +164,8 @@ class FillGrammar(SequenceGrammar):
             return
         super().advance(self.eos if token_id == self.fill_end else token_id)
         typ = self.v.type_of[token_id]
-        if typ == "TimeSig" and self.bars <= len(self.control_slots):
+        # the controls follow the bar's head: Bar TimeSig, and its Chord when the stream says chords
+        if typ == ("Chord" if self.says_chords else "TimeSig") and self.bars <= len(self.control_slots):
             self.slots = [list(s) for s in self.control_slots[self.bars - 1]]
         self.bar_notes = 0 if typ == "Bar" else self.bar_notes + (typ == "Duration")
 
@@ -338,6 +351,10 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
         raise InputError("the piece has no notes the model can read: nothing to fill around")
     if first + n > len(bars):  # bars past the last note: the stream stops at the last bar
         bars = [*bars, *[Bar([tok.id("Bar"), bars[-1].head[-1]], []) for _ in range(first + n - len(bars))]]
+    harmony = None
+    if tok.chords:  # the context's bars say the chords their notes sound; the fill's bars are asked or chosen
+        bars = with_chords(bars, tok)
+        harmony = tuple(chord_id(tok, c) for c in chords) if chords else ()
     header = _header(tok, score, attributes, len(bars))
     room = ckpt.config.max_len - len(header) - n * FILL_TOKENS_PER_BAR - 4
     lo, hi = _window(bars, first, n, room)
@@ -345,7 +362,7 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
     context, _ = make_infill(ids, Gap(_program_value(program), first - lo, n), tok)
     prompt = [*header, *context, tok.id("FillStart"), tok.vocab[f"Program_{_program_value(program)}"]]
     starts = bar_starts(score, first + n + 1)
-    grammar = FillGrammar(Vocab.of(tok), program, meter_at(score, starts[first]), n, controls)
+    grammar = FillGrammar(Vocab.of(tok), program, meter_at(score, starts[first]), n, controls, harmony)
     cfg = SamplingConfig(**{**sampling.__dict__, "max_tokens": 2 * n * FILL_TOKENS_PER_BAR, "candidates": 1})
     pitched = program != DRUMS
     root = sampling.chord_strength if family(program) == "bass" else 0.0

@@ -26,7 +26,7 @@ from tunesmith.errors import ConfigError, InputError, ModelError
 from tunesmith.midi.io import atomic_path
 from tunesmith.progress import progress
 from tunesmith.retrieval.text_encoder import TEXT_DIM, encode_texts
-from tunesmith.tokenization import Tokenizer
+from tunesmith.tokenization import Tokenizer, TokenizerSettings
 
 DEFAULT_CLMP_DIR = Path(__file__).resolve().parent.parent / "assets" / "clmp"
 FULL, MELODY = 0, 1  # view ids
@@ -550,8 +550,11 @@ def _train_loop(s: _State, data: ClmpData, cfg: ClmpTrainConfig, out_dir: Path) 
 
 
 def data_tokenizer(folder: Path) -> Tokenizer:
-    """The tokenizer saved with a build or a CLMP folder, else the default one."""
-    return Tokenizer.load(folder) if (folder / "tokenizer.json").is_file() else Tokenizer.default()
+    """The tokenizer saved with a build or a CLMP folder, else the default one without chord
+    tokens (CLMP reads the notes; a bar's chord is the decoder's plan, not the music)."""
+    if (folder / "tokenizer.json").is_file():
+        return Tokenizer.load(folder)
+    return Tokenizer.create(TokenizerSettings(chords=False))
 
 
 def train_clmp(data_dir: str | Path, out_dir: str | Path,

@@ -4,7 +4,7 @@ Consumes the music ids of a piece (one REMI+ stream: Bar, TimeSig, Position, Tem
 notes as Program Pitch Velocity Duration) and a gap: one track's notes in bars
 [first, first + n). Produces the context, with that track's notes of the gap taken out and
 each emptied bar marked FillBar, and the fill: FillStart Program_p, then for each gap bar
-Bar TimeSig [controls] and the notes of that track, then FillEnd. The model reads the
+Bar TimeSig [Chord] [controls] and the notes of that track, then FillEnd. The model reads the
 context (before and after the gap) and writes the fill. Pure functions on plain lists, in
 the style of anticipation's ops; written here because miditok's infilling works on scores
 with its own attribute controls (see controls.py for why ours differ).
@@ -36,7 +36,8 @@ class Gap:
 
 @dataclass(frozen=True)
 class Bar:
-    """A bar of a stream: its opening tokens (Bar, TimeSig) and its position groups, each
+    """A bar of a stream: its opening tokens (Bar, TimeSig, and its Chord when the stream
+    says chords) and its position groups, each
     (Position and Tempo tokens, [notes of 4 ids])."""
 
     head: list[int]
@@ -62,7 +63,7 @@ def split_bars(ids: Sequence[int], tok: Tokenizer) -> list[Bar]:
             bars.append(Bar([ids[i]], []))
         elif not bars:
             pass
-        elif kind[i] == "TimeSig" and not bars[-1].groups:
+        elif kind[i] in ("TimeSig", "Chord") and not bars[-1].groups:
             bars[-1].head.append(ids[i])
         elif kind[i] == "Position":
             bars[-1].groups.append(([ids[i]], []))
@@ -112,10 +113,13 @@ def make_infill(ids: Sequence[int], gap: Gap, tok: Tokenizer, controls: float = 
         if not gap.first <= b < gap.first + gap.n:
             context += bar.ids()
             continue
-        kept = Bar(bar.head + [tok.id("FillBar")], [(lead, [n for n in notes if n[0] != prog_id])
-                                                      for lead, notes in bar.groups])
+        # a gap bar's chord is said in the fill, not the context: the fill decides the harmony
+        # of bars it writes (or is held to asked chords), and a continuation has none to read
+        head = [i for i in bar.head if i not in tok.chord_ids]
+        kept = Bar(head + [tok.id("FillBar")], [(lead, [n for n in notes if n[0] != prog_id])
+                                                for lead, notes in bar.groups])
         context += kept.ids()
-        fill += bar.head  # Bar and its TimeSig, as every bar of the stream opens
+        fill += bar.head  # Bar and its TimeSig (and Chord), as every bar of the stream opens
         moved = [(lead[0], [n for n in notes if n[0] == prog_id]) for lead, notes in bar.groups]
         if rng is not None and rng.random() < controls:
             notes = [n for _, ns in moved for n in ns]
@@ -152,4 +156,4 @@ def fill_bars(fill: Sequence[int], tok: Tokenizer) -> list[int]:
         body = body[2:]
     end = tok.id("FillEnd")
     body = body[: body.index(end)] if end in body else body
-    return [i for i in body if i >= tok.n_special]
+    return [i for i in body if tok.is_music(i)]

@@ -3,6 +3,9 @@ extended with tunesmith's condition, control and infilling tokens.
 
 A sequence reads: BOS, condition tokens (key, time signature, tempo word, genre, mood,
 bars, instruments), CondEnd, REMI+ music tokens, EOS. Drums are miditok's Program_-1.
+A tokenizer with chord tokens also says each bar's chord after its Bar and TimeSig
+(tokenization/harmony.py); they sit after miditok's ids, so a model trained without them
+keeps its ids and is expanded by new embedding rows.
 The tokenizer saves to one miditok JSON next to each checkpoint and loads back identically.
 """
 
@@ -18,7 +21,7 @@ from symusic import Score
 
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes
 from tunesmith.errors import ConfigError, ModelError
-from tunesmith.tokenization.vocab import header_attributes, header_tokens, special_tokens
+from tunesmith.tokenization.vocab import chord_tokens, header_attributes, header_tokens, special_tokens
 
 DRUM_PROGRAM_TOKEN = -1  # miditok's program for drum tracks
 
@@ -34,6 +37,7 @@ class TokenizerSettings:
     time_signatures: dict[int, list[int]] = field(
         default_factory=lambda: {8: [3, 5, 6, 7, 9, 12], 4: [1, 2, 3, 4, 5, 6, 7], 2: [2, 3]}
     )
+    chords: bool = True  # per-bar chord tokens (vocab.chord_tokens) after the REMI+ ones
 
     def __post_init__(self) -> None:
         if self.positions_per_beat not in (4, 6, 8, 12, 16, 24):
@@ -67,8 +71,14 @@ class TokenizerSettings:
 class Tokenizer:
     """tunesmith's vocabulary: a miditok REMI tokenizer plus our special tokens."""
 
-    def __init__(self, remi: REMI) -> None:
+    def __init__(self, remi: REMI, chords: bool = False) -> None:
         self.remi = remi
+        self.chords = chords
+        self.n_base = len(remi.vocab)  # miditok's ids; chord tokens follow
+        if chords:  # not miditok special tokens: those would come first and shift every id
+            for t in chord_tokens():
+                if t not in remi.vocab:
+                    remi.add_to_vocab(t)
         self.vocab: dict[str, int] = dict(remi.vocab)
         self.tokens: list[str] = [""] * len(self.vocab)
         for tok, i in self.vocab.items():
@@ -76,10 +86,12 @@ class Tokenizer:
         self.n_special = len(remi.config.special_tokens)
         self.pad_id, self.bos_id, self.eos_id = (self.vocab[f"{t}_None"] for t in ("PAD", "BOS", "EOS"))
         self.cond_end_id = self.vocab["CondEnd_None"]
+        self.chord_ids = frozenset(range(self.n_base, len(self.vocab)))
 
     @classmethod
     def create(cls, settings: TokenizerSettings | None = None) -> Tokenizer:
-        return cls(REMI((settings or TokenizerSettings()).miditok_config()))
+        settings = settings or TokenizerSettings()
+        return cls(REMI(settings.miditok_config()), chords=settings.chords)
 
     @classmethod
     def default(cls) -> Tokenizer:
@@ -91,12 +103,14 @@ class Tokenizer:
         file = path / "tokenizer.json" if path.is_dir() else path
         if not file.is_file():
             raise ModelError(f"{file}: no tokenizer file")
-        return cls(REMI(params=file))
+        remi = REMI(params=file)
+        return cls(remi, chords=bool(getattr(remi, "chord_tokens", False)))
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.remi.save(directory, filename="tokenizer.json")
+        extra = {"chord_tokens": self.chords}  # miditok sets it back on the REMI it loads
+        self.remi.save(directory, additional_attributes=extra, filename="tokenizer.json")
         return directory / "tokenizer.json"
 
     def __len__(self) -> int:
@@ -111,6 +125,10 @@ class Tokenizer:
 
     def to_tokens(self, ids: Sequence[int]) -> list[str]:
         return [self.tokens[i] for i in ids]
+
+    def is_music(self, token_id: int) -> bool:
+        """A token miditok's decoder reads (not a condition, control, fill or chord token)."""
+        return self.n_special <= token_id < self.n_base
 
     def ids_of_type(self, prefix: str) -> list[int]:
         """Ids of every token of one type, e.g. "Pitch" or "Program"."""
@@ -162,7 +180,7 @@ class Tokenizer:
         for i in ids[start:]:
             if i in stop_ids:
                 break
-            if i >= self.n_special:
+            if self.is_music(i):
                 out.append(i)
         return out
 

@@ -22,6 +22,7 @@ from tunesmith.attributes import (
     tempo_of_word,
     tempo_word,
 )
+from tunesmith.theory import TEMPLATE_NAMES
 
 BASE_SPECIALS = ("PAD", "BOS", "EOS", "CondEnd")
 # Infilling: FillBar marks a bar of the context whose notes of the chosen track were moved
@@ -30,6 +31,7 @@ FILL_TOKENS = ("FillBar", "FillStart", "FillEnd")
 DENSITY_MAX = 18  # Density_18 means 18 or more onsets in the bar
 POLY_MAX = 6
 DURATION_CLASSES = ("Whole", "Half", "Quarter", "Eighth", "Sixteenth")
+NO_CHORD = "Chord_N"  # a bar with no clear chord (a lone melody, drums only)
 
 
 def key_token(key: str) -> str:
@@ -62,6 +64,17 @@ def control_tokens() -> list[str]:
     toks += [f"PolyMax_{i}" for i in range(POLY_MAX + 1)]
     toks += [f"Dur{name}_{flag}" for name in DURATION_CLASSES for flag in (0, 1)]
     return toks
+
+
+def chord_token(name: str | None) -> str:
+    """The per-bar chord token of a chord as theory's templates spell it ("F#m7"), or NO_CHORD."""
+    return NO_CHORD if name is None else f"Chord_{name}"
+
+
+def chord_tokens() -> list[str]:
+    """Every per-bar chord token: no chord, then each template (12 roots x CHORD_TYPES). They
+    extend the vocabulary after miditok's tokens (tokenizer.py), so older ids keep their meaning."""
+    return [NO_CHORD, *(chord_token(n) for n in TEMPLATE_NAMES)]
 
 
 def special_tokens() -> list[str]:

@@ -36,6 +36,7 @@ from tunesmith.model import (
 )
 from tunesmith.model.prefix import MAX_PREFIX, PrefixConfig, PrefixLM, TextPrefix, load_prefix
 from tunesmith.tokenization import Tokenizer
+from tunesmith.tokenization.harmony import add_chords
 from tunesmith.tokenization.infill import make_infill, random_gap, split_bars
 
 
@@ -64,6 +65,9 @@ class TrainConfig:
     infill_prob: float = 0.0  # chance a training row is an infilling task (tokenization/infill.py)
     infill_controls: float = 0.5  # chance a fill bar states its per-bar controls
     infill_track_prob: float = 0.25  # chance a fill is a whole track (MIDI-RWKV's mix), else 1-4 bars
+    # chance a window says each bar's chord (tokenization/harmony.py; detected from its notes):
+    # the rest teach the model to write without them (attribute dropout); validation says them
+    chords: float = 0.0
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -73,7 +77,9 @@ class TrainConfig:
                 raise ConfigError(f"{name} {getattr(self, name)} must be >= 1")
         if not 0 < self.lr < 1:
             raise ConfigError(f"lr {self.lr} is out of range (0, 1)")
-        for name in ("attr_dropout", "uncond_prob", "infill_prob", "infill_controls", "infill_track_prob"):
+        shares = ("attr_dropout", "uncond_prob", "infill_prob", "infill_controls", "infill_track_prob",
+                  "chords")
+        for name in shares:
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
         if not 0 <= self.prefix <= MAX_PREFIX:
@@ -134,12 +140,19 @@ class SegmentDataset(Dataset):
         context, fill = make_infill(music, gap, self.tok, self.cfg.infill_controls, self.rng)
         return (context, fill) if len(context) + len(fill) + 1 <= room else None
 
+    def music(self, music: np.ndarray) -> list[int]:
+        """A window's music ids, with its bars' chords as often as cfg.chords says."""
+        if self.cfg.chords and (not self.train or self.rng.random() < self.cfg.chords):
+            return add_chords(music.tolist(), self.tok)
+        return music.tolist()
+
     def __getitem__(self, idx: int) -> dict[str, Any]:
-        conds, music = self.examples[idx]
+        conds, window = self.examples[idx]
         kept = self.conditions(conds, idx)
         head = [self.tok.bos_id, *kept, self.tok.cond_end_id]
         room = self.cfg.max_len - self.cfg.prefix - len(head)
-        task = (self.infill(music.tolist(), room)
+        music = self.music(window)
+        task = (self.infill(music, room)
                 if self.train and self.cfg.infill_prob and self.rng.random() < self.cfg.infill_prob else None)
         if task is not None:  # the loss is on the fill only: the context is given
             context, fill = task
@@ -147,7 +160,7 @@ class SegmentDataset(Dataset):
             labels = [-100] * (len(head) + len(context)) + fill + [self.tok.eos_id]
             return {"input_ids": ids, "labels": labels}
         # prefix positions share the context, so prefix + tokens fit the generation cache
-        ids = (head + music.tolist() + [self.tok.eos_id])[: self.cfg.max_len - self.cfg.prefix]
+        ids = (head + music + [self.tok.eos_id])[: self.cfg.max_len - self.cfg.prefix]
         labels = [-100] * len(head) + ids[len(head):]
         row: dict[str, Any] = {"input_ids": ids, "labels": labels}
         if self.cfg.prefix:  # the text states only the kept attributes; validation's wording is fixed
@@ -234,7 +247,10 @@ ARCHITECTURE = ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "rope_the
 
 
 def load_init(path: Path, preset: str, mcfg: ModelConfig, tok: Tokenizer) -> Checkpoint:
-    """The checkpoint at `path`, checked against the preset's architecture and vocabulary."""
+    """The checkpoint at `path`, checked against the preset's architecture and vocabulary;
+    a vocabulary that the current one extends (chord tokens) gets new embedding rows drawn
+    around the mean of the old ones (transformers' mean resizing), as MIDI-LLM expands an
+    LLM's vocabulary."""
     meta = path / "tunesmith.json"
     if not meta.is_file():
         raise ConfigError(f"init {path} has no tunesmith.json: expected a folder saved by training")
@@ -244,9 +260,13 @@ def load_init(path: Path, preset: str, mcfg: ModelConfig, tok: Tokenizer) -> Che
             raise ConfigError(f"init {path} has {name} {saved.get(name)}: "
                               f"preset {preset!r} expects {getattr(mcfg, name)}")
     ckpt = load_checkpoint(path)
-    if ckpt.tokenizer.tokens != tok.tokens:
+    old = ckpt.tokenizer.tokens
+    if old != tok.tokens[: len(old)]:
         raise ConfigError(f"init {path} has a vocabulary of {len(ckpt.tokenizer)} tokens: "
-                          f"expected the current tokenizer's {len(tok)}")
+                          f"expected the current tokenizer's {len(tok)} or its first tokens")
+    if len(old) < len(tok):
+        torch.manual_seed(0)  # the new rows are drawn: the same init gives the same start
+        ckpt.model.resize_token_embeddings(len(tok), mean_resizing=True)
     return ckpt
 
 
