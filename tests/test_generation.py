@@ -350,3 +350,29 @@ def test_one_voice_instruments_play_one_note_at_a_time(tok: Tokenizer) -> None:
     one_line(score)
     assert [n.duration for n in score.tracks[0].notes] == [480, 480]  # the sax lets go for the next note
     assert [n.duration for n in score.tracks[1].notes] == [960, 480]  # the piano holds
+
+
+def test_held_texture_thins_a_part_past_its_familys_notes_a_bar(tok: Tokenizer) -> None:
+    from dataclasses import replace
+
+    from tunesmith.attributes import FAMILY_DENSITY
+    from tunesmith.generation.sampler import THIN_LOGIT, SamplingConfig, _thin_busy
+
+    flute = 73  # pipe family
+    target = FAMILY_DENSITY["pipe"]
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(flute, DRUMS), bars=4))
+    for t in ("Bar_None", "TimeSig_4/4"):
+        g.advance(tok.vocab[t])
+    for k in range(target + 1):  # one flute note on each of target + 1 onsets, a kick on the first
+        notes = [f"Program_{flute}", "Pitch_72", "Velocity_63", "Duration_0.2.8"]
+        if k == 0:
+            notes += ["Program_-1", "PitchDrum_36", "Velocity_63", "Duration_0.1.8"]
+        for t in (f"Position_{2 * k}", *notes):
+            g.advance(tok.vocab[t])
+    assert g.over_density() == [(flute, 2)]  # drums never count
+    zeros = np.zeros((1, len(tok)), np.float32)
+    held = _thin_busy(zeros, [g], replace(SamplingConfig(), texture="held"))
+    assert held[0, tok.program_id(flute)] == -2 * THIN_LOGIT and held[0, tok.program_id(DRUMS)] == 0
+    assert not _thin_busy(zeros, [g], SamplingConfig()).any()  # off by default
+    g.advance(tok.vocab["Bar_None"])
+    assert g.over_density() == []  # a new bar starts afresh

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tunesmith.attributes import DRUMS, voices
+from tunesmith.attributes import DRUMS, FAMILY_DENSITY, family, voices
 from tunesmith.theory import is_fill
 from tunesmith.tokenization import Tokenizer
 
@@ -90,6 +90,7 @@ class SequenceGrammar:
         self.started: dict[int, int] = {}  # notes each program started at the current position
         self.voiced: frozenset[int] = frozenset()  # programs out of voices at this position
         self.in_bar: set[int] = set()  # programs that played in the current bar
+        self.bar_onsets: dict[int, int] = {}  # notes each pitched program started in the current bar
         # drum hits as {position: {PitchDrum id}} of the current bar and of the groove to
         # echo: the previous bar, or the one before a fill (a drummer comes back to the groove)
         self.drum_hits: dict[int, set[int]] = {}
@@ -185,6 +186,18 @@ class SequenceGrammar:
             return []
         return [p for p in self.c.programs if p not in self.in_bar]
 
+    def over_density(self) -> list[tuple[int, int]]:
+        """(program, notes at or past its family's notes a bar in the band corpora,
+        attributes.FAMILY_DENSITY) of the parts that reached it in this bar, when a Program may come."""
+        if self.last not in ("Position", "Tempo", "Duration"):
+            return []
+        out = []
+        for p, n in self.bar_onsets.items():
+            target = FAMILY_DENSITY.get(family(p))
+            if target is not None and n >= target:
+                out.append((p, n - target + 1))
+        return out
+
     def state(self) -> tuple:
         """Everything the allowed set depends on; masks are cached per state."""
         return (self.c, self.done, self.last, self.program == DRUMS, self.pos, self.numerator,
@@ -215,7 +228,7 @@ class SequenceGrammar:
         typ, val = self.v.type_of[token_id], self.v.value_of[token_id]
         if typ == "Bar":
             self.bars += 1
-            self.in_bar = set()
+            self.in_bar, self.bar_onsets = set(), {}
             self.pos = -1
             if not self._drum_fill():
                 self.last_bar_hits = self.drum_hits
@@ -243,6 +256,8 @@ class SequenceGrammar:
         elif typ == "Duration":
             self.notes += 1
             self.at_position += 1
+            if self.program is not None and self.program != DRUMS:
+                self.bar_onsets[self.program] = self.bar_onsets.get(self.program, 0) + 1
         elif typ == "EOS":
             self.done = True
         if typ == "Program" and not self.tempo_done:

@@ -65,10 +65,12 @@ class SamplingConfig:
     drums: str = "groove"
     # a part written by infilling (track by track, a new section, a re-filled lead) is told its
     # family's notes a bar in the band corpora as a per-bar control: "stated" (the model may
-    # stray), "held" (the fill grammar keeps each bar to it) or "off". Off by default: on the
-    # 30 free prompts neither moved realism (mean OA 0.836 off, 0.832 stated, 0.837 held); held
-    # thins the chord parts (18.8 -> 14.4 notes a bar; real 8-12) but parts written first stay
-    # as the model writes them (benchmarks/listening_reference.py --texture)
+    # stray), "held" (the fill grammar keeps each bar to it) or "off". "held" also thins a part
+    # the model writes freely (the first one) once a bar holds that many of its notes: each
+    # further note of it costs THIN_LOGIT in the logits per note past it (a soft steer).
+    # Off by default: on the 30 free prompts neither moved realism (mean OA 0.836 off, 0.832
+    # stated, 0.837 held with the stage-5 model); held thins the chord parts (18.8 -> 14.4
+    # notes a bar; real 8-12) (benchmarks/listening_reference.py --texture)
     texture: str = "off"
 
     def __post_init__(self) -> None:
@@ -163,6 +165,25 @@ def _boost_missing(logits: np.ndarray, grammars: list[SequenceGrammar], boost: f
     return logits
 
 
+THIN_LOGIT = 1.0  # texture "held": logit cost of a part's next note a bar, per note past its family's
+
+
+def _thin_busy(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: SamplingConfig) -> np.ndarray:
+    """Under texture "held", lower the Program token of each part whose bar already holds its
+    family's notes a bar (SequenceGrammar.over_density), more for each note past it."""
+    if cfg.texture != "held":
+        return logits
+    rows = [(i, over) for i, g in enumerate(grammars) if (over := g.over_density())]
+    if not rows:
+        return logits
+    logits = logits.copy()
+    tok = grammars[0].v.tok
+    for i, over in rows:
+        for program, past in over:
+            logits[i, tok.program_id(program)] -= THIN_LOGIT * past
+    return logits
+
+
 def _echo_groove(logits: np.ndarray, grammars: list[SequenceGrammar], boost: float) -> np.ndarray:
     """Move the logits towards the groove bar's drum keys (SequenceGrammar.groove_echo)."""
     if boost == 0.0:
@@ -251,6 +272,7 @@ def _choose(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: SamplingCo
     the grammar allows (a few dozen of 781, so the sort and softmax stay small). Counts the
     steps where the grammar overrode the model's top token."""
     logits = _echo_groove(_boost_missing(logits, grammars, cfg.coverage), grammars, cfg.groove)
+    logits = _thin_busy(logits, grammars, cfg)
     out = np.zeros(len(grammars), np.int64)
     for i, g in enumerate(grammars):
         mask, ids = g.options()
