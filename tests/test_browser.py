@@ -290,6 +290,7 @@ def test_form_and_chords_in_the_browser(server_url: str) -> None:
         body = _generate(page)
         assert body["form"] == "AABA" and body["chords"] == "Am F C G"
         assert body["order"] == "trackwise" and body["drums"] == "groove"  # the defaults, stated
+        assert body["feel"] == "straight"
         page.wait_for_function(NEW_ROLL, arg=["", 1], timeout=60_000)
         assert page.locator("#error").is_hidden()
         assert page.locator("#plan").is_visible()
@@ -306,9 +307,10 @@ def test_form_and_chords_in_the_browser(server_url: str) -> None:
         page.fill("#bars", "6")
         page.select_option("#order", "interleaved")
         page.select_option("#drums", "model")
+        page.select_option("#feel", "human")
         body = _generate(page)
         assert "form" not in body and "chords" not in body
-        assert body["order"] == "interleaved" and body["drums"] == "model"
+        assert body["order"] == "interleaved" and body["drums"] == "model" and body["feel"] == "human"
         page.wait_for_function(NEW_ROLL, arg=[page.get_attribute("#roll", "src"), 2], timeout=60_000)
         assert page.locator("#plan").is_hidden()
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from tunesmith.generation import Generated, Request, SamplingConfig
     from tunesmith.infilling.arrange import Guide
     from tunesmith.model import Checkpoint
+    from tunesmith.retrieval.feel import FeelConfig
 
 DEMO_PROMPT = (
     "A cheerful pop song for piano and drums in C major at 100 bpm, 8 bars"
@@ -197,6 +198,10 @@ Drums = Annotated[str | None, typer.Option(
 Texture = Annotated[str | None, typer.Option(
     help="Notes a bar for parts written by infilling, from their family in the band corpora: "
          "'stated' to the model, 'held' by the grammar, or 'off' (the default).")]
+Feel = Annotated[str, typer.Option(
+    help="Timing of the drums: 'straight' (on the grid, as generated; the default) or 'human' (each "
+         "hit moved by a real drummer's push, pull and looseness for its sound and 16th, from the "
+         "Groove MIDI Dataset).")]
 KeyStrength = Annotated[float | None, typer.Option(help="Penalty on notes outside the asked key (0: none).")]
 KeyProfile = Annotated[float | None, typer.Option(help="Weight of the key's tonal profile on notes (0: none).")]
 Candidates = Annotated[int | None, typer.Option(help="Best-of-N: sample N per piece, keep the most faithful.")]
@@ -334,15 +339,23 @@ def _token_progress(label: str) -> Iterator[Callable[[int], None]]:
 
 def _one_prompt(
     request: Request, out: Path, num: int, seed: int, sampling: SamplingConfig,
-    ckpt: Checkpoint, outputs: _Outputs, form: str | None = None,
+    ckpt: Checkpoint, outputs: _Outputs, feel: FeelConfig, form: str | None = None,
 ) -> None:
     with _token_progress(f"generating {num} piece{'s' * (num > 1)}") as on_step:
         pieces = _generate(request, num, seed, sampling, ckpt, on_step, form)
-    _write_pieces(pieces, out, seed, outputs)
+    _write_pieces(pieces, out, seed, outputs, feel)
 
 
-def _write_pieces(pieces: list[Generated], out: Path, seed: int, outputs: _Outputs) -> None:
+def _felt(piece: Generated, feel: FeelConfig) -> Generated:
+    """The piece timed as asked (retrieval.feel: post-processing, generation untouched)."""
+    from tunesmith.retrieval.feel import apply_feel
+
+    return replace(piece, score=apply_feel(piece.score, feel, piece.attributes.genre, piece.seed))
+
+
+def _write_pieces(pieces: list[Generated], out: Path, seed: int, outputs: _Outputs, feel: FeelConfig) -> None:
     """Notes, then every piece's files (all or none), a summary line each and the seed."""
+    pieces = [_felt(p, feel) for p in pieces]
     num = len(pieces)
     for note in dict.fromkeys(n for p in pieces for n in p.notes):
         typer.echo(f"note: {note}", err=True)
@@ -381,6 +394,7 @@ def generate(
     order: Order = None,
     drums: Drums = None,
     texture: Texture = None,
+    feel: Feel = "straight",
     key: Annotated[str | None, typer.Option(help="Key, e.g. 'D major', 'F# minor'.")] = None,
     tempo: Annotated[float | None, typer.Option(help="Tempo in bpm (20..300).")] = None,
     time_signature: Annotated[str | None, typer.Option(help="Meter, e.g. 3/4, 6/8.")] = None,
@@ -414,7 +428,9 @@ def generate(
     from tunesmith.captions import parse_fields
     from tunesmith.generation import resolve, sampling_from
     from tunesmith.generation.generate import check_seed
+    from tunesmith.retrieval.feel import FeelConfig
 
+    timing = FeelConfig(feel=feel)  # a bad --feel fails before anything else
     attrs = parse_fields({"key": key, "tempo": tempo, "time_signature": time_signature,
                           "instruments": instruments, "genre": genre, "mood": mood, "bars": bars,
                           "seconds": seconds, "chords": chords})
@@ -431,7 +447,7 @@ def generate(
             raise InputError("batch mode takes --prompts FILE --out-dir DIR and no PROMPT or -o")
         lines = _read_lines(prompts)
         _check_out_dir(out_dir)
-        _batch(lines, out_dir, attrs, num, seed, sampling, _checkpoint(model), outputs)
+        _batch(lines, out_dir, attrs, num, seed, sampling, _checkpoint(model), outputs, timing)
         return
     if out_dir is not None:
         raise InputError("--out-dir is for batch mode (--prompts FILE): use -o OUT.mid")
@@ -444,7 +460,7 @@ def generate(
     _check_targets([p for i in range(1, num + 1) for p in _targets(_numbered(target, i, num), outputs)])
     if melody is not None:
         guide = _retrieved(request, form) if str(melody) == "retrieved" else _given(melody, melody_track, form)
-        _arranged(request, guide, melody_track, target, num, seed, sampling, model, outputs)
+        _arranged(request, guide, melody_track, target, num, seed, sampling, model, outputs, timing)
         return
     if melody_track is not None:
         raise InputError("--melody-track needs --melody FILE.mid")
@@ -453,7 +469,7 @@ def generate(
         from tunesmith.infilling.form import plan_for
 
         plan_for(bars_for(request.attributes), form)
-    _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs, form)
+    _one_prompt(request, target, num, seed, sampling, _checkpoint(model), outputs, timing, form)
 
 
 def _retrieved(request: Request, form: str | None) -> Guide:
@@ -474,7 +490,7 @@ def _given(path: Path, track: int | None, form: str | None) -> Guide:
 
 
 def _arranged(request: Request, guide: Guide, track: int | None, target: Path, num: int, seed: int,
-              sampling: SamplingConfig, model: Path | None, outputs: _Outputs) -> None:
+              sampling: SamplingConfig, model: Path | None, outputs: _Outputs, feel: FeelConfig) -> None:
     """Melody-guided generation: the melody kept as the lead, the rest written around it (the
     library's rule, shared with the HTTP API)."""
     from tunesmith.infilling.arrange import arrange_pieces, check_melody
@@ -485,7 +501,7 @@ def _arranged(request: Request, guide: Guide, track: int | None, target: Path, n
         pieces = arrange_pieces(replace(request, notes=(*request.notes, *guide.notes)), guide.score,
                                 track=track, num=num, seed=seed, sampling=sampling, checkpoint=ckpt,
                                 on_step=on_step, plan=guide.plan)
-    _write_pieces(pieces, target, seed, outputs)
+    _write_pieces(pieces, target, seed, outputs, feel)
 
 
 # --- batch generation ---------------------------------------------------------------------
@@ -540,7 +556,7 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
 
 def _batch(
     lines: list[tuple[int, str]], out_dir: Path, base: Attributes, num: int, seed: int,
-    sampling: SamplingConfig, ckpt: Checkpoint, outputs: _Outputs,
+    sampling: SamplingConfig, ckpt: Checkpoint, outputs: _Outputs, feel: FeelConfig,
 ) -> None:
     """Every line of a JSONL prompts file -> DIR/NNNN.mid; a bad line is reported and counted."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -552,7 +568,7 @@ def _batch(
             for line, text in lines:
                 try:
                     files = _batch_line(line, text, out_dir, base, num, seed, sampling, ckpt,
-                                        outputs)
+                                        outputs, feel)
                     index.append({"line": line, "files": [p.name for p in files]})
                 except Exception as exc:  # one line's failure never stops the others
                     err = _line_error(line, exc)
@@ -584,10 +600,10 @@ def _line_error(line: int, exc: Exception) -> TunesmithError:
 
 def _batch_line(
     line: int, text: str, out_dir: Path, base: Attributes, num: int, seed: int,
-    sampling: SamplingConfig, ckpt: Checkpoint, outputs: _Outputs,
+    sampling: SamplingConfig, ckpt: Checkpoint, outputs: _Outputs, feel: FeelConfig,
 ) -> list[Path]:
     request, line_seed = _job(line, text, base, seed)
-    pieces = _generate(request, num, line_seed, sampling, ckpt)
+    pieces = [_felt(p, feel) for p in _generate(request, num, line_seed, sampling, ckpt)]
     made = [_artefacts(p.score, _numbered(out_dir / f"{line:04d}.mid", i, num), outputs)
             for i, p in enumerate(pieces, 1)]
     return [path for files in made for path in _write(files)]
@@ -667,6 +683,7 @@ def infill(
     temperature: Temperature = None,
     drum_temperature: DrumTemperature = None,
     groove: Groove = None,
+    feel: Feel = "straight",
     wav: WavFlag = False,
     pianoroll: RollFlag = False,
     model: Model = None,
@@ -675,8 +692,11 @@ def infill(
     from tunesmith.captions.parse import parse_chords
     from tunesmith.generation.generate import check_seed
     from tunesmith.infilling.infill import infill as fill
-    from tunesmith.infilling.infill import parse_bar_range
+    from tunesmith.infilling.infill import parse_bar_range, resolve_tracks
+    from tunesmith.retrieval.feel import FeelConfig, Region, apply_feel
+    from tunesmith.theory import bar_starts
 
+    timing = FeelConfig(feel=feel)
     span = parse_bar_range(bars)
     harmony = parse_chords(chords) if chords is not None else None
     controls = _fill_controls(density, polyphony, durations)
@@ -684,9 +704,16 @@ def infill(
     attrs = _fill_attributes(prompt)
     check_seed(seed)
     sampling = _edit_sampling(temperature, drum_temperature, groove)
-    _edit(midi, out, "infill", _Outputs(wav=wav, pianoroll=pianoroll), model, f"bars {span[0]}-{span[1]}",
-          lambda score, ckpt, step: fill(score, span, names, controls=controls, attributes=attrs, seed=seed,
-                                         sampling=sampling, checkpoint=ckpt, on_step=step, chords=harmony))
+
+    def run(score: Score, ckpt: Checkpoint, step: Callable[[int], None]) -> Score:
+        new = fill(score, span, names, controls=controls, attributes=attrs, seed=seed, sampling=sampling,
+                   checkpoint=ckpt, on_step=step, chords=harmony)
+        starts = bar_starts(score, span[1] + 1)  # the feel moves the rewritten notes only
+        programs = frozenset(resolve_tracks(score, names)) if names else None
+        return apply_feel(new, timing, attrs.genre if attrs else None, seed,
+                          Region(starts[span[0] - 1], starts[span[1]], programs))
+
+    _edit(midi, out, "infill", _Outputs(wav=wav, pianoroll=pianoroll), model, f"bars {span[0]}-{span[1]}", run)
 
 
 @app.command("continue")
@@ -701,6 +728,7 @@ def continue_(
     temperature: Temperature = None,
     drum_temperature: DrumTemperature = None,
     groove: Groove = None,
+    feel: Feel = "straight",
     wav: WavFlag = False,
     pianoroll: RollFlag = False,
     model: Model = None,
@@ -708,15 +736,24 @@ def continue_(
     """Extend a MIDI file by N bars of its own instruments."""
     from tunesmith.generation.generate import check_seed
     from tunesmith.infilling import continue_piece
+    from tunesmith.retrieval.feel import FeelConfig, Region, apply_feel
+    from tunesmith.theory import bar_starts
 
+    timing = FeelConfig(feel=feel)
     if not 1 <= bars <= 64:
         raise InputError(f"--bars {bars} is out of range: allowed 1..64 new bars")
     check_seed(seed)
     attrs = _fill_attributes(prompt)
     sampling = _edit_sampling(temperature, drum_temperature, groove)
-    _edit(midi, out, "continued", _Outputs(wav=wav, pianoroll=pianoroll), model, f"{bars} new bars",
-          lambda score, ckpt, step: continue_piece(score, bars, attributes=attrs, seed=seed, sampling=sampling,
-                                                   checkpoint=ckpt, on_step=step))
+
+    def run(score: Score, ckpt: Checkpoint, step: Callable[[int], None]) -> Score:
+        new = continue_piece(score, bars, attributes=attrs, seed=seed, sampling=sampling, checkpoint=ckpt,
+                             on_step=step)
+        old = len(bar_starts(score))  # the new bars start where continue_piece puts them
+        return apply_feel(new, timing, attrs.genre if attrs else None, seed,
+                          Region(bar_starts(score, old + 1)[old]))
+
+    _edit(midi, out, "continued", _Outputs(wav=wav, pianoroll=pianoroll), model, f"{bars} new bars", run)
 
 
 @app.command()
@@ -878,6 +915,39 @@ def data_grooves(
     meters = ", ".join(f"{m} {n}" for m, n in Counter(g.meter for g in grooves).most_common())
     typer.echo(f"wrote {out}: {len(grooves):,} grooves ({meters}) from {tally.drum_bars:,} drum bars "
                f"of {tally.drum_pieces:,} train pieces; {tally.fill_bars:,} fill bars skipped")
+
+
+@data_app.command("feel")
+def data_feel(
+    corpus: Corpora,
+    out: Annotated[Path, typer.Option(help="JSON file for the feel table.")],
+    min_onsets: Annotated[int, typer.Option(help="Keep a genre's cell of at least N onsets.")] = 100,
+) -> None:
+    """Drum micro-timing (offset from the 16th grid per kit sound and 16th of the beat, per
+    genre) of the train-split performances of human-timed corpora (Groove)."""
+    import shlex
+    from collections import Counter
+    from functools import partial
+
+    from tunesmith.data.clean import CleanReport
+    from tunesmith.retrieval.feel import FeelTally, save_feel
+    from tunesmith.retrieval.grooves import groove_reader, train_scores
+
+    tally, report, read = FeelTally(), CleanReport(), {}
+    with _progress("pieces", total_known=True) as bar:
+        for spec in corpus:
+            reader, counts = groove_reader(spec), Counter[str]()
+            task = bar.add_task(spec.partition(":")[0], total=len(reader))
+            for score, genre in train_scores(reader, report, counts, partial(bar.advance, task), grid=None):
+                tally.add(score, genre)
+            read[spec] = {**counts, "unreadable": len(reader.skipped)}
+    table = tally.table(min_onsets)
+    command = ["tunesmith", "data", "feel", *(a for c in corpus for a in ("--corpus", c)), "--out", str(out),
+               *(["--min-onsets", str(min_onsets)] if min_onsets != 100 else [])]
+    save_feel(table, out, {"command": shlex.join(command), "corpora": read, "counts": dict(tally.counts)})
+    typer.echo(f"wrote {out}: {len(table.cells):,} cells (pooled, {', '.join(table.genres) or 'no genre'}) "
+               f"from {tally.counts['onsets_counted']:,} onsets of {tally.counts['drum_pieces']:,} train "
+               f"pieces; {tally.counts['triplet_onsets_skipped']:,} nearer a triplet skipped")
 
 
 @data_app.command("segments")

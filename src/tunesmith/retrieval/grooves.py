@@ -294,10 +294,12 @@ def groove_reader(spec: str) -> Reader:
 
 
 def train_scores(reader: Iterable[Piece], report: CleanReport, counts: Counter[str],
-                 advance: Callable[[], None] = lambda: None) -> Iterator[tuple[Score, str | None]]:
+                 advance: Callable[[], None] = lambda: None,
+                 grid: int | None = STEPS_PER_QUARTER) -> Iterator[tuple[Score, str | None]]:
     """(drum parts, genre) of the train-split pieces of a corpus reader, cleaned as training
-    data is (data.clean: drums found by name, duplicates dropped, GM keys only) but on the
-    12-step grid, so 16th triplets stay triplets. Counts pieces read and kept in `counts`."""
+    data is (data.clean: drums found by name, duplicates dropped, GM keys only) but on a grid
+    of `grid` steps a quarter (default 12, so 16th triplets stay triplets; None: as played, for
+    the feel table's timing). Counts pieces read and kept in `counts`."""
     from tunesmith.data.build import piece_split
 
     for piece in reader:
@@ -306,7 +308,7 @@ def train_scores(reader: Iterable[Piece], report: CleanReport, counts: Counter[s
             counts["train_pieces"] += 1
             drums = clean_tracks(piece.score, report)
             drums.tracks = [t for t in drums.tracks if t.is_drum]  # the rest is not needed here
-            yield quantize(drums, 8, STEPS_PER_QUARTER, report), piece.labels.get("genre")
+            yield (quantize(drums, 8, grid, report) if grid else drums), piece.labels.get("genre")
         advance()
 
 

@@ -25,7 +25,7 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from starlette.datastructures import UploadFile as FormFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from symusic import Score
@@ -48,6 +48,7 @@ from tunesmith.midi import load_score, midi_bytes
 from tunesmith.midi.pianoroll import draw_pianoroll
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint, load_checkpoint
+from tunesmith.retrieval.feel import FEELS, FeelConfig
 from tunesmith.server.edits import (
     ContinueRequest,
     EditRequest,
@@ -112,9 +113,18 @@ class GenerateRequest(BaseModel):
     order: str | None = None  # "interleaved" or "trackwise" (one instrument after another)
     drums: str | None = None  # "groove" (a retrieved groove every other bar, the model's between) or "model"
     texture: str | None = None  # notes a bar of infilled parts: "stated", "held" or "off"
+    feel: str = "straight"  # drum timing: "straight" (as generated) or "human" (retrieval.feel)
     seed: int = 0
     melody: MelodyChoice | None = None  # keep this melody as the lead, arrange around it
     melody_track: int | None = None  # which track of an uploaded melody holds it (1-based)
+
+    @field_validator("feel")
+    @classmethod
+    def _known_feel(cls, value: str) -> str:
+        # refused with the body's other malformed fields (422), the message naming the value
+        if value not in FEELS:
+            raise ValueError(f"feel {value[:40]!r} is not one of {', '.join(FEELS)}")
+        return value
 
 
 MAX_CANDIDATES = 4  # a job's cost grows with N: the server caps it
@@ -137,13 +147,14 @@ def job_spec(req: GenerateRequest, config: ServerConfig, melodies: Melodies) -> 
         guide = chosen_melody(req.melody, request, req.melody_track, req.form, melodies, limits)
         bars = guide.plan.bars if guide.plan is not None else len(bar_starts(guide.score))
         return JobSpec(replace(request, notes=(*request.notes, *guide.notes)), bars, sampling, req.seed,
-                       melody=guide.score, melody_track=req.melody_track, plan=guide.plan)
+                       melody=guide.score, melody_track=req.melody_track, plan=guide.plan,
+                       feel=FeelConfig(feel=req.feel))
     if req.melody_track is not None:
         raise InputError("melody_track needs a melody: an id from /api/retrieve or a MIDI file")
     bars = bars_for(request.attributes)
     if req.form is not None:
         plan_for(bars, req.form)  # a bad form is refused now, not when the job runs
-    return JobSpec(request, bars, sampling, req.seed, req.form)
+    return JobSpec(request, bars, sampling, req.seed, req.form, feel=FeelConfig(feel=req.feel))
 
 
 def with_decoder(sampling: SamplingConfig, config: ServerConfig) -> SamplingConfig:

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from tunesmith.midi.io import write_bytes_atomic
 from tunesmith.midi.pianoroll import bar_positions, draw_pianoroll
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint
+from tunesmith.retrieval.feel import FeelConfig, apply_feel
 from tunesmith.server.edits import EditSpec, run_edit
 
 log = logging.getLogger("tunesmith.server")
@@ -104,6 +105,7 @@ class JobSpec:
     melody: Any = None  # a symusic Score kept as the lead
     melody_track: int | None = None  # its track, 1-based (None: the top line)
     plan: Plan | None = None  # the sections a retrieved melody was joined along
+    feel: FeelConfig = FeelConfig()  # drum timing, laid on the finished piece
 
     @property
     def prompt(self) -> str:
@@ -179,6 +181,13 @@ def model_work(checkpoint: Checkpoint) -> Work:
                             on_step=on_step, form=spec.form)[0]
 
     return work
+
+
+def felt(piece: Generated, spec: JobSpec | EditSpec) -> Generated:
+    """A generated piece timed as its spec asks (retrieval.feel; edits keep their timing)."""
+    if not isinstance(spec, JobSpec):
+        return piece
+    return replace(piece, score=apply_feel(piece.score, spec.feel, piece.attributes.genre, piece.seed))
 
 
 def write_results(piece: Generated, folder: Path, config: ServerConfig,
@@ -444,7 +453,7 @@ class JobQueue:
                 raise JobTimeout(f"job exceeded the {self.config.job_timeout_s:g} s time limit")
             job.progress = GENERATION_SHARE * min(0.99, (step + 1) / expected)
 
-        piece = self.work(job.spec, on_step)
+        piece = felt(self.work(job.spec, on_step), job.spec)
         job.progress = GENERATION_SHARE
         return piece
 

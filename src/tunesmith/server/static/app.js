@@ -53,6 +53,7 @@ function readForm() {
   body.candidates = Number($("candidates").value);
   body.order = $("order").value;
   body.drums = $("drums").value;
+  body.feel = $("feel").value;
   body.seed = text("seed") ? Number(text("seed")) : 0;
   const melody = state.melody;
   if (melody && melody.retrieved) body.melody = { retrieved: true };
