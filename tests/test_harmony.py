@@ -144,3 +144,7 @@ def test_an_older_checkpoint_is_expanded_with_chord_rows(tmp_path):
     assert rows.shape[0] == len(tok)
     assert torch.equal(rows[: len(plain)], old.get_input_embeddings().weight)
     assert grown.lm_head.weight.data_ptr() == rows.data_ptr()  # still tied
+    # a chord starts as the pitches it names: C major is the mean of every C, E and G
+    tones = [i for t, i in tok.vocab.items() if t.startswith("Pitch_") and int(t[6:]) % 12 in (0, 4, 7)]
+    assert torch.allclose(rows[tok.vocab["Chord_C"]], rows[tones].mean(dim=0))
+    assert not torch.allclose(rows[tok.vocab["Chord_C"]], rows[tok.vocab["Chord_Cm"]])

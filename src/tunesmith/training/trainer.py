@@ -248,9 +248,8 @@ ARCHITECTURE = ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "rope_the
 
 def load_init(path: Path, preset: str, mcfg: ModelConfig, tok: Tokenizer) -> Checkpoint:
     """The checkpoint at `path`, checked against the preset's architecture and vocabulary;
-    a vocabulary that the current one extends (chord tokens) gets new embedding rows drawn
-    around the mean of the old ones (transformers' mean resizing), as MIDI-LLM expands an
-    LLM's vocabulary."""
+    a vocabulary that the current one extends (chord tokens) gets new embedding rows
+    (transformers' mean resizing, then `seed_chord_rows`), as MIDI-LLM expands an LLM's."""
     meta = path / "tunesmith.json"
     if not meta.is_file():
         raise ConfigError(f"init {path} has no tunesmith.json: expected a folder saved by training")
@@ -267,7 +266,25 @@ def load_init(path: Path, preset: str, mcfg: ModelConfig, tok: Tokenizer) -> Che
     if len(old) < len(tok):
         torch.manual_seed(0)  # the new rows are drawn: the same init gives the same start
         ckpt.model.resize_token_embeddings(len(tok), mean_resizing=True)
+        seed_chord_rows(ckpt.model, tok)
     return ckpt
+
+
+def seed_chord_rows(model: LlamaForCausalLM, tok: Tokenizer) -> None:
+    """Start each new chord token's embedding as the mean of its tones' Pitch embeddings (all
+    octaves), so the model reads a chord as the pitches it names from the first step: with
+    mean-resized rows alone, 300 steps later the notes still ignored the asked chords (majmin
+    agreement 27 %, as without chord tokens). Chord_N keeps its mean-resized row."""
+    from tunesmith.theory import chord_pitch_classes
+
+    rows = model.get_input_embeddings().weight  # (V, D), tied to the output
+    with torch.no_grad():
+        for token, i in tok.vocab.items():
+            if i not in tok.chord_ids or token == "Chord_N":
+                continue
+            tones = chord_pitch_classes(token.split("_", 1)[1])
+            ids = [j for t, j in tok.vocab.items() if t.startswith("Pitch_") and tones[int(t[6:]) % 12]]
+            rows[i] = rows[ids].mean(dim=0)
 
 
 def initial_model(cfg: TrainConfig, mcfg: ModelConfig, tok: Tokenizer) -> LlamaForCausalLM:
