@@ -17,6 +17,15 @@ ROCK = Groove("4/4", "rock", tuple(sorted(
     [(0, 36, 100), (24, 36, 96), (12, 38, 110), (36, 38, 108)] + [(6 * i, 42, 70) for i in range(8)])), 9, 40)
 WALTZ = Groove("3/4", None, ((0, 36, 100), (12, 42, 70), (24, 42, 70)), 4, 12)
 FAR = Groove("4/4", "jazz", tuple((3 * i, 51, 80) for i in range(16)), 3, 9)
+# jazz time: the ride's "ding, ding-a" on 16th triplets over the hi-hat's foot on 2 and 4
+SWING = Groove("4/4", "jazz", tuple(sorted(
+    [(s, 51, 90) for s in (0, 12, 20, 24, 36, 44)] + [(12, 42, 60), (36, 42, 60)])), 12, 113)
+
+
+def rocks(n: int) -> list[Groove]:
+    """`n` rock grooves: ROCK, then ROCK with a kick moved a 16th further each time."""
+    return [ROCK] + [Groove("4/4", "rock", tuple(sorted([*ROCK.hits[1:], (3 * i, 36, 90)])), 9, 40)
+                     for i in range(1, n)]
 
 
 def drum_bars(score, bars):  # type: ignore[no-untyped-def]
@@ -48,7 +57,7 @@ def test_the_loop_plays_the_groove_in_its_bars_and_keeps_the_rest():
 def test_the_model_writes_only_its_bars(debug_checkpoint, monkeypatch):
     monkeypatch.setattr(drum_mod, "load_grooves", lambda: [ROCK, WALTZ])
     score = make_score([(33, False, [(b * 4 * Q, 2 * Q, 40, 80) for b in range(8)])])
-    got = groove_drums(score, 8, Attributes(genre="rock"), seed=1, checkpoint=debug_checkpoint,
+    got = groove_drums(score, 8, Attributes(), seed=1, checkpoint=debug_checkpoint,
                        sampling=SamplingConfig(decoder="numpy"))
     assert got is not None
     out, plan = got
@@ -85,10 +94,16 @@ def test_a_drum_only_request_gets_the_groove(debug_checkpoint, monkeypatch):
 def test_only_band_grooves_are_picked_and_the_crash_opens_phrases(monkeypatch):
     hats = Groove("4/4", None, tuple((6 * i, 42 if i % 2 else 46, 70) for i in range(8)), 300, 900)
     assert keeps_time(ROCK) and not keeps_time(hats) and not keeps_time(WALTZ) and not keeps_time(FAR)
+    assert keeps_time(SWING)  # no backbeat, but the ride over the hat's foot: jazz time
     monkeypatch.setattr(drum_mod, "load_grooves", lambda: [hats, ROCK])
     assert all(plan_drums("4/4", None, 8, seed).groove == ROCK for seed in range(5))  # type: ignore[union-attr]
-    assert plan_drums("4/4", "rock", 8, 0) is not None
     assert plan_drums("4/4", "jazz", 8, 0) is None  # no jazz groove in the index: the model's drums
+    assert plan_drums("4/4", "rock", 8, 0) is None  # one rock groove is too few to be the genre's
+    monkeypatch.setattr(drum_mod, "load_grooves", lambda: [hats, *rocks(3), SWING, SWING])
+    assert plan_drums("4/4", "rock", 8, 0) is not None
+    assert plan_drums("4/4", "jazz", 8, 0) is None  # two jazz grooves: not a rock one instead
+    monkeypatch.setattr(drum_mod, "load_grooves", lambda: [*rocks(3), SWING, SWING, SWING])
+    assert {plan_drums("4/4", "jazz", 8, s).groove for s in range(5)} == {SWING}  # type: ignore[union-attr]
     crash = Groove("4/4", "rock", tuple(sorted([*ROCK.hits, (0, 49, 110)])), 9, 40)
     score = make_score([(0, False, [(0, Q, 60, 80)])])
     bars = drum_bars(looped(score, crash, 8), 8)
@@ -157,3 +172,14 @@ def test_the_models_own_groove_bar_is_the_first_that_keeps_time():
     assert bar == 1 and groove.meter == "4/4"
     assert sorted((st, k) for st, k, _ in groove.hits) == sorted((t * 12 // Q - 48, k) for t, _, k, _ in beat)
     assert own_groove(make_score([(0, True, fill)]), 1) is None
+
+
+def test_the_shipped_index_serves_grooves_genres_and_keeps_a_swung_ride():
+    """Groove's drummers (mined by skeleton) give jazz, latin, funk and hip hop grooves of their
+    own; jazz keeps its triplet ride; a genre with too few (reggae) keeps the model's drums."""
+    for genre in ("jazz", "latin", "funk", "hiphop", "rock"):
+        plans = [plan_drums("4/4", genre, 8, seed) for seed in range(8)]
+        assert all(p is not None and p.groove.genre == genre and keeps_time(p.groove) for p in plans), genre
+    jazz = {p.groove for p in (plan_drums("4/4", "jazz", 8, s) for s in range(20)) if p is not None}
+    assert any(step % 3 and key in (51, 53) for g in jazz for step, key, _ in g.hits)
+    assert plan_drums("4/4", "reggae", 8, 0) is None

@@ -11,6 +11,7 @@ from tunesmith.retrieval.grooves import (
     STEPS_PER_QUARTER,
     Groove,
     GrooveTally,
+    SkeletonTally,
     bar_hits,
     grid_text,
     groove_key,
@@ -18,9 +19,12 @@ from tunesmith.retrieval.grooves import (
     kit_class,
     load_grooves,
     loop_track,
+    medoid,
     mine_grooves,
     pick_groove,
     save_grooves,
+    skeleton,
+    snap_bar,
 )
 
 TPQ = 480
@@ -101,8 +105,108 @@ def test_mining_keys_grooves_by_meter():
 
 
 def test_mining_refuses_bad_thresholds():
-    with pytest.raises(InputError, match="min_pieces=0, min_hits=4, min_classes=2"):
+    with pytest.raises(InputError, match="min_pieces=0, min_hits=4, min_classes=2, min_bars=4"):
         mine_grooves([], min_pieces=0)
+    with pytest.raises(InputError, match="min_bars=0"):
+        SkeletonTally().grooves(min_bars=0)
+
+
+# --- skeletons: human-timed performances ---------------------------------------------------
+Played = list[tuple[float, int, int]]  # (onset in quarters from the bar start, GM key, velocity)
+
+
+def performance(*bars: Played, meter: tuple[int, int] = (4, 4)) -> Score:
+    """A drummer's take: onsets as played (ticks off the grid), one bar after another."""
+    score = Score(TPQ)
+    score.tempos.append(Tempo(0, 100.0))
+    score.time_signatures.append(TimeSignature(0, *meter))
+    track = Track(name="Drums", program=0, is_drum=True)
+    length = meter[0] * TPQ * 4 // meter[1]
+    for b, hits in enumerate(bars):
+        for onset, key, vel in hits:
+            track.notes.append(Note(b * length + round(onset * TPQ), 60, key, vel))
+    score.tracks.append(track)
+    return score
+
+
+def funk(ghosts: tuple[float, ...], push: float = 0.0, open_hat: bool = False) -> Played:
+    """Kick 1 and the and of 3, snare 2 and 4 (accents), hats on the 8ths, soft snare ghost
+    notes at `ghosts`; every onset `push` quarters early (a drummer's timing)."""
+    hats = [(i / 2, 46 if open_hat and i == 7 else 42, 80) for i in range(8)]
+    hits = hats + [(0, 36, 105), (2.5, 36, 100), (1, 38, 115), (3, 38, 118)] + [(g, 38, 30) for g in ghosts]
+    return sorted((max(0.0, t - push), k, v) for t, k, v in hits)
+
+
+def test_performances_with_one_skeleton_and_other_ghost_notes_are_one_groove():
+    takes = [performance(funk((0.75, 1.75)), funk((0.75, 3.25), push=0.02)),  # the same drummer
+             performance(funk((1.25,), push=0.03), funk((1.75, 2.25), open_hat=True)),
+             performance(funk((0.75, 1.75, 3.75), push=0.01))]
+    [g] = mine_grooves([(t, "funk") for t in takes], skeletons=True)
+    assert (g.meter, g.genre, g.pieces, g.bars) == ("4/4", "funk", 3, 5)
+    played = [snap_bar([(t, k, v) for t, k, v in bar], "4/4") for bar in
+              (funk((0.75, 1.75)), funk((0.75, 3.25)), funk((1.25,)), funk((1.75, 2.25), open_hat=True),
+               funk((0.75, 1.75, 3.75)))]
+    assert g.hits in played  # a real bar, as played: its ghost notes and velocities kept
+    assert g.hits == played[0]  # the medoid: the ghost notes most takes share
+    assert (9, 38, 30) in g.hits and (12, 38, 115) in g.hits
+    # two performances are a groove only when they play it in MIN_BARS bars or more
+    assert mine_grooves([(t, "funk") for t in takes[:2]], skeletons=True)[0].pieces == 2
+    assert mine_grooves([(performance(funk(())), "funk")] * 2, skeletons=True) == []
+    assert mine_grooves([(t, "funk") for t in takes[:2]], skeletons=True, min_bars=5) == []
+
+
+def test_skeletons_split_by_genre_and_by_what_kick_and_snare_play():
+    four = [(i, 36, 100) for i in range(4)] + [(i + 0.5, 42, 80) for i in range(4)]
+    grooves = mine_grooves([(performance(funk(())), "funk")] * 3 + [(performance(funk(())), "rock")] * 3
+                           + [(performance(sorted(four)), "funk")] * 2, skeletons=True)
+    assert sorted((g.genre, g.pieces) for g in grooves) == [("funk", 3), ("rock", 3)]
+
+
+def test_skeleton_leaves_out_ghosts_cymbals_and_what_the_time_keeper_plays():
+    bar = snap_bar(funk((0.75,)), "4/4")
+    cells, keepers = skeleton(bar)
+    assert cells == {(0, 36), (30, 36), (12, 38), (36, 38)} and keepers == {42}
+    sixteenths = snap_bar(sorted(funk(()) + [(i / 4, 42, 60) for i in range(1, 16, 2)] + [(0, 49, 120)]), "4/4")
+    assert skeleton(sixteenths) == skeleton(bar) == skeleton(snap_bar(funk((), open_hat=True), "4/4"))
+    ride = snap_bar([(t, 51 if k == 42 else k, v) for t, k, v in funk(())], "4/4")
+    assert skeleton(ride) == (cells, frozenset({51}))
+
+
+def test_a_fill_is_no_groove_of_a_performance():
+    toms = [(i / 4, 45 if i < 8 else 41, 100) for i in range(16)]
+    tally = SkeletonTally()
+    for _ in range(3):
+        tally.add(performance(toms, toms, funk(())), "rock")
+    assert (tally.fill_bars, tally.drum_bars) == (6, 9)
+    [g] = tally.grooves()
+    assert (g.pieces, g.bars) == (3, 3) and not any(k in (41, 45) for _, k, _ in g.hits)
+
+
+def swing(late: float) -> Played:
+    """A jazz ride: quarters, the skip note a swung 8th (2/3 of the beat) on 2 and 4, played
+    `late` quarters off; the hat's foot on 2 and 4; a feathered kick on 1."""
+    ride = [(b + 0.0, 51, 95) for b in range(4)] + [(1 + 2 / 3 + late, 51, 75), (3 + 2 / 3 - late, 51, 75)]
+    return sorted(ride + [(1.01, 42, 70), (3, 42, 70), (0.02, 36, 50)])
+
+
+def test_a_swung_ride_keeps_its_triplets_and_a_straight_beat_its_sixteenths():
+    assert snap_bar(swing(0.03), "4/4") == snap_bar(swing(-0.04), "4/4") == (
+        (0, 36, 50), (0, 51, 95), (12, 42, 70), (12, 51, 95), (20, 51, 75), (24, 51, 95), (36, 42, 70),
+        (36, 51, 95), (44, 51, 75))
+    straight = snap_bar(funk((0.75, 1.25)), "4/4")
+    assert all(step % 3 == 0 for step, _, _ in straight) and (9, 38, 30) in straight
+    [g] = mine_grooves([(performance(swing(0.02), swing(0.0)), "jazz")] * 3, skeletons=True)
+    assert {s for s, k, _ in g.hits if k == 51} == {0, 12, 20, 24, 36, 44}  # 20, 44: triplet steps
+    # 6/8: a bar of three quarters; an early downbeat is the next bar's
+    assert snap_bar([(-0.05, 36, 100), (1.5, 38, 100), (2.9, 36, 90)], "6/8") == ((0, 36, 100), (18, 38, 100))
+
+
+def test_medoid_is_the_bar_nearest_the_others():
+    a = ((0, 36, 100), (12, 38, 100), (24, 36, 100), (36, 38, 100))
+    b, c = a + ((42, 38, 30),), ((0, 36, 90), (6, 38, 30), (12, 38, 100), (24, 36, 100), (36, 38, 100))
+    assert medoid([b, c, a]) == a and medoid([c]) == c
+    with pytest.raises(InputError, match="no bars"):
+        medoid([])
 
 
 # --- the grid -------------------------------------------------------------------------------
@@ -223,3 +327,31 @@ def test_shipped_asset_has_a_real_backbeat_first():
     classes = {kit_class(k) for _, k, _ in four[0].hits}
     assert {36, 38} <= classes and classes & {42, 46, 51}
     assert four[0].pieces == max(g.pieces for g in four)
+
+
+def test_cli_mines_a_groove_folder_by_skeleton(tmp_path):
+    """`tunesmith data grooves` on a Groove-like folder (info.csv and performances): the
+    performances are matched by skeleton, the test split is not read."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from tunesmith.cli import app
+
+    rows = []
+    for i, ghosts in enumerate([(0.75,), (1.75,), (0.75, 3.25), (1.25,)]):
+        name = f"drummer1/session1/{i}_funk_100_beat_4-4.mid"
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        performance(funk(ghosts, push=0.01 * i), funk(ghosts)).dump_midi(str(tmp_path / name))
+        rows.append({"drummer": "drummer1", "session": "drummer1/session1", "id": str(i), "style": "funk",
+                     "bpm": "100", "beat_type": "beat", "time_signature": "4-4", "midi_filename": name,
+                     "audio_filename": "", "duration": "4.8", "split": "test" if i == 3 else "train"})
+    with (tmp_path / "info.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "grooves.json.gz"
+    result = CliRunner().invoke(app, ["data", "grooves", "--corpus", f"groove:{tmp_path}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    [g] = load_grooves(out)
+    assert (g.genre, g.pieces, g.bars) == ("funk", 3, 6) and (12, 38, 115) in g.hits

@@ -887,34 +887,53 @@ def data_grooves(
     corpus: Corpora,
     out: Annotated[Path, typer.Option(help="Gzipped JSON file for the groove index.")],
     min_pieces: Annotated[int, typer.Option(help="Keep a groove played in at least N pieces.")] = 3,
+    min_bars: Annotated[int, typer.Option(
+        help="Human-timed corpora (groove): also keep a skeleton of 2 performances played in N bars.")] = 4,
     top: Annotated[int, typer.Option(help="At most N grooves per meter and genre.")] = 200,
 ) -> None:
-    """Drum grooves (bars of kit hits) played in several train-split pieces of the corpora."""
+    """Drum grooves (bars of kit hits) played in several train-split pieces of the corpora:
+    sequenced bars matched exactly, human-timed performances (Groove) by skeleton."""
     import shlex
     from collections import Counter
     from functools import partial
 
     from tunesmith.data.clean import CleanReport
-    from tunesmith.retrieval.grooves import GrooveTally, groove_reader, save_grooves, top_grooves, train_scores
+    from tunesmith.retrieval.grooves import (
+        HUMAN_TIMED,
+        STEPS_PER_QUARTER,
+        GrooveTally,
+        SkeletonTally,
+        groove_reader,
+        ranked,
+        save_grooves,
+        top_grooves,
+        train_scores,
+    )
 
-    tally, report, read = GrooveTally(), CleanReport(), {}
+    exact, played, report, read = GrooveTally(), SkeletonTally(), CleanReport(), {}
     with _progress("pieces", total_known=True) as bar:
         for spec in corpus:
             reader, counts = groove_reader(spec), Counter[str]()
+            human = reader.name in HUMAN_TIMED  # as played: the skeleton snaps each beat itself
             task = bar.add_task(spec.partition(":")[0], total=len(reader))
-            for score, genre in train_scores(reader, report, counts, partial(bar.advance, task)):
-                tally.add(score, genre)
-            read[spec] = {**counts, "unreadable": len(reader.skipped)}
-    found = tally.grooves(min_pieces)
+            for score, genre in train_scores(reader, report, counts, partial(bar.advance, task),
+                                             grid=None if human else STEPS_PER_QUARTER):
+                (played if human else exact).add(score, genre)
+            read[spec] = {**counts, "unreadable": len(reader.skipped),
+                          "matched": "by skeleton" if human else "exactly"}
+    found = ranked(exact.grooves(min_pieces) + played.grooves(min_pieces, min_bars))
     grooves = top_grooves(found, top)
     command = ["tunesmith", "data", "grooves", *(a for c in corpus for a in ("--corpus", c)),
                "--out", str(out), *(["--min-pieces", str(min_pieces)] if min_pieces != 3 else []),
+               *(["--min-bars", str(min_bars)] if min_bars != 4 else []),
                *(["--top", str(top)] if top != 200 else [])]
     save_grooves(grooves, out, {"command": shlex.join(command), "corpora": read, "counts": {
-        **tally.counts(), "grooves_found": len(found), "grooves_kept": len(grooves)}})
+        "exact": exact.counts(), "skeleton": played.counts(), "grooves_found": len(found),
+        "grooves_kept": len(grooves)}})
     meters = ", ".join(f"{m} {n}" for m, n in Counter(g.meter for g in grooves).most_common())
-    typer.echo(f"wrote {out}: {len(grooves):,} grooves ({meters}) from {tally.drum_bars:,} drum bars "
-               f"of {tally.drum_pieces:,} train pieces; {tally.fill_bars:,} fill bars skipped")
+    bars, fills = exact.drum_bars + played.drum_bars, exact.fill_bars + played.fill_bars
+    typer.echo(f"wrote {out}: {len(grooves):,} grooves ({meters}) from {bars:,} drum bars of "
+               f"{exact.drum_pieces + played.drum_pieces:,} train pieces; {fills:,} fill bars skipped")
 
 
 @data_app.command("feel")

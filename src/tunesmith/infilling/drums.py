@@ -1,5 +1,5 @@
-"""Drums from a real groove: the shipped groove index (retrieval.grooves, mined from the band
-corpora's drum parts) gives a groove many drummers play; it sounds in every other bar and the
+"""Drums from a real groove: the shipped groove index (retrieval.grooves: band songs' drum parts
+and Groove's drummers) gives a groove several drummers play; it sounds in every other bar and the
 model writes the bars between, with the groove on both sides as context: a variation each
 second bar and, at a phrase's end, what the model plays there (often a fill).
 
@@ -10,7 +10,7 @@ more alike bar to bar than drummers are (drum similarity 0.82 on the drum prompt
 0.68-0.76 in real music; 0.71 with the model's bars, benchmarks/listening_reference.py). This
 is retrieval-guided writing, as a retrieved melody guides the lead (infilling.arrange): the
 groove is drawn by how many pieces play it, for the piece's meter and genre; for a genre the
-index lacks, the model's own first bar that keeps time is the groove."""
+index holds too few of in the meter, the model's own first bar that keeps time is the groove."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from tunesmith.generation.sampler import SamplingConfig
 from tunesmith.infilling.infill import fill_track
 from tunesmith.model import Checkpoint
 from tunesmith.retrieval.grooves import (
+    MIN_GENRE_GROOVES,
     Groove,
     bar_hits,
     hits_fill,
@@ -38,6 +39,7 @@ from tunesmith.theory import CRASH, TIME_KEEPERS, bar_starts, meter_at
 
 PHRASE = 4  # bars of a phrase: a crash may open it
 BACKBEAT = frozenset((37, 38, 39))  # side stick, snare, clap (kit classes)
+RIDE = frozenset((51, 53))  # ride, ride bell (kit classes)
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,9 @@ class DrumPlan:
 
     def note(self) -> str:
         if self.own is not None:
-            return (f"drums: the model's bar {self.own + 1} as the groove (the index has none of this "
-                    "genre and meter), in every other bar; the bars between by the model")
+            return (f"drums: the model's bar {self.own + 1} as the groove (the index has fewer than "
+                    f"{MIN_GENRE_GROOVES} grooves of this genre and meter), in every other bar; the bars "
+                    "between by the model")
         genre = f" {self.groove.genre}" if self.groove.genre else ""
         return (f"drums: a {self.groove.meter}{genre} groove played in {self.groove.pieces} pieces of the "
                 f"index, in every other bar; the bars between by the model")
@@ -64,21 +67,25 @@ def model_bars(bars: int) -> tuple[int, ...]:
 
 
 def keeps_time(groove: Groove) -> bool:
-    """A band groove: a kick, a backbeat (snare, stick or clap) and a time-keeper (hi-hat or
-    ride). The index also holds hats-only count-ins and kick-and-hat intros, real bars but
-    not the groove a band's drummer is asked for."""
+    """A band groove: a time-keeper (hi-hat or ride) over a kick and a backbeat (snare, stick
+    or clap), or a ride over the hi-hat (jazz time: the hat's foot is the backbeat, kick and
+    snare comp). The index also holds hats-only count-ins and kick-and-hat intros, real bars
+    but not the groove a band's drummer is asked for."""
     kit = {kit_class(key) for _, key, _ in groove.hits}
-    return 36 in kit and bool(kit & BACKBEAT) and bool(kit & TIME_KEEPERS)
+    beat = 36 in kit and bool(kit & BACKBEAT) and bool(kit & TIME_KEEPERS)
+    return beat or (bool(kit & RIDE) and 42 in kit)
 
 
 def plan_drums(meter: str, genre: str | None, bars: int, seed: int) -> DrumPlan | None:
     """The groove and the model's bars of a drum part; None when the index holds no band
-    groove of `meter`, or none of the asked genre in any meter: its grooves are rock, pop,
-    electronic and game music, and a jazz trio or a bossa nova over a rock beat is wrong in a
-    way the model's own drums (it learned Groove's jazz, latin and funk players) are not
-    (`groove_drums` then loops the model's own groove bar)."""
+    groove of `meter`, or fewer than MIN_GENRE_GROOVES of the asked genre in it. The shipped
+    index (assets/grooves.md) holds 4/4 rock, game music, latin, jazz, funk, hip hop,
+    electronic, world, pop and soul, 3/4 jazz and 2/4 and 6/8 rock; not reggae, blues, country,
+    folk or classical, nor rock in 3/4 or 12/8: a reggae song or a rock waltz over another
+    genre's beat is wrong in a way the model's own drums are not (`groove_drums` then loops
+    the model's own groove bar)."""
     grooves = [g for g in load_grooves() if keeps_time(g)]
-    if genre is not None and genre not in {g.genre for g in grooves}:
+    if genre is not None and sum(g.meter == meter and g.genre == genre for g in grooves) < MIN_GENRE_GROOVES:
         return None
     groove = pick_groove(grooves, meter, genre, np.random.default_rng(seed))
     if groove is None:
@@ -125,9 +132,10 @@ def groove_drums(
     sampling: SamplingConfig, on_step: Callable[[int], None] | None = None, first: int = 0,
 ) -> tuple[Score, DrumPlan] | None:
     """`score` with drums from a retrieved groove in bars [first, first + bars), the model
-    writing every second bar. When the index has no groove of the genre and meter, the model's
-    own first groove bar is the groove (a jazz ride pattern stays a jazz ride pattern, and comes
-    back as a drummer's would); None when its drums hold no such bar either (they stay)."""
+    writing every second bar. When the index has too few grooves of the genre and meter
+    (`plan_drums`), the model's own first groove bar is the groove (a reggae one-drop stays a
+    one-drop, and comes back as a drummer's would); None when its drums hold no such bar
+    either (they stay)."""
     plan = plan_drums(meter_at(score), attrs.genre, bars, seed)
     if plan is None:
         own = own_groove(score, first + bars)

@@ -2,8 +2,9 @@
 
 Consumes symusic Scores with drum parts (the Groove MIDI Dataset of Gillick et al., 2019, and
 band arrangements); produces `Groove`s, one bar of kit hits on a grid of 12 steps a quarter
-(16ths and 16th triplets both land on it), each counted over the pieces that play it; a gzipped
-JSON asset of them; and drum Tracks that loop one groove bar after bar, for the model to vary.
+(16ths and 16th triplets both land on it), each counted over the pieces that play it: sequenced
+bars when they match exactly, human-timed ones when their skeletons match; a gzipped JSON asset
+of them; and drum Tracks that loop one groove bar after bar, for the model to vary.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,16 +24,18 @@ from symusic import Note, Score, Track
 
 from tunesmith.data.clean import CleanReport, clean_tracks, quantize
 from tunesmith.errors import ConfigError, InputError
-from tunesmith.theory import bar_starts, is_fill, meter_at
+from tunesmith.theory import TIME_KEEPERS, bar_starts, is_fill, meter_at
 
 if TYPE_CHECKING:
     from tunesmith.data.corpora import Piece, Reader
 
 __all__ = [
     "DEFAULT_GROOVES",
+    "HUMAN_TIMED",
     "STEPS_PER_QUARTER",
     "Groove",
     "GrooveTally",
+    "SkeletonTally",
     "bar_hits",
     "grid_text",
     "groove_key",
@@ -39,9 +43,13 @@ __all__ = [
     "kit_class",
     "load_grooves",
     "loop_track",
+    "medoid",
     "mine_grooves",
     "pick_groove",
+    "ranked",
     "save_grooves",
+    "skeleton",
+    "snap_bar",
     "top_grooves",
     "train_scores",
 ]
@@ -49,12 +57,20 @@ __all__ = [
 STEPS_PER_QUARTER = 12  # grid holding both 16ths (3 steps) and 16th triplets (4 steps)
 DEFAULT_GROOVES = Path(__file__).resolve().parent.parent / "assets" / "grooves.json.gz"
 FORMAT, VERSION = "tunesmith-grooves", 1
-MIN_GENRE_GROOVES = 5  # fewer grooves of a genre in a meter: pick from every genre
+MIN_GENRE_GROOVES = 3  # fewer grooves of a genre in a meter: the genre is not in the index
 HELD_OUT = ("freedoom", "openmsx")  # the listening benchmark's held-out corpora: never mined
 # GM keys played as one sound by a drummer: bass drums, snares, closed/pedal hats, crashes, rides
 KIT_CLASSES = {35: 36, 40: 38, 44: 42, 57: 49, 59: 51}
+# Skeletons (human-timed bars, `skeleton`): what a drummer varies bar to bar is left out
+HUMAN_TIMED = ("groove",)  # corpora (data.corpora names) whose bars are matched by skeleton
+GHOST = 0.5  # a hit under half its bar's median velocity is a ghost note
+FOLDS = {46: 42, 53: 51}  # open hat heard as the hat, ride bell as the ride (after KIT_CLASSES)
+CYMBALS = frozenset((49, 52, 55))  # crash, china, splash: a phrase's accents, not its groove
+MIN_BARS = 4  # a skeleton of only two performances is a groove when they play it this often
+MEDOID_BARS = 400  # the stored bar is the medoid of a skeleton's first bars (bounded cost)
 
 Hit = tuple[int, int, int]  # (step from bar start, GM drum key, velocity)
+Skeleton = tuple[frozenset[tuple[int, int]], frozenset[int]]  # (step, class) cells, time-keepers
 
 
 @dataclass(frozen=True)
@@ -63,7 +79,8 @@ class Groove:
 
     meter: str  # "4/4", "3/4", "6/8", ...
     genre: str | None  # commonest genre label of the pieces it was played in
-    hits: tuple[Hit, ...]  # (step in STEPS_PER_QUARTER units, GM drum key, mean velocity), sorted
+    hits: tuple[Hit, ...]  # (step in STEPS_PER_QUARTER units, GM drum key, velocity), sorted:
+    # mean velocities of an exact match; a skeleton's medoid bar as played
     pieces: int
     bars: int
 
@@ -152,7 +169,139 @@ def hits_fill(hits: Iterable[tuple[int, ...]]) -> bool:
     return is_fill(onsets)
 
 
+# --- skeletons: human-timed bars ------------------------------------------------------------
+def _played(kit: _Kit, start: int, end: int, tpq: int) -> list[tuple[float, int, int]]:
+    """(onset in quarters from `start`, GM key, velocity) of the kit's notes in the bar [start,
+    end); a note up to a 32nd early is the bar's (a downbeat pushed ahead)."""
+    lo, hi = np.searchsorted(kit.time, [start - tpq / 8, end - tpq / 8], side="left")
+    onsets = (kit.time[lo:hi] - start) / tpq
+    return list(zip(onsets.tolist(), kit.pitch[lo:hi].tolist(), kit.velocity[lo:hi].tolist(), strict=True))
+
+
+def _division(notes: list[tuple[float, int, int]]) -> int:
+    """4 (16ths) or 3 (16th triplets): the division of a beat its notes (offset in the beat,
+    key, velocity) lie nearer, by velocity-weighted squared distance (accents decide); 16ths
+    on a tie, so a beat of downbeats alone stays straight."""
+    def miss(per: int) -> float:
+        return sum(vel * (frac - math.floor(frac * per + 0.5) / per) ** 2 for frac, _, vel in notes)
+
+    return 4 if miss(4) <= miss(3) else 3
+
+
+def snap_bar(played: Iterable[tuple[float, int, int]], meter: str) -> tuple[Hit, ...]:
+    """A played bar ((onset in quarters, GM key, velocity)) of `meter` on the 12-step grid, each
+    beat snapped to 16ths or to 16th triplets, whichever fits it better (a swung ride keeps its
+    triplets, a funk 16th its 16th); a key struck twice on one step counts once, the louder."""
+    beats: dict[int, list[tuple[float, int, int]]] = {}
+    for onset, key, vel in played:
+        beat = math.floor(onset + 1 / 8)  # up to a 32nd early: that beat's downbeat
+        beats.setdefault(beat, []).append((onset - beat, key, vel))
+    steps = bar_steps(meter)
+    loudest: dict[tuple[int, int], int] = {}
+    for beat, notes in beats.items():
+        per = _division(notes)
+        for frac, key, vel in notes:
+            step = beat * STEPS_PER_QUARTER + math.floor(frac * per + 0.5) * (STEPS_PER_QUARTER // per)
+            if 0 <= step < steps:
+                loudest[(step, key)] = max(loudest.get((step, key), 0), vel)
+    return tuple(sorted((step, key, vel) for (step, key), vel in loudest.items()))
+
+
+def skeleton(hits: Iterable[tuple[int, int, int]]) -> Skeleton:
+    """What makes two played bars the same groove: where each sound but cymbals and
+    time-keepers plays, and which time-keepers (hat, ride) keep time. Left out, as what a
+    drummer varies bar to bar: ghost notes (under GHOST x the bar's median velocity), what the
+    hat or ride plays (8ths or 16ths, open or closed, bell or bow) and crashes."""
+    hits = list(hits)
+    if not hits:
+        return frozenset(), frozenset()
+    floor = GHOST * float(np.median([vel for _, _, vel in hits]))
+    core = [(step, FOLDS.get(kit_class(key), kit_class(key))) for step, key, vel in hits if vel >= floor]
+    cells = frozenset((s, c) for s, c in core if c not in TIME_KEEPERS and c not in CYMBALS)
+    return cells, frozenset(c for _, c in core if c in TIME_KEEPERS)
+
+
+def medoid(bars: Sequence[tuple[Hit, ...]]) -> tuple[Hit, ...]:
+    """The bar nearest all others: least summed count of (step, kit class) cells one of two bars
+    plays and the other does not; the first on a tie. A real bar, not an average of bars."""
+    if not bars:
+        raise InputError("no bars to choose a medoid from: need at least one")
+    index: dict[tuple[int, int], int] = {}
+    rows = [[index.setdefault((s, kit_class(k)), len(index)) for s, k, _ in bar] for bar in bars]
+    x = np.zeros((len(bars), len(index)))  # (B, C) cells each bar plays
+    for b, cells in enumerate(rows):
+        x[b, cells] = 1.0
+    sizes = x.sum(axis=1)
+    apart = sizes[:, None] + sizes[None, :] - 2 * x @ x.T  # (B, B) symmetric differences
+    return bars[int(np.argmin(apart.sum(axis=1)))]
+
+
 # --- mining ---------------------------------------------------------------------------------
+def _whole_bars(score: Score) -> Iterator[tuple[int, int, str]]:
+    """(start, end, meter) of each bar of `score` (theory.bar_starts's bars) not cut short by a
+    new meter: a cut bar is no groove."""
+    tpq, starts = score.ticks_per_quarter, bar_starts(score)
+    for i, start in enumerate(starts):
+        meter = meter_at(score, start)
+        num, den = (int(x) for x in meter.split("/"))
+        end = start + num * tpq * 4 // den
+        if i + 1 == len(starts) or starts[i + 1] == end:
+            yield start, end, meter
+
+
+@dataclass
+class _Tally:
+    """Bars of a stream of pieces (add them one by one) that may be grooves, with what was
+    skipped; subclasses say how a bar is read (`_hits`) and counted (`_count`)."""
+
+    min_hits: int = 4
+    min_classes: int = 2  # one sound alone (a count-in, a click, a shaker) keeps no groove
+    pieces: int = 0  # pieces added
+    drum_pieces: int = 0  # of which with a drum part
+    drum_bars: int = 0  # whole bars with at least one drum hit
+    sparse_bars: int = 0  # of which with fewer than min_hits hits
+    fill_bars: int = 0  # of which fills (theory.is_fill)
+    one_sound_bars: int = 0  # of which with fewer than min_classes kit classes
+
+    def add(self, score: Score, genre: str | None) -> None:
+        """Count the bars of every drum part of `score` (its drum tracks are one kit: split-kit
+        files put kick, snare and hats on tracks of their own)."""
+        self.pieces += 1
+        kit = _kit(t for t in score.tracks if t.is_drum)
+        if not len(kit.time):
+            return
+        self.drum_pieces += 1
+        for start, end, meter in _whole_bars(score):
+            hits = self._hits(kit, start, end, score.ticks_per_quarter, meter)
+            if self._groove_bar(hits):
+                self._count(hits, meter, genre)
+
+    def _groove_bar(self, hits: tuple[Hit, ...]) -> bool:
+        if not hits:
+            return False
+        self.drum_bars += 1
+        if len(hits) < self.min_hits:
+            self.sparse_bars += 1
+        elif hits_fill(hits):
+            self.fill_bars += 1
+        elif len({kit_class(key) for _, key, _ in hits}) < self.min_classes:
+            self.one_sound_bars += 1
+        else:
+            return True
+        return False
+
+    def _hits(self, kit: _Kit, start: int, end: int, tpq: int, meter: str) -> tuple[Hit, ...]:
+        raise NotImplementedError
+
+    def _count(self, hits: tuple[Hit, ...], meter: str, genre: str | None) -> None:
+        raise NotImplementedError
+
+    def _counts(self, distinct: int) -> dict[str, int]:
+        return {"pieces": self.pieces, "drum_pieces": self.drum_pieces, "drum_bars": self.drum_bars,
+                "sparse_bars_skipped": self.sparse_bars, "fill_bars_skipped": self.fill_bars,
+                "one_sound_bars_skipped": self.one_sound_bars, "distinct_bars": distinct}
+
+
 @dataclass
 class _Entry:
     """Running counts of one (meter, groove_key) over the bars that play it."""
@@ -176,50 +325,17 @@ def _cells(hits: tuple[Hit, ...]) -> dict[tuple[int, int], tuple[int, set[int]]]
 
 
 @dataclass
-class GrooveTally:
-    """Grooves counted over a stream of pieces (add them one by one), with what was skipped."""
+class GrooveTally(_Tally):
+    """Grooves of sequenced pieces: bars on the 12-step grid are the same groove when they hit
+    the same kit classes on the same steps (groove_key)."""
 
-    min_hits: int = 4
-    min_classes: int = 2  # one sound alone (a count-in, a click, a shaker) keeps no groove
-    pieces: int = 0  # pieces added
-    drum_pieces: int = 0  # of which with a drum part
-    drum_bars: int = 0  # whole bars with at least one drum hit
-    sparse_bars: int = 0  # of which with fewer than min_hits hits
-    fill_bars: int = 0  # of which fills (theory.is_fill)
-    one_sound_bars: int = 0  # of which with fewer than min_classes kit classes
     entries: dict[tuple[str, frozenset[tuple[int, int]]], _Entry] = field(default_factory=dict)
 
-    def add(self, score: Score, genre: str | None) -> None:
-        """Count the bars of every drum part of `score` (its drum tracks are one kit: split-kit
-        files put kick, snare and hats on tracks of their own)."""
-        self.pieces += 1
-        kit = _kit(t for t in score.tracks if t.is_drum)
-        if not len(kit.time):
-            return
-        self.drum_pieces += 1
-        tpq = score.ticks_per_quarter
-        starts = bar_starts(score)
-        for i, start in enumerate(starts):
-            meter = meter_at(score, start)
-            num, den = (int(x) for x in meter.split("/"))
-            end = start + num * tpq * 4 // den  # theory.bar_starts's bar length
-            if i + 1 == len(starts) or starts[i + 1] == end:  # a bar cut short by a new meter is no groove
-                self._add_bar(_bar_hits(kit, start, end, tpq), meter, genre)
+    def _hits(self, kit: _Kit, start: int, end: int, tpq: int, meter: str) -> tuple[Hit, ...]:
+        return _bar_hits(kit, start, end, tpq)
 
-    def _add_bar(self, hits: tuple[Hit, ...], meter: str, genre: str | None) -> None:
-        if not hits:
-            return
-        self.drum_bars += 1
-        if len(hits) < self.min_hits:
-            self.sparse_bars += 1
-            return
-        if hits_fill(hits):
-            self.fill_bars += 1
-            return
+    def _count(self, hits: tuple[Hit, ...], meter: str, genre: str | None) -> None:
         cells = _cells(hits)
-        if len({cls for _, cls in cells}) < self.min_classes:
-            self.one_sound_bars += 1
-            return
         entry = self.entries.get((meter, frozenset(cells)))
         if entry is None:
             order = tuple(sorted(cells))
@@ -235,14 +351,10 @@ class GrooveTally:
 
     def grooves(self, min_pieces: int = 3) -> list[Groove]:
         """The grooves played in at least `min_pieces` pieces, the most widely played first."""
-        found = [_groove(meter, e) for (meter, _), e in self.entries.items() if e.pieces >= min_pieces]
-        return sorted(found, key=lambda g: (-g.pieces, -g.bars, g.meter, g.hits))
+        return ranked([_groove(meter, e) for (meter, _), e in self.entries.items() if e.pieces >= min_pieces])
 
     def counts(self) -> dict[str, int]:
-        return {"pieces": self.pieces, "drum_pieces": self.drum_pieces, "drum_bars": self.drum_bars,
-                "sparse_bars_skipped": self.sparse_bars, "fill_bars_skipped": self.fill_bars,
-                "one_sound_bars_skipped": self.one_sound_bars,
-                "distinct_bars": len(self.entries)}
+        return self._counts(len(self.entries))
 
 
 def _groove(meter: str, e: _Entry) -> Groove:
@@ -255,14 +367,72 @@ def _groove(meter: str, e: _Entry) -> Groove:
     return Groove(meter, genre, tuple(sorted(hits)), e.pieces, e.bars)
 
 
+@dataclass
+class _Played:
+    """The bars of one (meter, genre, skeleton): the first MEDOID_BARS kept for the medoid."""
+
+    bars: list[tuple[Hit, ...]] = field(default_factory=list)
+    count: int = 0
+    pieces: int = 0
+    last_piece: int = -1
+
+
+@dataclass
+class SkeletonTally(_Tally):
+    """Grooves of human-timed performances (Groove's drummers), whose bars never repeat exactly
+    on the grid: each bar is snapped beat by beat (snap_bar), and bars of one genre are the same
+    groove when their skeletons match. The groove stored is their medoid, a bar as it was
+    played, ghost notes, open hats and accents kept. Keyed by genre too: a funk and a rock
+    drummer share a backbeat's skeleton, not its ornaments."""
+
+    entries: dict[tuple[str, str | None, Skeleton], _Played] = field(default_factory=dict)
+
+    def _hits(self, kit: _Kit, start: int, end: int, tpq: int, meter: str) -> tuple[Hit, ...]:
+        return snap_bar(_played(kit, start, end, tpq), meter)
+
+    def _count(self, hits: tuple[Hit, ...], meter: str, genre: str | None) -> None:
+        entry = self.entries.setdefault((meter, genre, skeleton(hits)), _Played())
+        entry.count += 1
+        if len(entry.bars) < MEDOID_BARS:
+            entry.bars.append(hits)
+        if entry.last_piece != self.pieces:
+            entry.last_piece, entry.pieces = self.pieces, entry.pieces + 1
+
+    def grooves(self, min_pieces: int = 3, min_bars: int = MIN_BARS) -> list[Groove]:
+        """The skeletons played in at least `min_pieces` performances, or in two and at least
+        `min_bars` bars (a drummer repeats a groove through a performance, and some styles have
+        only two performances in the train split), as their medoid bars, most widely played first."""
+        if min(min_pieces, min_bars) < 1:
+            raise InputError(f"min_pieces={min_pieces}, min_bars={min_bars} are invalid: need each >= 1")
+        return ranked([Groove(meter, genre, medoid(e.bars), e.pieces, e.count)
+                       for (meter, genre, _), e in self.entries.items()
+                       if e.pieces >= min_pieces or (e.pieces >= 2 and e.count >= min_bars)])
+
+    def counts(self) -> dict[str, int]:
+        return self._counts(len(self.entries))
+
+
+def ranked(grooves: Iterable[Groove]) -> list[Groove]:
+    """The most widely played first: by pieces, then bars."""
+    return sorted(grooves, key=lambda g: (-g.pieces, -g.bars, g.meter, g.genre or "", g.hits))
+
+
 def mine_grooves(pieces: Iterable[tuple[Score, str | None]], min_pieces: int = 3,
-                 min_hits: int = 4, min_classes: int = 2) -> list[Groove]:
+                 min_hits: int = 4, min_classes: int = 2, *, skeletons: bool = False,
+                 min_bars: int = MIN_BARS) -> list[Groove]:
     """The drum bars (whole bars of one meter, at least `min_hits` hits of `min_classes` kit
-    classes, no fills) played in at least `min_pieces` of `pieces` ((score, genre) pairs), each
-    with its mean velocities and commonest genre, sorted by pieces (most first)."""
-    if min(min_pieces, min_hits, min_classes) < 1:
-        raise InputError(f"min_pieces={min_pieces}, min_hits={min_hits}, min_classes={min_classes} "
-                         "are invalid: need each >= 1")
+    classes, no fills) played in at least `min_pieces` of `pieces` ((score, genre) pairs), sorted
+    by pieces (most first): exact matches with mean velocities and their commonest genre, or
+    with `skeletons` (human-timed pieces) matching skeletons per genre, as medoid bars, also
+    kept when played in two pieces and `min_bars` bars."""
+    if min(min_pieces, min_hits, min_classes, min_bars) < 1:
+        raise InputError(f"min_pieces={min_pieces}, min_hits={min_hits}, min_classes={min_classes}, "
+                         f"min_bars={min_bars} are invalid: need each >= 1")
+    if skeletons:
+        played = SkeletonTally(min_hits=min_hits, min_classes=min_classes)
+        for score, genre in pieces:
+            played.add(score, genre)
+        return played.grooves(min_pieces, min_bars)
     tally = GrooveTally(min_hits=min_hits, min_classes=min_classes)
     for score, genre in pieces:
         tally.add(score, genre)
