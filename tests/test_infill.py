@@ -151,7 +151,7 @@ def test_strict_controls_hold_in_every_bar(debug_checkpoint, seed):
         got[strict] = [(c.density, c.poly_min, c.poly_max, c.durations) for c in bars]
         # the gap's end cuts a note ringing past it (infill._place): classes of the notes it left whole
         last_bar[strict] = {duration_class(n.duration, Q) for n in out.tracks[piano].notes
-                            if 12 * Q <= n.time and n.end < 16 * Q}
+                            if n.time >= 12 * Q and n.end < 16 * Q}
     eighth = (False, False, False, True, False)
     assert got[True][0] == (6, 2, 2, eighth) and got[True][1][0] == 0
     assert got[True][2][:3] == (3, 1, 1)
