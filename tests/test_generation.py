@@ -195,8 +195,13 @@ def test_key_bias_penalises_only_out_of_scale_pitches(tok: Tokenizer) -> None:
     assert bias[tok.vocab["Pitch_67"]] == 0  # G, the natural minor's 7th
     assert bias[tok.vocab["Pitch_70"]] == -2.0  # Bb
     assert bias[tok.vocab["PitchDrum_38"]] == 0  # drums have no key
-    pitches = [int(t.split("_")[1]) for t in tok.vocab if t.startswith("Pitch_")]
-    assert int((bias < 0).sum()) == sum(1 for p in pitches if p % 12 in (1, 3, 6, 10))  # C# D# F# A#
+    pitches = [i for t, i in tok.vocab.items() if t.startswith("Pitch_")]
+    chromatic = sum(1 for i in pitches if int(tok.tokens[i].split("_")[1]) % 12 in (1, 3, 6, 10))  # C# D# F# A#
+    assert int((bias[pitches] < 0).sum()) == chromatic
+    # a chord the model picks loses the strength per tone outside the scale
+    assert bias[tok.vocab["Chord_Am"]] == 0 and bias[tok.vocab["Chord_E"]] == 0  # E G# B
+    assert bias[tok.vocab["Chord_D"]] == -2.0 and bias[tok.vocab["Chord_Bbm"]] == -4.0  # F#; Bb and Db
+    assert bias[tok.vocab["Chord_N"]] == 0
 
 
 def test_coverage_boosts_only_silent_requested_programs(tok: Tokenizer) -> None:

@@ -109,6 +109,17 @@ def test_without_asked_chords_a_bar_may_say_one_or_none():
     _, ids = g.options()
     kinds = {tok.tokens[i].split("_")[0] for i in ids}
     assert {"Chord", "Position"} <= kinds
+
+    def next_kinds(first: str) -> set[str]:  # what may follow bar 2's TimeSig, bar 1 opened by `first`
+        h = SequenceGrammar(Vocab.of(tok), Constraints(programs=(0,), bars=3))
+        for t in ("Bar_None", "TimeSig_4/4", first, "Position_0", "Program_0", "Pitch_60", "Velocity_63",
+                  "Duration_1.0.8", "Bar_None", "TimeSig_4/4"):
+            if t:
+                h.advance(tok.vocab[t])
+        return {tok.tokens[i].split("_")[0] for i in h.options()[1]}
+
+    assert next_kinds("Chord_Am") == {"Chord"}  # a window says every bar's chord or none
+    assert "Chord" not in next_kinds("")
     plain = Tokenizer.create(TokenizerSettings(chords=False))
     p = SequenceGrammar(Vocab.of(plain), Constraints(programs=(0,), bars=2))
     p.advance(plain.vocab["Bar_None"])

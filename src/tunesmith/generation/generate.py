@@ -195,7 +195,9 @@ def key_bias(tok: Tokenizer, key: str, strength: float, profile: float = 0.0) ->
     """(V,) logits offset on pitched notes: -strength outside the key's scale, plus `profile`
     times the log of the key's Krumhansl-Kessler probe-tone profile (relative to its mean),
     which favours tonic and dominant and so tells a key from its relative major/minor. A
-    soft preference, like a musician told the key: chromatic notes stay possible."""
+    soft preference, like a musician told the key: chromatic notes stay possible. A chord
+    token the model picks for a bar loses `strength` per tone outside the scale (asked chords
+    are forced, so this only steers the harmony the model plans itself)."""
     weights = key_profile(key)
     tilt = np.log(weights / weights.mean())  # (12,) by pitch class
     scale = scale_mask(key)
@@ -203,6 +205,10 @@ def key_bias(tok: Tokenizer, key: str, strength: float, profile: float = 0.0) ->
     for i in tok.ids_of_type("Pitch"):
         pc = int(tok.tokens[i].split("_")[1]) % 12
         bias[i] = profile * float(tilt[pc]) - (0.0 if scale[pc] else strength)
+    for i in tok.chord_ids:
+        name = tok.tokens[i].split("_", 1)[1]
+        if name != "N":
+            bias[i] = -strength * float((chord_pitch_classes(name) & ~scale).sum())
     return bias
 
 

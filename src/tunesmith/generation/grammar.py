@@ -96,6 +96,7 @@ class SequenceGrammar:
         self.drum_hits: dict[int, set[int]] = {}
         self.last_bar_hits: dict[int, set[int]] = {}
         self.tempo_done = False
+        self.chorded: bool | None = None  # the first bar said a chord (then every bar does)
         self.fixed_ts: str | None = c.time_signature
         self.done = False
         self.masked_steps = 0
@@ -122,11 +123,14 @@ class SequenceGrammar:
         return m if m.any() else tm["EOS"]
 
     def _after_meter(self) -> tuple[str, ...]:
-        """What may follow a bar's TimeSig: its asked chord only, or a chord of the model's
-        choice (or none) with a chord vocabulary."""
-        if not self.v.has_chords:
+        """What may follow a bar's TimeSig: its asked chord only, or with a chord vocabulary a
+        chord of the model's choice in every bar or in none, as the first bar chose (a training
+        window says all its bars' chords or none)."""
+        if not self.v.has_chords or self.chorded is False:
             return ("Position", "Bar", "EOS")
-        return ("Chord",) if self.c.chords else ("Chord", "Position", "Bar", "EOS")
+        if self.c.chords or self.chorded:
+            return ("Chord",)
+        return ("Chord", "Position", "Bar", "EOS")
 
     def _type_allowed(self, typ: str) -> Tensor:
         v, c = self.v, self.c
@@ -202,7 +206,7 @@ class SequenceGrammar:
         """Everything the allowed set depends on; masks are cached per state."""
         return (self.c, self.done, self.last, self.program == DRUMS, self.pos, self.numerator,
                 self.bars, self.bar_target, self.notes > 0, self.at_position >= MAX_ONSETS_PER_POSITION,
-                self.voiced, self.tempo_done, self.fixed_ts)
+                self.voiced, self.tempo_done, self.fixed_ts, self.chorded)
 
     def mask(self) -> Tensor:
         return self.options()[0]
@@ -226,6 +230,8 @@ class SequenceGrammar:
 
     def advance(self, token_id: int) -> None:
         typ, val = self.v.type_of[token_id], self.v.value_of[token_id]
+        if self.last == "TimeSig" and self.chorded is None:
+            self.chorded = typ == "Chord"
         if typ == "Bar":
             self.bars += 1
             self.in_bar, self.bar_onsets = set(), {}
