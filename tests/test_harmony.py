@@ -159,3 +159,17 @@ def test_an_older_checkpoint_is_expanded_with_chord_rows(tmp_path):
     tones = [i for t, i in tok.vocab.items() if t.startswith("Pitch_") and int(t[6:]) % 12 in (0, 4, 7)]
     assert torch.allclose(rows[tok.vocab["Chord_C"]], rows[tones].mean(dim=0))
     assert not torch.allclose(rows[tok.vocab["Chord_C"]], rows[tok.vocab["Chord_Cm"]])
+
+
+def test_the_models_own_harmony_opens_and_closes_on_the_tonic():
+    from tunesmith.generation.generate import CADENCE, cadence_bias
+
+    tok = Tokenizer.default()
+    bias = cadence_bias(tok, "E minor", 8)
+    em, em7, g = tok.vocab["Chord_Em"], tok.vocab["Chord_Em7"], tok.vocab["Chord_G"]
+    assert bias.shape == (8, len(tok))
+    assert bias[0, em] == bias[7, em7] == CADENCE and bias[0, g] == 0
+    assert not bias[1:7].any()  # the middle is the model's own
+    gap = cadence_bias(tok, "Eb major", 4, first=4, total=8)  # bars 5-8 of 8: only the last is the end
+    assert gap[3, tok.vocab["Chord_Eb"]] == CADENCE and not gap[:3].any()
+    assert cadence_bias(Tokenizer.create(TokenizerSettings(chords=False)), "C major", 4) is None

@@ -22,7 +22,7 @@ from symusic import Score, Track
 
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes, family
 from tunesmith.errors import InputError
-from tunesmith.generation.generate import chord_bias, key_bias
+from tunesmith.generation.generate import cadence_bias, chord_bias, key_bias
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.sampler import SamplingConfig, sample, under_chords
 from tunesmith.model import Checkpoint
@@ -367,6 +367,8 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
     pitched = program != DRUMS
     root = sampling.chord_strength if family(program) == "bass" else 0.0
     bar_bias = chord_bias(tok, chords, n, sampling.chord_strength, root) if chords and pitched else None
+    if bar_bias is None and harmony == () and pitched and attributes is not None and attributes.key:
+        bar_bias = cadence_bias(tok, attributes.key, n, first, len(bars))  # the model plans the gap's chords
     # an asked key steers a fill as it steers a generated piece (the same soft preference)
     key = attributes.key if attributes is not None and pitched else None
     bias = key_bias(tok, key, sampling.key_strength, sampling.key_profile) if key else None
