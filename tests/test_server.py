@@ -242,6 +242,24 @@ def finished(client: TestClient, res: Any) -> dict[str, Any]:
     return job
 
 
+def test_an_edits_feel_times_only_the_notes_it_writes(edit_client: TestClient) -> None:
+    source = four_bars()
+    out = {}
+    for feel in ("straight", "human"):
+        body = {"midi": midi_b64(source), "bars": "2-3", "tracks": ["drums"], "seed": 1, "feel": feel}
+        job = finished(edit_client, edit_client.post("/api/infill", json=body))
+        out[feel] = Score.from_midi(edit_client.get(f"/api/jobs/{job['job_id']}/midi").content)
+    gap = (4 * Q, 12 * Q)
+    drums = {f: track_notes(s, 0, drum=True) for f, s in out.items()}
+    outside = {f: [n for n in d if not gap[0] <= n[0] < gap[1]] for f, d in drums.items()}
+    assert outside["human"] == outside["straight"] == [n for n in track_notes(source, 0, drum=True)
+                                                       if not gap[0] <= n[0] < gap[1]]
+    assert drums["human"] != drums["straight"]  # the written bars moved off the grid
+    assert track_notes(out["human"], 33) == track_notes(source, 33)  # other tracks untouched
+    bad = edit_client.post("/api/continue", json={"midi": midi_b64(source), "feel": "swing"})
+    assert bad.status_code == 422 and "feel 'swing' is not one of straight, human" in bad.text
+
+
 def test_infill_keeps_every_note_outside_the_gap(edit_client: TestClient) -> None:
     source = four_bars()
     body = {"midi": midi_b64(source), "bars": "2-3", "tracks": ["bass"], "density": 4,

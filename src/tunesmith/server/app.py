@@ -48,7 +48,7 @@ from tunesmith.midi import load_score, midi_bytes
 from tunesmith.midi.pianoroll import draw_pianoroll
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint, load_checkpoint
-from tunesmith.retrieval.feel import FEELS, FeelConfig
+from tunesmith.retrieval.feel import FeelConfig
 from tunesmith.server.edits import (
     ContinueRequest,
     EditRequest,
@@ -58,6 +58,7 @@ from tunesmith.server.edits import (
     continue_spec,
     decode_midi,
     infill_spec,
+    known_feel,
     open_spec,
     plan_sections,
 )
@@ -121,10 +122,7 @@ class GenerateRequest(BaseModel):
     @field_validator("feel")
     @classmethod
     def _known_feel(cls, value: str) -> str:
-        # refused with the body's other malformed fields (422), the message naming the value
-        if value not in FEELS:
-            raise ValueError(f"feel {value[:40]!r} is not one of {', '.join(FEELS)}")
-        return value
+        return known_feel(value)
 
 
 MAX_CANDIDATES = 4  # a job's cost grows with N: the server caps it

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from symusic import Score
 
 from tunesmith.attributes import INSTRUMENT_NAMES, Attributes
@@ -30,6 +30,7 @@ from tunesmith.infilling.infill import parse_bar_range, played_programs, resolve
 from tunesmith.infilling.infill import parse_polyphony as parse_polyphony_text
 from tunesmith.midi import load_score
 from tunesmith.model import Checkpoint
+from tunesmith.retrieval.feel import FEELS, FeelConfig, Region, apply_feel
 from tunesmith.theory import bar_starts
 
 KINDS = ("infill", "continue", "open")
@@ -37,14 +38,28 @@ MAX_NEW_BARS = 64  # continue_piece's own limit
 Sections = tuple[tuple[str, int, int], ...]  # (label, first bar 0-based, bars), as Generated's
 
 
+def known_feel(value: str) -> str:
+    """A request's `feel`, refused with the body's other malformed fields (422) when unknown."""
+    if value not in FEELS:
+        raise ValueError(f"feel {value[:40]!r} is not one of {', '.join(FEELS)}")
+    return value
+
+
 class EditRequest(BaseModel):
     """The piece to edit: `job_id` of a finished job, or `midi`, a MIDI file as base64
-    (multipart requests send it as the `file` part instead)."""
+    (multipart requests send it as the `file` part instead). `feel` times only the notes the
+    edit writes (retrieval.feel)."""
 
     model_config = ConfigDict(extra="forbid")
 
     job_id: str | None = None
     midi: str | None = None
+    feel: str = "straight"
+
+    @field_validator("feel")
+    @classmethod
+    def _known_feel(cls, value: str) -> str:
+        return known_feel(value)
 
 
 class InfillRequest(EditRequest):
@@ -90,6 +105,7 @@ class EditSpec:
     seed: int = 0
     source: str | None = None  # the job whose MIDI this edits
     sections: Sections = ()  # the source job's plan, kept by the edit
+    feel: FeelConfig = FeelConfig()  # timing of the notes the edit writes
 
     @property
     def requested(self) -> Attributes:
@@ -203,7 +219,8 @@ def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits,
     # SamplingConfig validates the values given; the others keep the server's defaults
     sampling = replace(sampling, **{k: v for k, v in given.items() if v is not None})
     return {"midi": midi, "prompt": req.prompt, "attributes": parse(req.prompt),
-            "seed": req.seed, "sampling": sampling, "source": req.job_id, "sections": sections}
+            "seed": req.seed, "sampling": sampling, "source": req.job_id, "sections": sections,
+            "feel": FeelConfig(feel=req.feel)}
 
 
 def infill_spec(req: InfillRequest, midi: bytes, limits: Limits, sections: Sections = ()) -> EditSpec:
@@ -252,12 +269,18 @@ def run_edit(spec: EditSpec, checkpoint: Checkpoint, on_step: Callable[[int], No
 
     common: dict[str, Any] = {"attributes": spec.attributes, "seed": spec.seed,
                               "sampling": spec.sampling, "checkpoint": checkpoint, "on_step": step}
+    genre = spec.attributes.genre if spec.attributes else None
     if spec.kind == "infill":
+        starts = bar_starts(score, spec.bars[1] + 1)
+        written = Region(starts[spec.bars[0] - 1], starts[spec.bars[1]], frozenset(spec.tracks))
         score = infill(score, spec.bars, list(spec.tracks), controls=spec.controls, **common)
+        score = apply_feel(score, spec.feel, genre, spec.seed, written)
         note = (f"Bars {spec.bars[0]}-{spec.bars[1]} of "
                 f"{', '.join(_track_name(p) for p in spec.tracks)} regenerated.")
     elif spec.kind == "continue":
+        written = Region(bar_starts(score, len(bar_starts(score)) + 1)[-1])
         score = continue_piece(score, spec.new_bars, **common)
+        score = apply_feel(score, spec.feel, genre, spec.seed, written)
         note = f"Continued by {spec.new_bars} bars."
     else:
         note = "Uploaded MIDI."
