@@ -22,6 +22,7 @@ import numpy as np
 from symusic import Note, Score, Track
 
 from tunesmith.errors import ConfigError, InputError
+from tunesmith.retrieval.assets import read_asset
 from tunesmith.retrieval.grooves import kit_class
 from tunesmith.theory import bar_starts, meter_at
 
@@ -278,14 +279,7 @@ def load_feel(path: str | Path | None = None) -> FeelTable:
 
 @functools.cache
 def _load(path: str) -> FeelTable:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"feel file {path} does not exist: build it with `tunesmith data feel`") from exc
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"feel file {path} is not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or (doc.get("format"), doc.get("version")) != (FORMAT, VERSION):
-        raise ConfigError(f"feel file {path} is not a {FORMAT} file of version {VERSION}")
+    doc = read_asset(path, "feel file", FORMAT, VERSION, "tunesmith data feel")
     try:
         cells = {(genre, ANY if cls == "any" else int(cls), pos): Cell(*row)
                  for genre, classes in doc["feels"].items() for cls, rows in classes.items()

@@ -24,6 +24,7 @@ from symusic import Note, Score, Track
 
 from tunesmith.data.clean import CleanReport, clean_tracks, quantize
 from tunesmith.errors import ConfigError, InputError
+from tunesmith.retrieval.assets import read_asset
 from tunesmith.theory import TIME_KEEPERS, bar_starts, is_fill, meter_at
 
 if TYPE_CHECKING:
@@ -503,14 +504,7 @@ def load_grooves(path: str | Path | None = None) -> list[Groove]:
 
 @functools.cache
 def _load(path: str) -> tuple[Groove, ...]:
-    try:
-        doc = json.loads(gzip.decompress(Path(path).read_bytes()))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"groove file {path} does not exist: build it with `tunesmith data grooves`") from exc
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"groove file {path} is not gzipped JSON: {exc}") from exc
-    if not isinstance(doc, dict) or (doc.get("format"), doc.get("version")) != (FORMAT, VERSION):
-        raise ConfigError(f"groove file {path} is not a {FORMAT} file of version {VERSION}")
+    doc = read_asset(path, "groove file", FORMAT, VERSION, "tunesmith data grooves")
     if doc.get("steps_per_quarter") != STEPS_PER_QUARTER:
         raise ConfigError(f"groove file {path} has steps_per_quarter={doc.get('steps_per_quarter')!r}: "
                           f"allowed {STEPS_PER_QUARTER}")

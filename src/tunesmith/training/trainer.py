@@ -277,7 +277,9 @@ def seed_chord_rows(model: LlamaForCausalLM, tok: Tokenizer) -> None:
     agreement 27 %, as without chord tokens). Chord_N keeps its mean-resized row."""
     from tunesmith.theory import chord_pitch_classes
 
-    rows = model.get_input_embeddings().weight  # (V, D), tied to the output
+    embedding = model.get_input_embeddings()
+    assert isinstance(embedding, torch.nn.Embedding)  # a Llama's token embedding
+    rows = embedding.weight  # (V, D), tied to the output
     with torch.no_grad():
         for token, i in tok.vocab.items():
             if i not in tok.chord_ids or token == "Chord_N":
