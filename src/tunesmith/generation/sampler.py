@@ -68,9 +68,10 @@ class SamplingConfig:
     # stray), "held" (the fill grammar keeps each bar to it) or "off". "held" also thins a part
     # the model writes freely (the first one) once a bar holds that many of its notes: each
     # further note of it costs THIN_LOGIT in the logits per note past it (a soft steer).
-    # Off by default: on the 30 free prompts neither moved realism (mean OA 0.836 off, 0.832
-    # stated, 0.837 held with the stage-5 model); held thins the chord parts (18.8 -> 14.4
-    # notes a bar; real 8-12) (benchmarks/listening_reference.py --texture)
+    # Off by default: on the 30 free prompts the stage-6 model scores mean OA 0.844 off, 0.829
+    # held, which brings chord parts to real density (19.1 -> 8.5 notes a bar; real 8-12) but
+    # leaves leads busy (7.5 -> 7.2; real 3.5-5.2) and the harmony still (chord changes 67 ->
+    # 49 %) (benchmarks/listening_reference.py --texture; stage 5: 0.836 off, 0.837 held)
     texture: str = "off"
 
     def __post_init__(self) -> None:

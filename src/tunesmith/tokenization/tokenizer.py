@@ -74,7 +74,8 @@ class Tokenizer:
     def __init__(self, remi: REMI, chords: bool = False) -> None:
         self.remi = remi
         self.chords = chords
-        self.n_base = len(remi.vocab)  # miditok's ids; chord tokens follow
+        chord_set = set(chord_tokens())  # miditok's ids come first, chord tokens follow
+        self.n_base = sum(1 for t in remi.vocab if t not in chord_set)
         if chords:  # not miditok special tokens: those would come first and shift every id
             for t in chord_tokens():
                 if t not in remi.vocab:
