@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tunesmith.theory import chord_name, label
-from tunesmith.tokenization.infill import POSITIONS_PER_BEAT, Bar, _duration_ticks, split_bars
+from tunesmith.tokenization.infill import POSITIONS_PER_BEAT, Bar, duration_ticks, split_bars
 from tunesmith.tokenization.tokenizer import Tokenizer
 from tunesmith.tokenization.vocab import chord_token
 
@@ -40,7 +40,7 @@ def bar_chroma(bar: Bar, tok: Tokenizer) -> tuple[np.ndarray, int]:
             if kind != "Pitch":  # PitchDrum: drums sound no harmony
                 continue
             pitch = int(value)
-            chroma[pitch % 12] += max(min(_duration_ticks(tok.tokens[n[3]]), length - pos), 1)
+            chroma[pitch % 12] += max(min(duration_ticks(tok.tokens[n[3]]), length - pos), 1)
             lowest = min(lowest, pitch)
     return chroma, lowest
 

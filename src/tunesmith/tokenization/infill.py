@@ -90,11 +90,12 @@ def programs_of(bars: Sequence[Bar], tok: Tokenizer) -> list[int]:
 def controls_of(notes: Sequence[list[int]], positions: Sequence[int], tok: Tokenizer) -> list[str]:
     """Per-bar control tokens (density, polyphony, duration classes) of one track's notes,
     measured on the token grid (positions_per_beat ticks per quarter)."""
-    pairs = [(pos, _duration_ticks(tok.tokens[n[3]])) for n, pos in zip(notes, positions, strict=True)]
+    pairs = [(pos, duration_ticks(tok.tokens[n[3]])) for n, pos in zip(notes, positions, strict=True)]
     return bar_controls(pairs, POSITIONS_PER_BEAT).tokens()
 
 
-def _duration_ticks(token: str) -> int:
+def duration_ticks(token: str) -> int:
+    """Ticks of a Duration token on the token grid (POSITIONS_PER_BEAT a beat): "Duration_1.4.8" -> 12."""
     beats, pos, res = (int(x) for x in token.split("_")[1].split("."))
     return beats * POSITIONS_PER_BEAT + pos * POSITIONS_PER_BEAT // res
 
