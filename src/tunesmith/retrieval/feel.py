@@ -23,8 +23,8 @@ from symusic import Note, Score, Track
 
 from tunesmith.errors import ConfigError, InputError
 from tunesmith.retrieval.assets import read_asset
-from tunesmith.retrieval.grooves import kit_class
-from tunesmith.theory import bar_starts, meter_at
+from tunesmith.retrieval.grooves import drum_kit, kit_class, whole_bars
+from tunesmith.theory import bar_starts
 
 if TYPE_CHECKING:
     from symusic.core import NoteTickList
@@ -133,36 +133,18 @@ class Timing:
     thin: int = 0  # of which in bars of fewer than MIN_BAR_ONSETS counted ones: not counted
 
 
-def _drums(score: Score) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(time, pitch, velocity) of every drum note, sorted by time."""
-    arrays = [t.notes.numpy() for t in score.tracks if t.is_drum and len(t.notes)]
-    if not arrays:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    time, pitch, vel = (np.concatenate([a[k] for a in arrays]).astype(np.int64)
-                        for k in ("time", "pitch", "velocity"))
-    order = np.argsort(time, kind="stable")
-    return time[order], pitch[order], vel[order]
-
-
-def _bar_end(score: Score, start: int) -> int:
-    num, den = (int(x) for x in meter_at(score, start).split("/"))
-    return start + num * score.ticks_per_quarter * 4 // den  # theory.bar_starts's bar length
-
-
 def timing(score: Score) -> Timing:
     """The drum onsets of `score`'s whole bars that lie near a 16th: each one's kit class,
     16th of the beat (counted from the downbeat, in quarters of the tempo map, so
     tempo-independent) and offset from that 16th minus the bar's median offset. The bar's
     own time, not the click: a band follows its drummer, and a drummer's drift over a take
     is no feel. Onsets nearer a 16th triplet (swing, shuffles) are not counted."""
-    time, pitch, velocity = _drums(score)
-    tpq, starts = score.ticks_per_quarter, bar_starts(score)
+    kit = drum_kit(t for t in score.tracks if t.is_drum)
+    time, pitch, velocity = kit.time, kit.pitch, kit.velocity
+    tpq = score.ticks_per_quarter
     parts: list[tuple[np.ndarray, ...]] = []
     seen = triplets = thin = 0
-    for i, start in enumerate(starts):
-        end = _bar_end(score, start)
-        if i + 1 < len(starts) and starts[i + 1] != end:  # a bar cut short by a new meter
-            continue
+    for start, end, _ in whole_bars(score):  # a bar cut short by a new meter is left out
         # an onset belongs to the bar whose 16th it rounds to (an early downbeat: the next bar)
         lo, hi = np.searchsorted(time, [start - tpq / 8, end - tpq / 8])
         q = (time[lo:hi] - start) / tpq  # quarters from the downbeat

@@ -38,6 +38,7 @@ __all__ = [
     "GrooveTally",
     "SkeletonTally",
     "bar_hits",
+    "drum_kit",
     "grid_text",
     "groove_key",
     "groove_reader",
@@ -53,6 +54,7 @@ __all__ = [
     "snap_bar",
     "top_grooves",
     "train_scores",
+    "whole_bars",
 ]
 
 STEPS_PER_QUARTER = 12  # grid holding both 16ths (3 steps) and 16th triplets (4 steps)
@@ -126,7 +128,8 @@ class _Kit:
     velocity: np.ndarray  # (N,)
 
 
-def _kit(tracks: Iterable[Track]) -> _Kit:
+def drum_kit(tracks: Iterable[Track]) -> _Kit:
+    """The notes of `tracks` (one kit: split-kit parts together) as arrays sorted by onset."""
     arrays = [t.notes.numpy() for t in tracks if len(t.notes)]
     if not arrays:
         return _Kit(*(np.zeros(0, dtype=np.int64) for _ in range(3)))
@@ -158,7 +161,7 @@ def bar_hits(track: Track, start: int, end: int, tpq: int) -> tuple[Hit, ...]:
     if tpq <= 0 or end <= start:
         raise InputError(f"bar [{start}, {end}) at {tpq} ticks per quarter is invalid: "
                          "need end > start and tpq > 0")
-    return _bar_hits(_kit([track]), start, end, tpq)
+    return _bar_hits(drum_kit([track]), start, end, tpq)
 
 
 def hits_fill(hits: Iterable[tuple[int, ...]]) -> bool:
@@ -238,7 +241,7 @@ def medoid(bars: Sequence[tuple[Hit, ...]]) -> tuple[Hit, ...]:
 
 
 # --- mining ---------------------------------------------------------------------------------
-def _whole_bars(score: Score) -> Iterator[tuple[int, int, str]]:
+def whole_bars(score: Score) -> Iterator[tuple[int, int, str]]:
     """(start, end, meter) of each bar of `score` (theory.bar_starts's bars) not cut short by a
     new meter: a cut bar is no groove."""
     tpq, starts = score.ticks_per_quarter, bar_starts(score)
@@ -268,11 +271,11 @@ class _Tally:
         """Count the bars of every drum part of `score` (its drum tracks are one kit: split-kit
         files put kick, snare and hats on tracks of their own)."""
         self.pieces += 1
-        kit = _kit(t for t in score.tracks if t.is_drum)
+        kit = drum_kit(t for t in score.tracks if t.is_drum)
         if not len(kit.time):
             return
         self.drum_pieces += 1
-        for start, end, meter in _whole_bars(score):
+        for start, end, meter in whole_bars(score):
             hits = self._hits(kit, start, end, score.ticks_per_quarter, meter)
             if self._groove_bar(hits):
                 self._count(hits, meter, genre)
