@@ -139,8 +139,8 @@ def timing(score: Score) -> Timing:
     tempo-independent) and offset from that 16th minus the bar's median offset. The bar's
     own time, not the click: a band follows its drummer, and a drummer's drift over a take
     is no feel. Onsets nearer a 16th triplet (swing, shuffles) are not counted."""
-    kit = drum_kit(t for t in score.tracks if t.is_drum)
-    time, pitch, velocity = kit.time, kit.pitch, kit.velocity
+    drums = drum_kit(t for t in score.tracks if t.is_drum)
+    time, pitch, velocity = drums.time, drums.pitch, drums.velocity
     tpq = score.ticks_per_quarter
     parts: list[tuple[np.ndarray, ...]] = []
     seen = triplets = thin = 0
