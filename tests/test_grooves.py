@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import pytest
 from symusic import Note, Score, Tempo, TimeSignature, Track
@@ -48,17 +50,23 @@ def fill() -> Hits:
     return [(s, 45 if s < 24 else 41, 100) for s in range(0, 48, 3)]  # toms on every 16th, no hats
 
 
-def piece(*bars: Hits, meter: tuple[int, int] = (4, 4)) -> Score:
+def drum_score(bars: Sequence[Sequence[tuple[float, int, int]]], meter: tuple[int, int], bpm: float,
+               tick: Callable[[float], int]) -> Score:
+    """One drum track, one bar after another; `tick` places an onset within its bar."""
     score = Score(TPQ)
-    score.tempos.append(Tempo(0, 120.0))
+    score.tempos.append(Tempo(0, bpm))
     score.time_signatures.append(TimeSignature(0, *meter))
     track = Track(name="Drums", program=0, is_drum=True)
     length = meter[0] * TPQ * 4 // meter[1]
     for b, hits in enumerate(bars):
-        for step, key, vel in hits:
-            track.notes.append(Note(b * length + step * TICKS_PER_STEP, 60, key, vel))
+        for onset, key, vel in hits:
+            track.notes.append(Note(b * length + tick(onset), 60, key, vel))
     score.tracks.append(track)
     return score
+
+
+def piece(*bars: Hits, meter: tuple[int, int] = (4, 4)) -> Score:
+    return drum_score(bars, meter, 120.0, lambda step: int(step) * TICKS_PER_STEP)
 
 
 # --- mining ---------------------------------------------------------------------------------
@@ -117,16 +125,7 @@ Played = list[tuple[float, int, int]]  # (onset in quarters from the bar start, 
 
 def performance(*bars: Played, meter: tuple[int, int] = (4, 4)) -> Score:
     """A drummer's take: onsets as played (ticks off the grid), one bar after another."""
-    score = Score(TPQ)
-    score.tempos.append(Tempo(0, 100.0))
-    score.time_signatures.append(TimeSignature(0, *meter))
-    track = Track(name="Drums", program=0, is_drum=True)
-    length = meter[0] * TPQ * 4 // meter[1]
-    for b, hits in enumerate(bars):
-        for onset, key, vel in hits:
-            track.notes.append(Note(b * length + round(onset * TPQ), 60, key, vel))
-    score.tracks.append(track)
-    return score
+    return drum_score(bars, meter, 100.0, lambda onset: round(onset * TPQ))
 
 
 def funk(ghosts: tuple[float, ...], push: float = 0.0, open_hat: bool = False) -> Played:
