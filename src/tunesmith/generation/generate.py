@@ -295,9 +295,10 @@ def generate(
     prefix = None if ckpt.prefix is None else prefix_embeds(ckpt.prefix, [prefix_text(tok, prompt, header)])
     if prefix is not None:
         prefix = np.repeat(prefix, len(grammars), axis=0)  # (B, K, D)
-    chords = (chord_bias(tok, attrs.chords, bars, sampling.chord_strength) if attrs.chords
-              else cadence_bias(tok, attrs.key, bars) if attrs.key else None)
-    seqs = sample(ckpt, [header] * len(grammars), grammars, sampling, gen, on_step, bias, prefix, chords)
+    # per bar: the asked chords' tones, or the tonic chord token opening and closing the piece
+    bar_bias = (chord_bias(tok, attrs.chords, bars, sampling.chord_strength) if attrs.chords
+                else cadence_bias(tok, attrs.key, bars) if attrs.key else None)
+    seqs = sample(ckpt, [header] * len(grammars), grammars, sampling, gen, on_step, bias, prefix, bar_bias)
     took = time.perf_counter() - start
     pieces = []
     for ids, g in zip(seqs, grammars, strict=True):
