@@ -7,7 +7,17 @@ import pytest
 from symusic import Note, Score, Tempo, TimeSignature, Track
 
 from tunesmith.tokenization import Tokenizer
-from tunesmith.tokenization.infill import Gap, fill_bars, make_infill, programs_of, random_gap, split_bars
+from tunesmith.tokenization.harmony import add_chords
+from tunesmith.tokenization.infill import (
+    Gap,
+    fill_bars,
+    keep_track,
+    make_infill,
+    plays_in,
+    programs_of,
+    random_gap,
+    split_bars,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +88,18 @@ def test_random_gaps_stay_inside(tok):
         assert g is not None and g.first >= 0 and g.first + g.n <= len(bars) and g.n >= 1
     with pytest.raises(ValueError, match="outside"):
         make_infill(tok.encode_score(band()), Gap(33, 5, 2), tok)
+
+
+def test_keep_track_keeps_one_part_over_every_bar(tok):
+    score = band()
+    for n in score.tracks[0].notes.filter(lambda x: 1920 <= x.time < 3 * 1920, inplace=False):
+        score.tracks[0].notes.remove(n)  # the bass rests in bars 2-3
+    ids = add_chords(tok.encode_score(score), tok)  # bar heads say chords, as training windows do
+    bars = split_bars(ids, tok)
+    assert plays_in(bars, 33, tok) == 4 and plays_in(bars, 0, tok) == 6
+    alone = split_bars(keep_track(ids, 33, tok), tok)
+    assert [b.head for b in alone] == [b.head for b in bars]  # length, meter and chords stay
+    assert programs_of(alone, tok) == [33]
+    bass = {(n.time, n.pitch) for n in tok.remi.decode(fill_bars(keep_track(ids, 33, tok), tok)).tracks[0].notes}
+    want = {(n.time * tok.remi.time_division // 480, n.pitch) for n in score.tracks[0].notes}
+    assert bass == want

@@ -77,6 +77,7 @@ def test_features_compare_requested_with_detected(client: TestClient, done_job: 
         ({"prompt": "x", "groove": -1}, "groove -1"),
         ({"prompt": "x", "drums": "loop"}, "drums 'loop' is not one of groove, model"),
         ({"prompt": "x", "texture": "thin"}, "texture 'thin' is not one of stated, held, off"),
+        ({"prompt": "x", "feel": "swing"}, "feel 'swing' is not one of straight, human"),
         ({"prompt": "x", "order": "random"}, "order 'random' is not one of interleaved, trackwise"),
         ({"prompt": "x", "seed": -1}, "seed -1 is out of range"),
         ({"prompt": "x", "candidates": 9}, "candidates 9 is out of range: allowed 1..4"),
@@ -257,7 +258,7 @@ def test_an_edits_feel_times_only_the_notes_it_writes(edit_client: TestClient) -
     assert drums["human"] != drums["straight"]  # the written bars moved off the grid
     assert track_notes(out["human"], 33) == track_notes(source, 33)  # other tracks untouched
     bad = edit_client.post("/api/continue", json={"midi": midi_b64(source), "feel": "swing"})
-    assert bad.status_code == 422 and "feel 'swing' is not one of straight, human" in bad.text
+    assert bad.status_code == 400 and "feel 'swing' is not one of straight, human" in bad.text
 
 
 def test_infill_keeps_every_note_outside_the_gap(edit_client: TestClient) -> None:

@@ -136,3 +136,30 @@ def test_init_must_match_the_preset(segments: Path, tmp_path: Path, tok: Tokeniz
     with pytest.raises(ConfigError, match=f"vocabulary of {len(coarse)} tokens: expected .* {len(tok)}"):
         train(TrainConfig(**base, init=str(tmp_path / "coarse")))
     assert not (tmp_path / "run" / "checkpoints").exists()  # it failed before training
+
+
+def test_one_part_rows_keep_a_lone_pitched_part(tok: Tokenizer) -> None:
+    from conftest import make_score
+
+    q = 480
+    piano = [(b * 4 * q, 4 * q, p, 70) for b in range(4) for p in (60, 64, 67)]
+    bass = [(i * q, q, 36 + i % 3, 90) for i in range(16)]
+    clarinet = [(0, q, 72, 80)]  # one note in four bars: it never opens a piece alone
+    drums = [(i * q, q // 4, 36, 100) for i in range(16)]
+    score = make_score([(0, False, piano), (33, False, bass), (71, False, clarinet), (0, True, drums)])
+    conds = np.array(tok.ids(["Key_Cmaj", "Inst_0", "Inst_33", "Inst_71", "Inst_drums"]))
+    music = np.array(tok.encode_score(score))
+    cfg = TrainConfig(part_prob=1.0, attr_dropout=0.0, uncond_prob=0.0)
+    row = SegmentDataset([(conds, music)], tok, cfg, train=True)[0]
+    names = tok.to_tokens(row["input_ids"])
+    head = names[: names.index("CondEnd_None")]
+    assert [t for t in head if t.startswith(("Key", "Inst"))] == ["Key_Cmaj", "Inst_33"]
+    assert {t for t in names if t.startswith("Program")} == {"Program_33"}  # the piano never plays alone
+    assert names.count("Bar_None") == 4
+    # a window whose only pitched part is a piano is left whole; part_prob 0 leaves every window
+    kept = SegmentDataset([(conds[:2], np.array(tok.encode_score(make_score([(0, False, piano),
+                                                                              (0, True, drums)]))))],
+                          tok, cfg, train=True)[0]
+    assert {t for t in tok.to_tokens(kept["input_ids"]) if t.startswith("Program")} == {"Program_0", "Program_-1"}
+    whole = SegmentDataset([(conds, music)], tok, TrainConfig(attr_dropout=0.0, uncond_prob=0.0), train=True)[0]
+    assert whole["input_ids"][whole["input_ids"].index(tok.cond_end_id) + 1:-1] == music.tolist()

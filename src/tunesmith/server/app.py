@@ -25,7 +25,7 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import UploadFile as FormFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from symusic import Score
@@ -58,7 +58,7 @@ from tunesmith.server.edits import (
     continue_spec,
     decode_midi,
     infill_spec,
-    known_feel,
+    feel_config,
     open_spec,
     plan_sections,
 )
@@ -119,11 +119,6 @@ class GenerateRequest(BaseModel):
     melody: MelodyChoice | None = None  # keep this melody as the lead, arrange around it
     melody_track: int | None = None  # which track of an uploaded melody holds it (1-based)
 
-    @field_validator("feel")
-    @classmethod
-    def _known_feel(cls, value: str) -> str:
-        return known_feel(value)
-
 
 MAX_CANDIDATES = 4  # a job's cost grows with N: the server caps it
 PHRASE_ROLL_PX = 640  # the piano roll of a retrieved phrase, shown small on the page
@@ -137,6 +132,7 @@ def job_spec(req: GenerateRequest, config: ServerConfig, melodies: Melodies) -> 
     check_seed(req.seed)
     if req.candidates is not None and not 1 <= req.candidates <= MAX_CANDIDATES:
         raise InputError(f"candidates {req.candidates} is out of range: allowed 1..{MAX_CANDIDATES}")
+    feel = feel_config(req.feel)
     explicit = parse_fields(req.model_dump(include=set(ATTRIBUTE_FIELDS)))
     sampling = with_decoder(sampling_from(req.model_dump(include=set(SAMPLING_FIELDS))), config)
     request = resolve(req.prompt, explicit)
@@ -146,13 +142,13 @@ def job_spec(req: GenerateRequest, config: ServerConfig, melodies: Melodies) -> 
         bars = guide.plan.bars if guide.plan is not None else len(bar_starts(guide.score))
         return JobSpec(replace(request, notes=(*request.notes, *guide.notes)), bars, sampling, req.seed,
                        melody=guide.score, melody_track=req.melody_track, plan=guide.plan,
-                       feel=FeelConfig(feel=req.feel))
+                       feel=feel)
     if req.melody_track is not None:
         raise InputError("melody_track needs a melody: an id from /api/retrieve or a MIDI file")
     bars = bars_for(request.attributes)
     if req.form is not None:
         plan_for(bars, req.form)  # a bad form is refused now, not when the job runs
-    return JobSpec(request, bars, sampling, req.seed, req.form, feel=FeelConfig(feel=req.feel))
+    return JobSpec(request, bars, sampling, req.seed, req.form, feel=feel)
 
 
 def with_decoder(sampling: SamplingConfig, config: ServerConfig) -> SamplingConfig:

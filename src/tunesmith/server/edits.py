@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 from symusic import Score
 
 from tunesmith.attributes import INSTRUMENT_NAMES, Attributes
@@ -38,11 +38,11 @@ MAX_NEW_BARS = 64  # continue_piece's own limit
 Sections = tuple[tuple[str, int, int], ...]  # (label, first bar 0-based, bars), as Generated's
 
 
-def known_feel(value: str) -> str:
-    """A request's `feel`, refused with the body's other malformed fields (422) when unknown."""
+def feel_config(value: str) -> FeelConfig:
+    """A request's `feel`, refused as its other bad values are (InputError: HTTP 400)."""
     if value not in FEELS:
-        raise ValueError(f"feel {value[:40]!r} is not one of {', '.join(FEELS)}")
-    return value
+        raise InputError(f"feel {value[:40]!r} is not one of {', '.join(FEELS)}")
+    return FeelConfig(feel=value)
 
 
 class EditRequest(BaseModel):
@@ -55,11 +55,6 @@ class EditRequest(BaseModel):
     job_id: str | None = None
     midi: str | None = None
     feel: str = "straight"
-
-    @field_validator("feel")
-    @classmethod
-    def _known_feel(cls, value: str) -> str:
-        return known_feel(value)
 
 
 class InfillRequest(EditRequest):
@@ -220,7 +215,7 @@ def _common(req: InfillRequest | ContinueRequest, midi: bytes, limits: Limits,
     sampling = replace(sampling, **{k: v for k, v in given.items() if v is not None})
     return {"midi": midi, "prompt": req.prompt, "attributes": parse(req.prompt),
             "seed": req.seed, "sampling": sampling, "source": req.job_id, "sections": sections,
-            "feel": FeelConfig(feel=req.feel)}
+            "feel": feel_config(req.feel)}
 
 
 def infill_spec(req: InfillRequest, midi: bytes, limits: Limits, sections: Sections = ()) -> EditSpec:

@@ -87,6 +87,21 @@ def programs_of(bars: Sequence[Bar], tok: Tokenizer) -> list[int]:
     return list(seen)
 
 
+def plays_in(bars: Sequence[Bar], program: int, tok: Tokenizer) -> int:
+    """How many of the bars hold a note of one track (its Program value)."""
+    prog_id = tok.vocab[f"Program_{program}"]
+    return sum(any(n[0] == prog_id for _, notes in b.groups for n in notes) for b in bars)
+
+
+def keep_track(ids: Sequence[int], program: int, tok: Tokenizer) -> list[int]:
+    """A music stream with only one track's notes (its Program value: GM program, -1 drums);
+    every bar stays, with its head (TimeSig, Chord), so the length and harmony are kept."""
+    prog_id = tok.vocab[f"Program_{program}"]
+    bars = split_bars(ids, tok)
+    kept = [Bar(b.head, [(lead, [n for n in notes if n[0] == prog_id]) for lead, notes in b.groups]) for b in bars]
+    return [i for b in kept for i in b.ids()]
+
+
 def controls_of(notes: Sequence[list[int]], positions: Sequence[int], tok: Tokenizer) -> list[str]:
     """Per-bar control tokens (density, polyphony, duration classes) of one track's notes,
     measured on the token grid (positions_per_beat ticks per quarter)."""
