@@ -6,7 +6,7 @@ from conftest import make_score
 from tunesmith.attributes import DRUMS, Attributes
 from tunesmith.generation import SamplingConfig, resolve
 from tunesmith.infilling import drums as drum_mod
-from tunesmith.infilling.drums import groove_drums, keeps_time, looped, model_bars, plan_drums
+from tunesmith.infilling.drums import groove_drums, keep_halves, keeps_time, looped, model_bars, plan_drums
 from tunesmith.infilling.form import generate_by_track, grooved
 from tunesmith.retrieval.grooves import Groove
 from tunesmith.theory import bar_starts
@@ -52,6 +52,19 @@ def test_the_loop_plays_the_groove_in_its_bars_and_keeps_the_rest():
     assert bars[1] == bars[2] == bars[3] == sorted((s * Q // 12, k) for s, k, _ in ROCK.hits)
     assert [(n.time, n.pitch) for n in out.tracks[0].notes] == [(t, p) for t, _, p, _ in piano]
     assert len(score.tracks[1].notes) == 52  # the input is not changed
+
+
+def test_a_model_bar_silent_for_half_a_bar_keeps_time_there():
+    rock = sorted((s * Q // 12, k) for s, k, _ in ROCK.hits)
+    fill = [(4 * Q + 2 * Q + i * Q // 4, Q // 4, 45 + i % 3, 100) for i in range(8)]  # beats 3-4 of bar 2
+    score = make_score([(0, True, [(t, Q // 4, k, 100) for t, k in rock] + fill)])
+    out = drum_bars(keep_halves(score, ROCK, 1), 2)
+    assert [h for h in out[1] if h[0] < 2 * Q] == [h for h in rock if h[0] < 2 * Q]  # the groove keeps time
+    assert [h for h in out[1] if h[0] >= 2 * Q] == [(t - 4 * Q, k) for t, _, k, _ in fill]  # the fill stays
+    assert out[0] == rock
+    # a bar the model plays in both halves is left as it wrote it
+    busy = make_score([(0, True, [(4 * Q + i * Q // 2, Q // 4, 38, 90) for i in range(8)])])
+    assert drum_bars(keep_halves(busy, ROCK, 1), 2) == drum_bars(busy, 2)
 
 
 def test_the_model_writes_only_its_bars(debug_checkpoint, monkeypatch):

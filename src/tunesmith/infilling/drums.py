@@ -127,6 +127,28 @@ def looped(score: Score, groove: Groove, bars: int, first: int = 0) -> Score:
     return out
 
 
+def keep_halves(score: Score, groove: Groove, bar: int) -> Score:
+    """`score` with the groove's hits put back in a half of a model-written `bar` (0-based)
+    where its drums play under a quarter of what the groove plays there (crashes aside): the
+    model's phrase-end bars left two beats silent before a fill (the demo's bars 4 and 8),
+    or stopped after them, where a drummer keeps time until the fill comes in."""
+    starts = bar_starts(score, bar + 2)
+    a, e = starts[bar], starts[bar + 1]
+    out = score.copy()
+    drums = next((t for t in out.tracks if t.is_drum), None)
+    if drums is None:
+        return score
+    loop = [n for n in loop_track(groove, [a, e], score.ticks_per_quarter).notes if n.pitch not in CRASH]
+    mid = a + (e - a) // 2
+    for lo, hi in ((a, mid), (mid, e)):
+        theirs = [n for n in loop if lo <= n.time < hi]
+        mine = sum(lo <= n.time < hi for n in drums.notes)
+        if 4 * mine < len(theirs):
+            drums.notes.extend(n.copy() for n in theirs)
+    drums.notes.sort()
+    return out
+
+
 def groove_drums(
     score: Score, bars: int, attrs: Attributes, *, seed: int, checkpoint: Checkpoint,
     sampling: SamplingConfig, on_step: Callable[[int], None] | None = None, first: int = 0,
@@ -147,4 +169,5 @@ def groove_drums(
     steer = Attributes(genre=attrs.genre, mood=attrs.mood)
     for bar in plan.model_bars:
         out = fill_track(checkpoint, out, DRUMS, first + bar, 1, None, steer, sampling, gen, on_step, None)
+        out = keep_halves(out, plan.groove, first + bar)
     return out, plan
