@@ -25,7 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from symusic import Score
+from symusic import Score, Track
 
 from tunesmith.data.build import split_of
 from tunesmith.data.clean import groove_to_gm
@@ -82,6 +82,39 @@ def band_test(archive: Path, bars: int, limit: int = 60) -> list[Score]:
             if len(out) >= 2 * limit:
                 break
     return out
+
+
+def as_one_part(score: Score, program: int = 0) -> Score:
+    """Every pitched track of `score` merged into one part of `program`, drums dropped: a song
+    as one player plays it alone."""
+    out = score.copy()
+    notes = [n for t in out.tracks if not t.is_drum for n in t.notes]
+    out.tracks = out.tracks.filter(lambda t: False, inplace=False)
+    part = Track(name="solo", program=program, is_drum=False)
+    part.notes.extend(sorted(notes, key=lambda n: (n.time, n.pitch)))
+    out.tracks.append(part)
+    return out
+
+
+def nottingham_melodies(root: Path, bars: int, limit: int = 60) -> list[Score]:
+    """The melody (first track) of Nottingham tunes in the test split, alone: a folk tune as a
+    fiddler plays it, 1 window each."""
+    out = []
+    for piece in open_corpus(f"nottingham:{root}"):
+        if piece_split(piece.id, piece.labels) == "test" and len(piece.score.tracks):
+            score = piece.score.copy()
+            score.tracks = score.tracks.filter(lambda t: False, inplace=False)
+            score.tracks.append(piece.score.tracks[0].copy())
+            out += windows(score, bars, 1)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def solo_prompts(heard: list[Listening]) -> tuple[list[Listening], list[Listening]]:
+    """(pieces of one pitched part, the others): a solo's part plays tune and harmony at once."""
+    solo = [h for h in heard if sum(p.role != "drums" for p in h.parts) == 1 and h.groove is None]
+    return solo, [h for h in heard if not any(h is s for s in solo)]
 
 
 def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved",
@@ -142,11 +175,18 @@ def main() -> None:
         "OpenMSX": reference_set(args.data / "openmsx", args.bars),
         "Band songs held-out": band_test(args.data / "midimancy.tar.xz", args.bars),
     }
-    heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in refs.items()}
+    # solo references, for the pieces of one part (their roles only: out of the realism pool,
+    # so the mean OA stays comparable with earlier tables)
+    solos = {
+        "POP909 held-out as piano solos": [as_one_part(s) for s in refs["POP909 held-out"]],
+        "Nottingham held-out, melody alone": nottingham_melodies(args.data / "nottingham", args.bars),
+    }
+    heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in {**refs, **solos}.items()}
     row = f"tunesmith (free text, {args.order}{', one window' if args.one_window else ''})"
-    systems = {row: generated(args.prompts, args.midi_dir, args.model, args.order, sampling,
-                              not args.one_window)}
-    section = listening_section(systems, heard_refs)
+    heard = generated(args.prompts, args.midi_dir, args.model, args.order, sampling, not args.one_window)
+    solo, band = solo_prompts(heard)
+    systems = {row: heard, f"{row}: solo prompts": solo, f"{row}: band prompts": band}
+    section = listening_section(systems, heard_refs, unpooled=tuple(solos))
     if args.json:
         args.json.write_text(json.dumps(section, indent=1, default=str))
     print("\n".join(render_listening(section)))

@@ -90,6 +90,11 @@ def test_listening_section_rows_and_markdown() -> None:
     assert rows["real"]["roles"]["drums"]["per_piece"] == 1.0
     md = "\n".join(render_listening(section, {"model": "Our model"}))
     assert "| Our model | 6 |" in md and "| real (reference) | 6 |" in md
+    # a reference kept out of the realism pool still gets its rows; the pool is unchanged
+    kept_out = listening_section({"model": sparse}, {"real": steady, "solo": sparse}, unpooled=("solo",))
+    assert kept_out["n_realism_reference"] == 6 and kept_out["rows"]["solo"]["kind"] == "reference"
+    assert kept_out["rows"]["model"]["auc"] == rows["model"]["auc"]
+    assert listening_section({"model": sparse}, {"real": steady, "solo": sparse})["n_realism_reference"] == 12
 
 
 def test_gallery_covers_the_main_uses_and_renders_its_rows() -> None:

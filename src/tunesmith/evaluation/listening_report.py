@@ -134,11 +134,13 @@ def listen_all(pieces: Sequence[tuple[Score, Attributes | None, int | None]]) ->
 
 
 def listening_section(systems: Mapping[str, Sequence[Listening]], references: Mapping[str, Sequence[Listening]],
-                      realism_reference: str | None = None, seed: int = 0) -> dict[str, Any]:
+                      realism_reference: str | None = None, seed: int = 0,
+                      unpooled: Sequence[str] = ()) -> dict[str, Any]:
     """Rows for systems and reference sets. Realism is against `realism_reference` (a key of
-    `systems` or `references`; default: all references pooled). A reference set's own row
-    gives the realism of one random half of it against the other: the ceiling to aim at."""
-    pooled = [h for hs in references.values() for h in hs]
+    `systems` or `references`; default: all references pooled but those in `unpooled`). A
+    reference set's own row gives the realism of one random half of it against the other:
+    the ceiling to aim at."""
+    pooled = [h for name, hs in references.items() if name not in unpooled for h in hs]
     if realism_reference is None:
         ref_name, ref = "all references", pooled
     else:
