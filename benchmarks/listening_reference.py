@@ -118,10 +118,11 @@ def solo_prompts(heard: list[Listening]) -> tuple[list[Listening], list[Listenin
 
 
 def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved",
-              sampling: SamplingConfig | None = None, form: bool = True) -> list[Listening]:
-    """One piece per prompt (seed = row index), generated once and read back from disk, as the
-    CLI writes it (infilling.form.write_pieces: 8 bars and more along a section plan), or in
-    one window without `form`; `order` trackwise writes one instrument after another."""
+              sampling: SamplingConfig | None = None, form: bool = True, seeds: int = 1) -> list[Listening]:
+    """`seeds` pieces per prompt (seeds row, row + 1000, ...), generated once and read back
+    from disk, as the CLI writes them (infilling.form.write_pieces: 8 bars and more along a
+    section plan), or in one window without `form`; `order` trackwise writes one instrument
+    after another."""
     from tunesmith.evaluation.report import read_prompts
     from tunesmith.generation import bars_for, get_checkpoint, resolve
     from tunesmith.infilling.form import one_window, write_pieces
@@ -131,14 +132,16 @@ def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "in
     ckpt = None
     cfg = replace(sampling or SamplingConfig(), order=order)
     heard = []
-    for p in read_prompts(prompts):
-        path = midi_dir / f"{p.index}_0.mid"
-        if not path.is_file():
-            ckpt = ckpt or get_checkpoint(model)
-            write = write_pieces if form else one_window
-            piece = write(resolve(p.caption, p.explicit), seed=p.index, checkpoint=ckpt, sampling=cfg)[0]
-            save_midi(piece.score, path)
-        heard.append(listen(load_score(path), p.target, bars_for(p.target)))
+    for k in range(seeds):
+        for p in read_prompts(prompts):
+            path = midi_dir / f"{p.index}_{k}.mid"
+            if not path.is_file():
+                ckpt = ckpt or get_checkpoint(model)
+                write = write_pieces if form else one_window
+                seed = p.index + 1000 * k
+                piece = write(resolve(p.caption, p.explicit), seed=seed, checkpoint=ckpt, sampling=cfg)[0]
+                save_midi(piece.score, path)
+            heard.append(listen(load_score(path), p.target, bars_for(p.target)))
     return heard
 
 
@@ -161,6 +164,7 @@ def main() -> None:
     ap.add_argument("--drums", choices=DRUM_SOURCES, default=None, help="default: SamplingConfig's")
     ap.add_argument("--texture", choices=TEXTURES, default=None, help="default: SamplingConfig's")
     ap.add_argument("--key-profile", type=float, default=None, help="default: SamplingConfig's")
+    ap.add_argument("--seeds", type=int, default=1, help="pieces per prompt (seeds row, row + 1000, ...)")
     args = ap.parse_args()
     given = {"temperature": args.temperature, "drum_temperature": args.drum_temperature,
              "groove": args.groove, "coverage": args.coverage, "drums": args.drums, "texture": args.texture,
@@ -183,7 +187,8 @@ def main() -> None:
     }
     heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in {**refs, **solos}.items()}
     row = f"tunesmith (free text, {args.order}{', one window' if args.one_window else ''})"
-    heard = generated(args.prompts, args.midi_dir, args.model, args.order, sampling, not args.one_window)
+    heard = generated(args.prompts, args.midi_dir, args.model, args.order, sampling, not args.one_window,
+                      args.seeds)
     solo, band = solo_prompts(heard)
     systems = {row: heard, f"{row}: solo prompts": solo, f"{row}: band prompts": band}
     section = listening_section(systems, heard_refs, unpooled=tuple(solos))
