@@ -123,3 +123,21 @@ def test_lead_track_skips_sparse_parts_bass_and_other_bars():
     bass_only = make_score([(33, False, [(i * Q, Q, 40, 80) for i in range(4)]), (0, True, [(0, Q, 36, 90)])])
     assert lead_track(bass_only) == 0 and lead_of(bass_only, 0, 1) is None
     assert lead_track(make_score([(0, True, [(0, Q, 36, 90), (Q, Q, 38, 90)])])) is None
+
+
+def test_a_return_refills_its_lead_when_the_opening_ends_in_silence(debug_checkpoint):
+    from tunesmith.infilling import form, infill
+
+    # the opening's last bar is silent: copied, the piece's notes stop a bar before its plan does
+    lead = [(b * 4 * Q + i * Q, Q, 72 + i, 80) for b in range(3) for i in range(4)]
+    bass = [(b * 4 * Q, 2 * Q, 40, 80) for b in range(3)]
+    opening = make_score([(73, False, lead), (33, False, bass)])
+    cfg = SamplingConfig(decoder="numpy")
+    piece = form.compose(Attributes(), plan_for(8), generate_first=lambda a: opening, sampling=cfg,
+                         checkpoint=debug_checkpoint)
+    assert len(bar_starts(piece)) <= 8
+    with pytest.raises(InputError, match="outside the piece"):  # without the planned length
+        infill(opening, (4, 4), [73], sampling=cfg, checkpoint=debug_checkpoint)
+    filled = infill(opening, (4, 4), [73], sampling=cfg, checkpoint=debug_checkpoint, length=4)
+    assert [n.time for t in filled.tracks for n in t.notes if n.time < 3 * 4 * Q] == \
+        [n.time for t in opening.tracks for n in t.notes]

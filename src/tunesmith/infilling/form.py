@@ -169,8 +169,9 @@ def compose(
         if lead is not None:  # varied, not pasted: the lead opens as before, then goes its own way
             new = min(s.first + max(1, s.bars // VARY_FROM), s.first + s.bars - 1)  # 0-based first new bar
             # each operation's chords start at its own first bar (the progression cycles over the piece)
+            # the planned length: the copied bars may end in silence
             score = infill(score, (new + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
-                           chords=_from(attrs.chords, new),
+                           chords=_from(attrs.chords, new), length=plan.bars,
                            controls=texture(lead, sampling or SamplingConfig()), **kw)  # type: ignore[arg-type]
     return score
 

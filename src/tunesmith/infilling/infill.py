@@ -288,18 +288,20 @@ def infill(
     attributes: Attributes | None = None, seed: int = 0,
     sampling: SamplingConfig | None = None, checkpoint: Checkpoint | None = None,
     on_step: Callable[[int], None] | None = None, chords: Sequence[str] | None = None,
+    length: int | None = None,
 ) -> Score:
     """`score` with bars `bars` (first, last; 1-based, inclusive) of `tracks` (GM programs or
     instrument words; default every instrument that plays) written anew; every other note
     comes back unchanged. `controls` hold for every bar, or give one entry per bar of the gap;
     `attributes` (e.g. a key, a genre) add to what the piece says; `chords` (cycling from the
-    gap's first bar) pull each bar's notes toward its chord's tones."""
+    gap's first bar) pull each bar's notes toward its chord's tones. `length`: the piece's
+    bars when its last ones may be silent (a planned piece), else as far as its notes go."""
     from tunesmith.generation.generate import check_seed, get_checkpoint
 
     ckpt = checkpoint or get_checkpoint()
     check_seed(seed)
     first, last = bars
-    n_bars = len(bar_starts(score))
+    n_bars = max(len(bar_starts(score)), length or 0)
     if not 1 <= first <= last <= n_bars:
         raise InputError(f"bars {first}-{last} are outside the piece: it has bars 1-{n_bars}")
     programs = resolve_tracks(score, tracks) if tracks else played_programs(score)
