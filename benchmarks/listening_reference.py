@@ -185,7 +185,8 @@ def main() -> None:
         "POP909 held-out as piano solos": [as_one_part(s) for s in refs["POP909 held-out"]],
         "Nottingham held-out, melody alone": nottingham_melodies(args.data / "nottingham", args.bars),
     }
-    heard_refs = {name: [listen(s, None, args.bars) for s in scores] for name, scores in {**refs, **solos}.items()}
+    heard_refs = {name: [listen(s, None, args.bars) for s in scores]
+                  for name, scores in {**refs, **solos}.items()}
     row = f"tunesmith (free text, {args.order}{', one window' if args.one_window else ''})"
     heard = generated(args.prompts, args.midi_dir, args.model, args.order, sampling, not args.one_window,
                       args.seeds)

@@ -100,6 +100,7 @@ def test_keep_track_keeps_one_part_over_every_bar(tok):
     alone = split_bars(keep_track(ids, 33, tok), tok)
     assert [b.head for b in alone] == [b.head for b in bars]  # length, meter and chords stay
     assert programs_of(alone, tok) == [33]
-    bass = {(n.time, n.pitch) for n in tok.remi.decode(fill_bars(keep_track(ids, 33, tok), tok)).tracks[0].notes}
+    alone_score = tok.remi.decode(fill_bars(keep_track(ids, 33, tok), tok))
+    bass = {(n.time, n.pitch) for n in alone_score.tracks[0].notes}
     want = {(n.time * tok.remi.time_division // 480, n.pitch) for n in score.tracks[0].notes}
     assert bass == want

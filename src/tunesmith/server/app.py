@@ -48,7 +48,6 @@ from tunesmith.midi import load_score, midi_bytes
 from tunesmith.midi.pianoroll import draw_pianoroll
 from tunesmith.midi.render import render, wav_bytes
 from tunesmith.model import Checkpoint, load_checkpoint
-from tunesmith.retrieval.feel import FeelConfig
 from tunesmith.server.edits import (
     ContinueRequest,
     EditRequest,
@@ -57,8 +56,8 @@ from tunesmith.server.edits import (
     Sections,
     continue_spec,
     decode_midi,
-    infill_spec,
     feel_config,
+    infill_spec,
     open_spec,
     plan_sections,
 )

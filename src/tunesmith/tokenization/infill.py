@@ -98,7 +98,8 @@ def keep_track(ids: Sequence[int], program: int, tok: Tokenizer) -> list[int]:
     every bar stays, with its head (TimeSig, Chord), so the length and harmony are kept."""
     prog_id = tok.vocab[f"Program_{program}"]
     bars = split_bars(ids, tok)
-    kept = [Bar(b.head, [(lead, [n for n in notes if n[0] == prog_id]) for lead, notes in b.groups]) for b in bars]
+    kept = [Bar(b.head, [(lead, [n for n in notes if n[0] == prog_id]) for lead, notes in b.groups])
+            for b in bars]
     return [i for b in kept for i in b.ids()]
 
 

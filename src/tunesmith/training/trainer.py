@@ -160,7 +160,8 @@ class SegmentDataset(Dataset):
         header's instruments (if it kept them) that part's; unchanged when no part qualifies."""
         bars = split_bars(music, self.tok)
         values = programs_of(bars, self.tok)
-        lone = [v for v in values if v >= 0 and family(v) != "piano" and 2 * plays_in(bars, v, self.tok) >= len(bars)]
+        lone = [v for v in values
+                if v >= 0 and family(v) != "piano" and 2 * plays_in(bars, v, self.tok) >= len(bars)]
         if len(values) < 2 or not lone:
             return kept, music
         program = lone[int(self.rng.integers(len(lone)))]
