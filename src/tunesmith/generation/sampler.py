@@ -68,10 +68,11 @@ class SamplingConfig:
     # stray), "held" (the fill grammar keeps each bar to it) or "off". "held" also thins a part
     # the model writes freely (the first one) once a bar holds that many of its notes: each
     # further note of it costs THIN_LOGIT in the logits per note past it (a soft steer).
-    # Off by default: on the 30 free prompts the stage-6 model scores mean OA 0.844 off, 0.829
-    # held, which brings chord parts to real density (19.1 -> 8.5 notes a bar; real 8-12) but
-    # leaves leads busy (7.5 -> 7.2; real 3.5-5.2) and the harmony still (chord changes 67 ->
-    # 49 %) (benchmarks/listening_reference.py --texture; stage 5: 0.836 off, 0.837 held)
+    # Off by default: on the 30 free prompts x 3 seeds the stage-7 model scores mean OA 0.839
+    # off, 0.834 stated, 0.842 held; held brings chord parts to real density by holding them
+    # (14.1 -> 7.7 notes a bar; real 8-12) but not leads (6.5 -> 7.1; real 3.5-5.2), and every
+    # bar then plays the same count (benchmarks/listening_reference.py --seeds 3 --texture;
+    # stage 6, one seed: 0.844 off, 0.829 held)
     texture: str = "off"
 
     def __post_init__(self) -> None:
