@@ -1,9 +1,12 @@
 """How many notes each instrument family starts together in the training windows: the
 measurement behind `attributes.FAMILY_VOICES` (the 99.9th percentile), beside generated pieces;
 with --per-bar, how many notes a part plays in a bar, behind `attributes.FAMILY_DENSITY` (the
-median over the bars a part plays in).
+median over the bars a part plays in); with --ranges, the pitches each family plays (the
+0.5th and 99.5th percentiles) and the share of generated notes outside them (stage 7 on the
+band windows: none but organ 4.1 % and ensemble 0.7 %, so no range is held by the grammar).
 
-    python benchmarks/voicing.py --segments runs/seg_band [--per-bar] [--midi-dir runs/listening/free_midi]
+    python benchmarks/voicing.py --segments runs/seg_band [--per-bar | --ranges] \
+        [--midi-dir runs/listening/free_midi]
 
 Reads a `tunesmith data segments` folder's train.npz (token ids): notes that share a Position
 and a Program token are one onset's chord; a Bar token starts a bar. With --midi-dir, the same
@@ -67,6 +70,36 @@ def midi_density(folder: Path) -> dict[str, np.ndarray]:
     return {k: np.array(v) for k, v in out.items()}
 
 
+def window_pitches(segments: Path) -> dict[str, np.ndarray]:
+    """The pitch of every pitched note in the windows (the Pitch token after each Program), by family."""
+    tok = get_checkpoint(None).tokenizer
+    music = np.load(segments / "train.npz")["music"].astype(np.int64)
+    kind = np.array([t.split("_", 1)[0] for t in tok.tokens])
+    at = np.flatnonzero(kind[music[:-1]] == "Program")
+    at = at[kind[music[at + 1]] == "Pitch"]
+    value = np.array([int(t.split("_")[1]) if t.startswith("Pitch_") else -1 for t in tok.tokens])
+    out: dict[str, list[np.ndarray]] = collections.defaultdict(list)
+    for token in np.unique(music[at]):
+        out[family(tok.program_of(int(token)))].append(value[music[at + 1][music[at] == token]])
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def ranges(segments: Path, midi_dir: Path | None) -> None:
+    data = window_pitches(segments)
+    made: dict[str, list[int]] = collections.defaultdict(list)
+    for path in sorted(midi_dir.glob("*.mid")) if midi_dir else []:
+        for track in load_score(path).tracks:
+            if not track.is_drum:
+                made[family(int(track.program))] += [n.pitch for n in track.notes]
+    print("| family | notes | 0.5th / 99.5th pct | generated notes outside |")
+    print("|---|---|---|---|")
+    for name, v in sorted(data.items()):
+        lo, hi = np.percentile(v, [0.5, 99.5])
+        g = np.array(made.get(name, []))
+        gen = f"{100 * np.mean((g < round(lo)) | (g > round(hi))):.1f} % of {len(g)}" if len(g) else "—"
+        print(f"| {name} | {len(v):,} | {lo:.0f} / {hi:.0f} | {gen} |")
+
+
 def per_bar(segments: Path, midi_dir: Path | None) -> None:
     data = window_counts(segments, ("Bar",))
     made = midi_density(midi_dir) if midi_dir else {}
@@ -84,7 +117,11 @@ def main() -> None:
     ap.add_argument("--segments", type=Path, default=Path("runs/seg_band"))
     ap.add_argument("--midi-dir", type=Path, default=None)
     ap.add_argument("--per-bar", action="store_true", help="notes a part plays in a bar, by family")
+    ap.add_argument("--ranges", action="store_true", help="the pitches each family plays")
     args = ap.parse_args()
+    if args.ranges:
+        ranges(args.segments, args.midi_dir)
+        return
     if args.per_bar:
         per_bar(args.segments, args.midi_dir)
         return
