@@ -113,8 +113,11 @@ def nottingham_melodies(root: Path, bars: int, limit: int = 60) -> list[Score]:
 
 def solo_prompts(heard: list[Listening]) -> tuple[list[Listening], list[Listening]]:
     """(pieces of one pitched part, the others): a solo's part plays tune and harmony at once."""
-    solo = [h for h in heard if sum(p.role != "drums" for p in h.parts) == 1 and h.groove is None]
-    return solo, [h for h in heard if not any(h is s for s in solo)]
+    solo: list[Listening] = []
+    band: list[Listening] = []
+    for h in heard:
+        (solo if sum(p.role != "drums" for p in h.parts) == 1 and h.groove is None else band).append(h)
+    return solo, band
 
 
 def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved",

@@ -93,11 +93,11 @@ def plays_in(bars: Sequence[Bar], program: int, tok: Tokenizer) -> int:
     return sum(any(n[0] == prog_id for _, notes in b.groups for n in notes) for b in bars)
 
 
-def keep_track(ids: Sequence[int], program: int, tok: Tokenizer) -> list[int]:
-    """A music stream with only one track's notes (its Program value: GM program, -1 drums);
-    every bar stays, with its head (TimeSig, Chord), so the length and harmony are kept."""
+def keep_track(bars: Sequence[Bar], program: int, tok: Tokenizer) -> list[int]:
+    """The music stream of `bars` (split_bars) with only one track's notes (its Program value:
+    GM program, -1 drums); every bar stays, with its head (TimeSig, Chord), so the length and
+    harmony are kept."""
     prog_id = tok.vocab[f"Program_{program}"]
-    bars = split_bars(ids, tok)
     kept = [Bar(b.head, [(lead, [n for n in notes if n[0] == prog_id]) for lead, notes in b.groups])
             for b in bars]
     return [i for b in kept for i in b.ids()]

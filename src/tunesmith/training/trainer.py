@@ -168,7 +168,7 @@ class SegmentDataset(Dataset):
         named = [i for i in kept if not self.tok.tokens[i].startswith("Inst_")]
         if len(named) < len(kept):
             named.append(self.tok.vocab[inst_token(program)])
-        return named, keep_track(music, program, self.tok)
+        return named, keep_track(bars, program, self.tok)
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         conds, window = self.examples[idx]
