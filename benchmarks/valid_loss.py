@@ -7,7 +7,8 @@ eval_batches x batch_size of them, every attribute kept; a config with `chords` 
 bar's chord). The Trainer's logged eval_loss averages per-batch means; this script weights
 every music token equally, so checkpoints from different runs compare on one scale. With
 --notes-only the chord tokens carry no loss, and --chords 1 says every bar's chord: the loss of
-the same notes with and without their bars' chords said shows what the chord tells the model.
+the same notes with and without their bars' chords said shows what the chord tells the model;
+--roles 1 likewise says every named part's role in the header (a model trained with role tokens).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def main() -> None:
     ap.add_argument("--config", required=True)
     ap.add_argument("--notes-only", action="store_true", help="no loss on chord tokens")
     ap.add_argument("--chords", type=float, default=None, help="override the config's chords (0 or 1)")
+    ap.add_argument("--roles", type=float, default=None, help="override the config's roles (0 or 1)")
     ap.add_argument("checkpoints", nargs="+")
     args = ap.parse_args()
     import numpy as np
@@ -32,7 +34,7 @@ def main() -> None:
     from tunesmith.tokenization import Tokenizer
     from tunesmith.training.trainer import SegmentDataset, TrainConfig, collate
 
-    cfg = TrainConfig.from_yaml(args.config, chords=args.chords)
+    cfg = TrainConfig.from_yaml(args.config, chords=args.chords, roles=args.roles)
     tok = Tokenizer.default()
     valid = [e for d in cfg.segments.split(",") for e in load_split(Path(d), "valid")]
     pick = np.random.default_rng(cfg.seed).permutation(len(valid))[: cfg.eval_batches * cfg.batch_size]

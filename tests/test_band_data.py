@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from symusic import Note, Score, Tempo, Track
 
+from tunesmith.attributes import DRUMS
 from tunesmith.data.clean import CleanReport, clean, clean_tracks, fold_tempi, groove_to_gm, quantize
 from tunesmith.data.corpora import archive_labels, open_corpus
 from tunesmith.data.roles import RoleTable, revoice_by_role, track_role
@@ -165,3 +166,30 @@ def test_archive_creators_from_bracketed_names(tmp_path):
             info.size = len(good)
             tar.addfile(info, io.BytesIO(good))
     assert archive_creators(open_corpus(f"touhou:{path}")) == {"Ann": 2, "(no creator marked)": 1, "Bo": 1}
+
+
+def test_assign_roles_gives_the_tune_to_one_part_and_keeps_a_given_role():
+    from tunesmith.attributes import assign_roles
+
+    # a band: the bass plays bass, the one-voice sax leads, the piano comps; drums have no role
+    assert dict(assign_roles((0, 32, 65, DRUMS))) == {0: "chords", 32: "bass", 65: "lead"}
+    # a lone part leads when it plays one or two voices; a lone piano or guitar comps
+    assert assign_roles((56,)) == ((56, "lead"),) and assign_roles((42,)) == ((42, "lead"),)
+    assert assign_roles((0,)) == ((0, "chords"),) and assign_roles((24,)) == ((24, "chords"),)
+    assert dict(assign_roles((29, 33, DRUMS))) == {29: "chords", 33: "bass"}  # over bass and drums too
+    # a solo violin leads a piano; strings under a piano play a pad
+    assert dict(assign_roles((0, 40))) == {0: "chords", 40: "lead"}
+    assert dict(assign_roles((0, 48))) == {0: "lead", 48: "pad"}
+    # the text gave the piano the tune: the sax then plays its other role
+    assert dict(assign_roles((0, 65), ((0, "lead"),))) == {0: "lead", 65: "chords"}
+    assert assign_roles((DRUMS,)) is None
+
+
+def test_part_roles_of_a_decoded_window():
+    from tunesmith.data.roles import part_roles
+
+    bass = track(33, [(i * 480, 36, 400) for i in range(8)])
+    lead = track(73, [(i * 240, 72 + i % 5, 200) for i in range(16)])
+    comp = track(0, [(i * 960, p, 900) for i in range(4) for p in (60, 64, 67)])
+    assert part_roles(score(bass, lead, comp, track(0, [(0, 36, 60)], drum=True))) == {
+        33: "bass", 73: "lead", 0: "chords"}

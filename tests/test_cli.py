@@ -102,6 +102,11 @@ def test_flags_override_text_and_num_writes_numbered_files(
     assert any(programs(s) for s in scores)
     assert result.stdout.count("key asked D major") == 2
     assert result.stdout.count("(2 asked)") == 2
+    # a lead named by flag is said: here the piano over bass and drums, which would comp alone
+    led = run("generate", "piano, bass and drums", "-o", tmp_path / "led.mid", "--model", debug_checkpoint_dir,
+              "--bars", "1", "--lead", "piano", "--seed", "0")
+    assert led.exit_code == 0, led.output
+    assert "(Piano leads)" in led.stdout
 
 
 def test_empty_prompt_says_it_is_unconditioned(
@@ -128,6 +133,8 @@ def test_empty_prompt_says_it_is_unconditioned(
         ("piano", ["--time-signature", "5/8"], "5/8"),
         ("piano", ["--bars", "4", "--seconds", "10"], "give one length"),
         ("piano", ["--temperature", "0"], "temperature 0"),
+        ("piano", ["--lead", "trumpet"], "lead Trumpet is not among the instruments (Piano)"),
+        ("piano", ["--lead", "drums"], "lead 'drums': name one pitched instrument"),
     ],
 )
 def test_impossible_requests_exit_2_and_write_nothing(

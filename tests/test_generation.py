@@ -381,3 +381,14 @@ def test_held_texture_thins_a_part_past_its_familys_notes_a_bar(tok: Tokenizer) 
     assert not _thin_busy(zeros, [g], SamplingConfig()).any()  # off by default
     g.advance(tok.vocab["Bar_None"])
     assert g.over_density() == []  # a new bar starts afresh
+
+
+def test_a_request_gives_every_asked_part_a_role() -> None:
+    from tunesmith.generation.generate import resolve
+
+    asked = resolve("a sad trumpet melody with piano and bass").attributes
+    assert dict(asked.roles or ()) == {56: "lead", 0: "chords", 33: "bass"}
+    # flags that change the instruments drop a role the text gave to one no longer asked
+    flagged = resolve("a sad trumpet melody", Attributes(instruments=(0, 65))).attributes
+    assert dict(flagged.roles or ()) == {0: "chords", 65: "lead"}
+    assert resolve("a calm piece").attributes.roles is None  # no instruments asked: no roles

@@ -9,7 +9,7 @@ from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.tokenization import Tokenizer, TokenizerSettings
 from tunesmith.tokenization.harmony import add_chords, bar_chords, chord_id, strip_chords, with_chords
 from tunesmith.tokenization.infill import Gap, make_infill, split_bars
-from tunesmith.tokenization.vocab import NO_CHORD, chord_tokens
+from tunesmith.tokenization.vocab import NO_CHORD, chord_tokens, role_tokens
 
 Q = 480
 
@@ -26,20 +26,25 @@ def band(bars: list[tuple[int, ...] | None]) -> Score:
     return score
 
 
-def test_chord_tokens_follow_the_old_vocabulary():
-    plain = Tokenizer.create(TokenizerSettings(chords=False))
+def test_chord_and_role_tokens_follow_the_old_vocabulary():
+    plain = Tokenizer.create(TokenizerSettings(chords=False, roles=False))
+    chorded = Tokenizer.create(TokenizerSettings(roles=False))  # the vocabulary of models before roles
     tok = Tokenizer.default()
-    assert tok.chords and not plain.chords
+    assert tok.chords and tok.roles and not plain.chords and not chorded.roles
     assert tok.tokens[: len(plain)] == plain.tokens  # an older model's ids keep their meaning
-    assert tok.tokens[len(plain):] == chord_tokens() and len(tok) == len(plain) + 12 * 10 + 1
-    assert all(not tok.is_music(i) for i in tok.chord_ids)
+    assert tok.tokens[: len(chorded)] == chorded.tokens
+    assert chorded.tokens[len(plain):] == chord_tokens() and len(chorded) == len(plain) + 12 * 10 + 1
+    assert tok.tokens[len(chorded):] == role_tokens()
+    assert all(not tok.is_music(i) for i in tok.chord_ids) and len(tok.chord_ids) == len(chord_tokens())
+    assert tok.n_base == plain.n_base == chorded.n_base  # segment windows stay valid
 
 
 def test_the_chord_flag_survives_save_and_load(tmp_path):
     Tokenizer.default().save(tmp_path / "a")
-    Tokenizer.create(TokenizerSettings(chords=False)).save(tmp_path / "b")
+    Tokenizer.create(TokenizerSettings(chords=False, roles=False)).save(tmp_path / "b")
     assert Tokenizer.load(tmp_path / "a").tokens == Tokenizer.default().tokens
-    assert not Tokenizer.load(tmp_path / "b").chords
+    assert Tokenizer.load(tmp_path / "a").roles
+    assert not Tokenizer.load(tmp_path / "b").chords and not Tokenizer.load(tmp_path / "b").roles
 
 
 def test_bars_say_the_chord_their_notes_sound():
@@ -146,7 +151,7 @@ def test_an_older_checkpoint_is_expanded_with_chord_rows(tmp_path):
     from tunesmith.model import PRESETS, Checkpoint, build_model, save_checkpoint
     from tunesmith.training.trainer import load_init
 
-    plain = Tokenizer.create(TokenizerSettings(chords=False))
+    plain = Tokenizer.create(TokenizerSettings(chords=False, roles=False))
     old = build_model(PRESETS["debug"], plain, seed=0)
     save_checkpoint(Checkpoint(old, plain, PRESETS["debug"]), tmp_path)
     tok = Tokenizer.default()
@@ -159,6 +164,12 @@ def test_an_older_checkpoint_is_expanded_with_chord_rows(tmp_path):
     tones = [i for t, i in tok.vocab.items() if t.startswith("Pitch_") and int(t[6:]) % 12 in (0, 4, 7)]
     assert torch.allclose(rows[tok.vocab["Chord_C"]], rows[tones].mean(dim=0))
     assert not torch.allclose(rows[tok.vocab["Chord_C"]], rows[tok.vocab["Chord_Cm"]])
+    # a model with chord tokens but none for roles (stages 5-7) keeps every row it had
+    chorded = Tokenizer.create(TokenizerSettings(roles=False))
+    older = build_model(PRESETS["debug"], chorded, seed=1)
+    save_checkpoint(Checkpoint(older, chorded, PRESETS["debug"]), tmp_path / "chorded")
+    rows = load_init(tmp_path / "chorded", "debug", PRESETS["debug"], tok).model.get_input_embeddings().weight
+    assert rows.shape[0] == len(tok) and torch.equal(rows[: len(chorded)], older.get_input_embeddings().weight)
 
 
 def test_the_models_own_harmony_opens_and_closes_on_the_tonic():

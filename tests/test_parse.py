@@ -296,3 +296,17 @@ def test_a_bare_guitar_is_the_genres_usual_guitar() -> None:
     assert parse("a rock song with guitar, bass and drums").instruments == (29, 33, 128)
     assert parse("a folk song with guitar and fiddle").instruments == (24, 110)
     assert parse("a rock song with acoustic guitar").instruments == (24,)  # named: kept
+
+
+@pytest.mark.parametrize("text, lead", [
+    ("a sad trumpet melody in C minor", 56),
+    ("jazz trio with piano, upright bass and drums and a sax solo", 65),
+    ("the melody on the flute over strings", 73),
+    ("violin playing the theme with piano", 40),
+    ("a rock song with lead guitar, bass and drums", 29),
+    ("calm piano and strings", None),
+    ("no trumpet melody, a piano", None),  # a negated instrument leads nothing
+])
+def test_the_text_gives_the_tune_to_an_instrument(text: str, lead: int | None) -> None:
+    roles = parse(text).roles
+    assert roles == (((lead, "lead"),) if lead is not None else None)

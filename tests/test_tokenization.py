@@ -7,10 +7,11 @@ from symusic import Score
 from tests.conftest import make_score
 
 from tunesmith.attributes import DRUMS, Attributes
-from tunesmith.errors import InputError
+from tunesmith.errors import InputError, PromptError
 from tunesmith.tokenization import (
     BarControls,
     Tokenizer,
+    TokenizerSettings,
     bar_controls,
     bar_starts,
     round_trip_rate,
@@ -141,3 +142,18 @@ def test_bad_controls_rejected() -> None:
         BarControls(19, 1, 1, (False,) * 5)
     with pytest.raises(InputError, match="track 5"):
         track_bar_controls(make_score([(0, False, [(0, Q, 60, 80)])]), 5)
+
+
+def test_header_says_each_role_after_its_instrument_and_reads_back(tok: Tokenizer) -> None:
+    attrs = Attributes(instruments=(56, 0, 33, DRUMS), roles=((56, "lead"), (0, "chords"), (33, "bass")))
+    toks = tok.to_tokens(tok.header(attrs))
+    assert toks[1:-1] == ["Inst_0", "Role_chords", "Inst_33", "Role_bass", "Inst_56", "Role_lead", "Inst_drums"]
+    back = tok.attributes(tok.header(attrs))
+    assert dict(back.roles or ()) == {0: "chords", 33: "bass", 56: "lead"}
+    # a role for an instrument the header does not name is not said
+    assert "Role_lead" not in tok.to_tokens(tok.header(Attributes(instruments=(0,), roles=((56, "lead"),))))
+    # a model trained before role tokens gets its old header
+    old = Tokenizer.create(TokenizerSettings(roles=False))
+    assert old.to_tokens(old.header(attrs))[1:-1] == ["Inst_0", "Inst_33", "Inst_56", "Inst_drums"]
+    with pytest.raises(PromptError, match="role 'rhythm' is unknown: allowed lead, chords, bass, pad"):
+        Attributes(instruments=(0,), roles=((0, "rhythm"),))

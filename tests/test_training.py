@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,29 @@ def test_one_part_rows_keep_a_lone_pitched_part(tok: Tokenizer) -> None:
     assert kept_programs == {"Program_0", "Program_-1"}
     whole = SegmentDataset([(conds, music)], tok, TrainConfig(attr_dropout=0.0, uncond_prob=0.0), train=True)[0]
     assert whole["input_ids"][whole["input_ids"].index(tok.cond_end_id) + 1:-1] == music.tolist()
+
+
+def test_roles_follow_each_named_part_as_its_notes_play_it(tok: Tokenizer) -> None:
+    from conftest import make_score
+
+    q = 480
+    piano = [(b * 4 * q, 4 * q, p, 70) for b in range(4) for p in (60, 64, 67)]
+    bass = [(i * q, q, 36 + i % 3, 90) for i in range(16)]
+    flute = [(i * q, q, 72 + i % 5, 80) for i in range(16)]
+    score = make_score([(0, False, piano), (33, False, bass), (73, False, flute), (0, True, [(0, q, 36, 100)])])
+    conds = np.array(tok.ids(["Key_Cmaj", "Inst_0", "Inst_33", "Inst_73", "Inst_drums"]))
+    music = np.array(tok.encode_score(score))
+    cfg = TrainConfig(roles=1.0, attr_dropout=0.0, uncond_prob=0.0)
+    row = SegmentDataset([(conds, music)], tok, cfg, train=True)[0]
+    names = tok.to_tokens(row["input_ids"])
+    assert names[1:names.index("CondEnd_None")] == [
+        "Key_Cmaj", "Inst_0", "Role_chords", "Inst_33", "Role_bass", "Inst_73", "Role_lead", "Inst_drums"]
+    assert all(label == -100 for label in row["labels"][:names.index("CondEnd_None") + 1])  # never a target
+    # the lone part of a one-part row keeps the role it plays in the band
+    alone = SegmentDataset([(conds, music)], tok, replace(cfg, part_prob=1.0), train=True)
+    heads = {tuple(t for t in tok.to_tokens(alone[0]["input_ids"])[:6] if t.startswith(("Inst", "Role")))
+             for _ in range(20)}
+    assert heads <= {("Inst_33", "Role_bass"), ("Inst_73", "Role_lead")} and len(heads) == 2
+    # roles 0 says none
+    plain = SegmentDataset([(conds, music)], tok, TrainConfig(attr_dropout=0.0, uncond_prob=0.0), train=True)[0]
+    assert not any(t.startswith("Role_") for t in tok.to_tokens(plain["input_ids"]))

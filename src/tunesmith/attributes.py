@@ -115,6 +115,47 @@ FAMILY_DENSITY = {
 }
 
 
+# The roles a part plays in a band (data/roles.py reads them from real tracks); the drum kit's
+# is its own. A header says each part's role after its instrument (tokenization/vocab.py).
+PART_ROLES = ("lead", "chords", "bass", "pad")
+
+# How often a family's tracks play the lead in the band corpora, and what they play otherwise
+# (`tunesmith data roles`, configs/roles.json, all genres): the defaults of `assign_roles`.
+FAMILY_LEAD = {
+    "piano": (0.44, "chords"), "chromatic percussion": (0.65, "chords"), "organ": (0.41, "chords"),
+    "guitar": (0.51, "chords"), "bass": (0.0, "bass"), "strings": (0.44, "chords"),
+    "ensemble": (0.29, "pad"), "brass": (0.48, "chords"), "reed": (0.71, "chords"),
+    "pipe": (0.72, "chords"), "synth lead": (0.66, "chords"), "synth pad": (0.34, "pad"),
+    "synth effects": (0.61, "chords"), "ethnic": (0.67, "chords"), "percussive": (0.56, "chords"),
+    "sound effects": (0.56, "chords"),
+}
+
+
+def assign_roles(instruments: tuple[int, ...], given: tuple[tuple[int, str], ...] | None = None,
+                 ) -> tuple[tuple[int, str], ...] | None:
+    """A role for every pitched part: the `given` ones kept; a bass plays the bass; else one
+    lead unless one is given (the part a band corpus most often hears as its lead, one-voice
+    instruments and then solo strings first), and the others their family's other role. A
+    part with no other to share the tune (alone, or over bass and drums) leads when it plays
+    one or two voices: a piano or guitar alone plays tune and chords together, which the
+    corpora call chords."""
+    roles = dict(given or ())
+    pitched = [p for p in dict.fromkeys(instruments) if p != DRUMS]
+    for p in pitched:
+        if p not in roles and family(p) == "bass":
+            roles[p] = "bass"
+    open_parts = [p for p in pitched if p not in roles]
+    if open_parts and "lead" not in roles.values():
+        def lead_score(p: int) -> float:
+            return FAMILY_LEAD[family(p)][0] + {1: 0.5, 2: 0.25}.get(voices(p) or 0, 0.0)
+        best = max(open_parts, key=lead_score)  # the first asked on a tie
+        if len(open_parts) > 1 or (voices(best) or 0) <= 2:
+            roles[best] = "lead"
+    for p in pitched:
+        roles.setdefault(p, FAMILY_LEAD[family(p)][1])
+    return tuple((p, roles[p]) for p in pitched) or None
+
+
 def voices(program: int) -> int | None:
     """How many notes an instrument can start together (None: no limit, the drum kit)."""
     if program == DRUMS:
@@ -180,6 +221,8 @@ class Attributes:
     bars: int | None = None
     seconds: float | None = None
     chords: tuple[str, ...] | None = field(default=None, compare=False)
+    # (program, role) of parts whose role is said (PART_ROLES); `assign_roles` completes them
+    roles: tuple[tuple[int, str], ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -190,6 +233,7 @@ class Attributes:
         d["instrument_names"] = (
             [instrument_name(p) for p in self.instruments] if self.instruments else None
         )
+        d["lead_name"] = next((instrument_name(p) for p, r in self.roles or () if r == "lead"), None)
         return d
 
     def merged(self, override: Attributes) -> Attributes:
@@ -199,6 +243,7 @@ class Attributes:
         base.update(fields)
         base["instruments"] = tuple(base["instruments"]) if base["instruments"] else None
         base["chords"] = tuple(base["chords"]) if base["chords"] else None
+        base["roles"] = tuple((int(p), str(r)) for p, r in base["roles"]) if base["roles"] else None
         if "bars" in fields and "seconds" not in fields:
             base["seconds"] = None
         if "seconds" in fields and "bars" not in fields:
@@ -226,6 +271,10 @@ def validate(a: Attributes) -> None:
         )
     if a.instruments is not None:
         _validate_instruments(a.instruments)
+    for program, role in a.roles or ():
+        if role not in PART_ROLES:
+            raise PromptError(f"role {role!r} is unknown: allowed {', '.join(PART_ROLES)}")
+        instrument_name(program)
     if a.genre is not None and a.genre not in GENRES:
         raise PromptError(f"genre {a.genre!r} is unknown: allowed {', '.join(GENRES)}")
     if a.mood is not None and a.mood not in MOODS:

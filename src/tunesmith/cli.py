@@ -304,11 +304,15 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def _summary(piece: Generated) -> str:
-    """bars, notes, instruments, tempo, the key asked for and the grammar's masked share."""
+    """bars, notes, instruments (and which was asked to lead), tempo, the key asked for and the
+    grammar's masked share."""
+    from tunesmith.attributes import instrument_name
     from tunesmith.captions import features
 
     f = features(piece.score)
     names = ", ".join(f.instruments) or "no instruments"
+    lead = [instrument_name(p) for p, role in piece.attributes.roles or () if role == "lead"]
+    names += f" ({lead[0]} leads)" if lead else ""
     asked = piece.attributes.key or "any"
     return (
         f"{f.bars} bars ({piece.attributes.bars} asked), {piece.score.note_num()} notes, "
@@ -401,6 +405,10 @@ def generate(
     instruments: Annotated[
         str | None, typer.Option(help="Comma-separated GM names, e.g. 'piano,bass,drums'.")
     ] = None,
+    lead: Annotated[
+        str | None, typer.Option(help="The instrument that carries the tune, e.g. trumpet (default: the "
+                                      "text's 'trumpet melody', 'sax solo'..., else the likeliest lead).")
+    ] = None,
     genre: Annotated[str | None, typer.Option(help="Genre, e.g. pop, jazz, folk.")] = None,
     mood: Annotated[str | None, typer.Option(help="Mood, e.g. happy, calm, dark.")] = None,
     model: Model = None,
@@ -433,7 +441,7 @@ def generate(
     timing = FeelConfig(feel=feel)  # a bad --feel fails before anything else
     attrs = parse_fields({"key": key, "tempo": tempo, "time_signature": time_signature,
                           "instruments": instruments, "genre": genre, "mood": mood, "bars": bars,
-                          "seconds": seconds, "chords": chords})
+                          "seconds": seconds, "chords": chords, "lead": lead})
     sampling = sampling_from({"temperature": temperature, "drum_temperature": drum_temperature,
                               "groove": groove, "top_k": top_k, "top_p": top_p,
                               "guidance": guidance, "key_strength": key_strength,

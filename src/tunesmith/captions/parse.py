@@ -246,6 +246,25 @@ def _from_hits(hits: Sequence[_Hit]) -> dict[str, object]:
     return out
 
 
+LEAD_WORDS = r"(?:melody|melodies|lead|solo|tune|theme)"
+_ARTICLE = r"(?:(?:a|an|the|its)\s+)?"
+
+
+def _find_lead(text: str, hits: Sequence[_Hit], programs: Sequence[int]) -> int | None:
+    """The asked instrument the text gives the tune to: "a trumpet melody", "sax solo",
+    "melody on the flute", "violin playing the theme", "lead guitar"; None if none."""
+    for hit in hits:
+        if hit.kind != "instrument" or hit.negated or hit.value[0] not in programs:  # type: ignore[index]
+            continue
+        name = re.escape(hit.phrase) + r"(?:e?s)?"
+        patterns = (rf"\b{name}\s+{LEAD_WORDS}\b",
+                    rf"\b{LEAD_WORDS}\s+(?:on|for|by|from|played\s+(?:on|by))\s+{_ARTICLE}{name}\b",
+                    rf"\b{name}\s+(?:plays|playing|carries|carrying|takes|taking|with)\s+{_ARTICLE}{LEAD_WORDS}\b")
+        if ("lead" in hit.phrase.split() and "bass" not in hit.phrase) or any(re.search(p, text) for p in patterns):
+            return int(hit.value[0])  # type: ignore[index]
+    return None
+
+
 _CHORD_CUE = re.compile(
     r"\b(?:chord progression|progression|chords|changes)\b\s*(?:of|:|like|is|are|through)?\s*", re.IGNORECASE)
 _CHORD_GLUE = {"and", "then", "to", "-", "|", "->", "then,"}
@@ -301,7 +320,9 @@ def parse(text: str) -> A.Attributes:
     seconds, low = _find_seconds(low)
     bars, low = _find_bars(low)
     meter, low = _find_meter(low)
-    words = _from_hits(list(_hits(low)))
+    hits = list(_hits(low))
+    words = _from_hits(hits)
+    lead = _find_lead(low, hits, words.get("instruments") or ())  # type: ignore[arg-type]
     if tempo is None:
         word_tempo = words.get("italian", words.get("tempo"))
         tempo = float(word_tempo) if word_tempo is not None else None  # type: ignore[arg-type]
@@ -315,6 +336,7 @@ def parse(text: str) -> A.Attributes:
         bars=bars,
         seconds=seconds,
         chords=chords,
+        roles=((lead, "lead"),) if lead is not None else None,
     )
 
 
@@ -389,7 +411,7 @@ def parse_time_signature(s: str) -> str:
 # The attribute fields every front-end may set (CLI flags, batch JSONL rows, the HTTP body,
 # evaluation rows), named as in Attributes.
 ATTRIBUTE_FIELDS = ("key", "tempo", "time_signature", "instruments", "genre", "mood", "bars",
-                    "seconds", "chords")
+                    "seconds", "chords", "lead")
 
 
 def parse_fields(fields: Mapping[str, Any]) -> A.Attributes:
@@ -411,9 +433,20 @@ def parse_fields(fields: Mapping[str, Any]) -> A.Attributes:
         bars=_whole("bars", v["bars"]),
         seconds=_field_number("seconds", v["seconds"]),
         chords=_chords(v["chords"]),
+        roles=_lead(v["lead"]),
     )
     A.check_one_length(attrs)
     return attrs
+
+
+def _lead(value: object) -> tuple[tuple[int, str], ...] | None:
+    """The instrument that carries the tune, as a role: one name (or program number)."""
+    if value is None:
+        return None
+    programs = _instruments(value) or ()
+    if len(programs) != 1 or programs[0] == A.DRUMS:
+        raise PromptError(f"lead {value!r}: name one pitched instrument, e.g. 'trumpet'")
+    return ((programs[0], "lead"),)
 
 
 def _chords(value: object) -> tuple[str, ...] | None:

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 from symusic import Score, Track
 
+from tunesmith.attributes import PART_ROLES
 from tunesmith.data.augment import RANGES, octave_shift
 
-ROLES = ("lead", "chords", "bass", "pad", "drums")
+ROLES = (*PART_ROLES, "drums")
 NAMED_ROLES = {"melody": "lead", "bridge": "lead", "piano": "chords"}  # POP909's track names
 PAD_PROGRAMS = set(range(48, 56)) | set(range(88, 96))  # ensembles, choirs, synth pads
 MIN_NOTES = 8  # fewer is a stray part, not a role
@@ -51,6 +52,13 @@ def track_role(track: Track, tpq: int) -> str:
     if track.program in PAD_PROGRAMS and long_notes:
         return "pad"
     return "chords" if poly >= 0.4 else "lead"
+
+
+def part_roles(score: Score) -> dict[int, str]:
+    """GM program -> role of each pitched track of a score with at least one note (a window
+    decoded from tokens holds one track a program)."""
+    return {int(t.program): track_role(t, score.ticks_per_quarter)
+            for t in score.tracks if not t.is_drum and len(t.notes)}
 
 
 @dataclass

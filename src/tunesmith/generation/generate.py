@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 from symusic import Score, Tempo
 
-from tunesmith.attributes import MAX_BARS, PITCH_CLASSES, Attributes, check_one_length
+from tunesmith.attributes import (
+    MAX_BARS,
+    PITCH_CLASSES,
+    Attributes,
+    assign_roles,
+    check_one_length,
+    instrument_name,
+)
 from tunesmith.captions.conditions import caption_for
 from tunesmith.captions.parse import gm_notes
 from tunesmith.errors import PromptError
@@ -85,13 +92,32 @@ def resolve(
     if override is not None:
         check_one_length(override)
     attrs = condition(prompt, conditioners)
-    length_only = override is None or Attributes(bars=override.bars, seconds=override.seconds) == override
+    length_only = override is None or (Attributes(bars=override.bars, seconds=override.seconds) == override
+                                       and not override.roles)
     if not prompt.strip() and length_only:
         notes.append("empty prompt: generating unconditioned music")
     notes += gm_notes(prompt)  # "lute" plays on the nearest GM instrument: say so
     if override is not None:
         attrs = attrs.merged(override)
-    return Request(prompt, override or Attributes(), attrs, tuple(notes))
+    return Request(prompt, override or Attributes(), with_roles(attrs, override), tuple(notes))
+
+
+def with_roles(attrs: Attributes, lead: Attributes | None = None) -> Attributes:
+    """`attrs` with a role for every asked pitched part (`assign_roles`): the lead the flags
+    name (`lead`'s roles: with no instruments asked, it is the one; else it must be one of
+    them), or the one the text names while it is still asked, or the default."""
+    flagged = dict((lead.roles if lead else None) or ())
+    if flagged and not attrs.instruments:
+        attrs = attrs.merged(Attributes(instruments=tuple(flagged)))
+    if not attrs.instruments:
+        return attrs
+    for program in flagged:
+        if program not in attrs.instruments:
+            names = ", ".join(instrument_name(p) for p in attrs.instruments)
+            raise PromptError(f"lead {instrument_name(program)} is not among the instruments ({names}): "
+                              "name it in the instruments too")
+    given = tuple(flagged.items()) or tuple((p, r) for p, r in attrs.roles or () if p in attrs.instruments)
+    return replace(attrs, roles=assign_roles(attrs.instruments, given))
 
 
 # Sampling options by the name every front-end uses (CLI flag, batch, HTTP field).

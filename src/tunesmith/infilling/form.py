@@ -26,6 +26,7 @@ from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig, under_chords
 from tunesmith.infilling.drums import groove_drums
 from tunesmith.infilling.infill import FillControls, continue_piece, fill_track, infill, played_programs
+from tunesmith.midi.io import cut
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, harmonize, lead_track, track_chroma
 
@@ -215,8 +216,9 @@ def _from(chords: tuple[str, ...] | None, bar: int) -> tuple[str, ...] | None:
 
 
 def _steer(attrs: Attributes) -> Attributes:
-    """What a continuation or variation is told: key, genre and mood (the rest is context)."""
-    return Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood)
+    """What a continuation or variation is told: key, genre, mood and the parts' roles (the
+    rest is context)."""
+    return Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, roles=attrs.roles)
 
 
 def generate_with_form(
@@ -272,8 +274,8 @@ def write_pieces(
     for i in range(num):
         start = time.perf_counter()
         notes = [*request.notes, f"plan: {plan.text()}"]
-        score = generate_with_form(request, plan, seed=seed + i, sampling=sampling, checkpoint=checkpoint,
-                                   on_step=on_step, notes=notes)
+        score = within(generate_with_form(request, plan, seed=seed + i, sampling=sampling,
+                                          checkpoint=checkpoint, on_step=on_step, notes=notes), plan.bars)
         asked = request.attributes.merged(Attributes(bars=plan.bars))
         pieces.append(Generated(score, [], asked, seed + i, 0.0, time.perf_counter() - start, notes,
                                 sections=tuple((s.label, s.first, s.bars) for s in plan.sections)))
@@ -316,7 +318,8 @@ def generate_by_track(
     once = replace(cfg, candidates=1)  # best-of-N is the caller's, over whole pieces
     opening = generate(first, seed=seed, sampling=once, checkpoint=checkpoint, on_step=on_step)[0]
     bars = opening.attributes.bars or bars_for(attrs)  # the first part's length (a tempo it chose)
-    steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments)
+    steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments,
+                       roles=attrs.roles)
     ckpt = checkpoint or get_checkpoint()
     score, chords = opening.score, attrs.chords
     notes = list(opening.notes)
@@ -330,8 +333,16 @@ def generate_by_track(
         score = fill_track(ckpt, score, program, 0, bars, texture(program, cfg), steer, cfg, gen, on_step,
                            chords)
     asked = attrs.merged(Attributes(bars=bars))
+    score = within(score, bars)
     return Generated(score, [], asked, seed, opening.masked_share, time.perf_counter() - start,
                      notes, adherence_reward(score, attrs))
+
+
+def within(score: Score, bars: int) -> Score:
+    """`score` with notes ringing past its last bar cut there (a looped groove's last hit, a
+    re-filled part's held note), so the file is as many bars long as asked."""
+    end = bar_starts(score, bars + 1)[bars]
+    return cut(score, 0, end) if score.end() > end else score
 
 
 def texture(program: int, sampling: SamplingConfig) -> FillControls | None:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from symusic import Score, Track
 
-from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes, family
+from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, MAX_INSTRUMENTS, Attributes, family
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import cadence_bias, chord_bias, key_bias
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
@@ -210,11 +210,17 @@ def _window(bars: Sequence[Bar], first: int, n: int, room: int) -> tuple[int, in
     return lo, hi
 
 
-def _header(tok: Tokenizer, score: Score, attrs: Attributes | None, bars: int) -> list[int]:
+def _header(tok: Tokenizer, score: Score, attrs: Attributes | None, bars: int, program: int) -> list[int]:
+    """The header of a fill: what the piece has, overridden by `attrs`; its instruments name
+    the part being filled too (as a training window's header names every part, the gapped one
+    included), so that its role, when `attrs` says it, is said."""
     from tunesmith.captions import features
 
     found = features(score).to_attributes()
-    return tok.header(found.merged(attrs or Attributes()).merged(Attributes(bars=min(bars, 128))))
+    asked = found.merged(attrs or Attributes())
+    others = [p for p in asked.instruments or () if p != program][: MAX_INSTRUMENTS - 1]
+    named = (*others, program)
+    return tok.header(asked.merged(Attributes(bars=min(bars, 128), instruments=named)))
 
 
 def _place(score: Score, part: Score, program: int, start: int, end: int) -> Score:
@@ -357,7 +363,7 @@ def _fill_chunk(ckpt: Checkpoint, score: Score, program: int, first: int, n: int
     if tok.chords:  # the context's bars say the chords their notes sound; the fill's bars are asked or chosen
         bars = with_chords(bars, tok)
         harmony = tuple(chord_id(tok, c) for c in chords) if chords else ()
-    header = _header(tok, score, attributes, len(bars))
+    header = _header(tok, score, attributes, len(bars), program)
     room = ckpt.config.max_len - len(header) - n * FILL_TOKENS_PER_BAR - 4
     lo, hi = _window(bars, first, n, room)
     ids = [i for b in bars[lo:hi] for i in b.ids()]

@@ -550,11 +550,11 @@ def _train_loop(s: _State, data: ClmpData, cfg: ClmpTrainConfig, out_dir: Path) 
 
 
 def data_tokenizer(folder: Path) -> Tokenizer:
-    """The tokenizer saved with a build or a CLMP folder, else the default one without chord
-    tokens (CLMP reads the notes; a bar's chord is the decoder's plan, not the music)."""
+    """The tokenizer saved with a build or a CLMP folder, else the default one without chord or
+    role tokens (CLMP reads the notes; a bar's chord and a part's role are the decoder's plan)."""
     if (folder / "tokenizer.json").is_file():
         return Tokenizer.load(folder)
-    return Tokenizer.create(TokenizerSettings(chords=False))
+    return Tokenizer.create(TokenizerSettings(chords=False, roles=False))
 
 
 def train_clmp(data_dir: str | Path, out_dir: str | Path,

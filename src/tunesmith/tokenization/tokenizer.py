@@ -4,8 +4,9 @@ extended with tunesmith's condition, control and infilling tokens.
 A sequence reads: BOS, condition tokens (key, time signature, tempo word, genre, mood,
 bars, instruments), CondEnd, REMI+ music tokens, EOS. Drums are miditok's Program_-1.
 A tokenizer with chord tokens also says each bar's chord after its Bar and TimeSig
-(tokenization/harmony.py); they sit after miditok's ids, so a model trained without them
-keeps its ids and is expanded by new embedding rows.
+(tokenization/harmony.py), and with role tokens each part's role after its Inst token in
+the header; they sit after miditok's ids (chords, then roles), so a model trained without
+them keeps its ids and is expanded by new embedding rows.
 The tokenizer saves to one miditok JSON next to each checkpoint and loads back identically.
 """
 
@@ -21,7 +22,13 @@ from symusic import Score
 
 from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, Attributes
 from tunesmith.errors import ConfigError, ModelError
-from tunesmith.tokenization.vocab import chord_tokens, header_attributes, header_tokens, special_tokens
+from tunesmith.tokenization.vocab import (
+    chord_tokens,
+    header_attributes,
+    header_tokens,
+    role_tokens,
+    special_tokens,
+)
 
 DRUM_PROGRAM_TOKEN = -1  # miditok's program for drum tracks
 
@@ -38,6 +45,7 @@ class TokenizerSettings:
         default_factory=lambda: {8: [3, 5, 6, 7, 9, 12], 4: [1, 2, 3, 4, 5, 6, 7], 2: [2, 3]}
     )
     chords: bool = True  # per-bar chord tokens (vocab.chord_tokens) after the REMI+ ones
+    roles: bool = True  # header role tokens (vocab.role_tokens) after the chord tokens
 
     def __post_init__(self) -> None:
         if self.positions_per_beat not in (4, 6, 8, 12, 16, 24):
@@ -71,15 +79,15 @@ class TokenizerSettings:
 class Tokenizer:
     """tunesmith's vocabulary: a miditok REMI tokenizer plus our special tokens."""
 
-    def __init__(self, remi: REMI, chords: bool = False) -> None:
+    def __init__(self, remi: REMI, chords: bool = False, roles: bool = False) -> None:
         self.remi = remi
-        self.chords = chords
-        chord_set = set(chord_tokens())  # miditok's ids come first, chord tokens follow
-        self.n_base = sum(1 for t in remi.vocab if t not in chord_set)
-        if chords:  # not miditok special tokens: those would come first and shift every id
-            for t in chord_tokens():
-                if t not in remi.vocab:
-                    remi.add_to_vocab(t)
+        self.chords, self.roles = chords, roles
+        added = set(chord_tokens()) | set(role_tokens())  # miditok's ids come first, ours follow
+        self.n_base = sum(1 for t in remi.vocab if t not in added)
+        # not miditok special tokens: those would come first and shift every id
+        for t in [*(chord_tokens() if chords else []), *(role_tokens() if roles else [])]:
+            if t not in remi.vocab:
+                remi.add_to_vocab(t)
         self.vocab: dict[str, int] = dict(remi.vocab)
         self.tokens: list[str] = [""] * len(self.vocab)
         for tok, i in self.vocab.items():
@@ -87,12 +95,12 @@ class Tokenizer:
         self.n_special = len(remi.config.special_tokens)
         self.pad_id, self.bos_id, self.eos_id = (self.vocab[f"{t}_None"] for t in ("PAD", "BOS", "EOS"))
         self.cond_end_id = self.vocab["CondEnd_None"]
-        self.chord_ids = frozenset(range(self.n_base, len(self.vocab)))
+        self.chord_ids = frozenset(self.vocab[t] for t in chord_tokens() if t in self.vocab)
 
     @classmethod
     def create(cls, settings: TokenizerSettings | None = None) -> Tokenizer:
         settings = settings or TokenizerSettings()
-        return cls(REMI(settings.miditok_config()), chords=settings.chords)
+        return cls(REMI(settings.miditok_config()), chords=settings.chords, roles=settings.roles)
 
     @classmethod
     def default(cls) -> Tokenizer:
@@ -105,12 +113,13 @@ class Tokenizer:
         if not file.is_file():
             raise ModelError(f"{file}: no tokenizer file")
         remi = REMI(params=file)
-        return cls(remi, chords=bool(getattr(remi, "chord_tokens", False)))
+        return cls(remi, chords=bool(getattr(remi, "chord_tokens", False)),
+                   roles=bool(getattr(remi, "role_tokens", False)))
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        extra = {"chord_tokens": self.chords}  # miditok sets it back on the REMI it loads
+        extra = {"chord_tokens": self.chords, "role_tokens": self.roles}  # miditok sets them back on load
         self.remi.save(directory, additional_attributes=extra, filename="tokenizer.json")
         return directory / "tokenizer.json"
 
@@ -161,7 +170,9 @@ class Tokenizer:
 
     def header(self, attrs: Attributes | None) -> list[int]:
         """BOS, the condition tokens of `attrs`, CondEnd."""
-        conds = self.ids(header_tokens(attrs)) if attrs is not None else []
+        said = header_tokens(attrs) if attrs is not None else []
+        # a model trained before role tokens reads its header without them
+        conds = self.ids([t for t in said if self.roles or not t.startswith("Role_")])
         return [self.bos_id, *conds, self.cond_end_id]
 
     def attributes(self, ids: Sequence[int]) -> Attributes:

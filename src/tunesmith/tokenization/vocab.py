@@ -15,6 +15,7 @@ from tunesmith.attributes import (
     GENRES,
     KEYS,
     MOODS,
+    PART_ROLES,
     TEMPO_WORDS,
     TIME_SIGNATURES,
     Attributes,
@@ -77,6 +78,16 @@ def chord_tokens() -> list[str]:
     return [NO_CHORD, *(chord_token(n) for n in TEMPLATE_NAMES)]
 
 
+def role_token(role: str) -> str:
+    return f"Role_{role}"
+
+
+def role_tokens() -> list[str]:
+    """A part's role, said after its Inst token in the header (attributes.PART_ROLES). They
+    extend the vocabulary after the chord tokens, so older ids keep their meaning."""
+    return [role_token(r) for r in PART_ROLES]
+
+
 def special_tokens() -> list[str]:
     return [*BASE_SPECIALS, *FILL_TOKENS, *condition_tokens(), *control_tokens()]
 
@@ -97,7 +108,11 @@ def header_tokens(attrs: Attributes) -> list[str]:
     if attrs.bars is not None:
         toks.append(f"Bars_{bar_bin(attrs.bars)}")
     if attrs.instruments:
-        toks += [inst_token(p) for p in sorted(set(attrs.instruments))]
+        roles = dict(attrs.roles or ())
+        for p in sorted(set(attrs.instruments)):
+            toks.append(inst_token(p))
+            if p in roles:
+                toks.append(role_token(roles[p]))
     return toks
 
 
@@ -108,6 +123,7 @@ def header_attributes(tokens: Sequence[str]) -> Attributes:
     gives `t` back."""
     fields: dict[str, object] = {}
     programs: list[int] = []
+    roles: list[tuple[int, str]] = []
     for t in tokens:
         kind, _, value = t.partition("_")
         if kind == "Key":
@@ -122,4 +138,7 @@ def header_attributes(tokens: Sequence[str]) -> Attributes:
             fields["bars"] = int(value)
         elif kind == "Inst":
             programs.append(DRUMS if value == "drums" else int(value))
-    return Attributes(**fields, instruments=tuple(programs) or None)  # type: ignore[arg-type]
+        elif kind == "Role" and programs:
+            roles.append((programs[-1], value))
+    return Attributes(**fields, instruments=tuple(programs) or None,  # type: ignore[arg-type]
+                      roles=tuple(roles) or None)

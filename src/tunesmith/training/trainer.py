@@ -23,8 +23,9 @@ import yaml
 from torch.utils.data import Dataset
 from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
-from tunesmith.attributes import family
+from tunesmith.attributes import MAX_INSTRUMENTS, family
 from tunesmith.captions.conditions import caption_for
+from tunesmith.data.roles import part_roles
 from tunesmith.data.segments import load_split
 from tunesmith.errors import ConfigError
 from tunesmith.model import (
@@ -39,7 +40,7 @@ from tunesmith.model.prefix import MAX_PREFIX, PrefixConfig, PrefixLM, TextPrefi
 from tunesmith.tokenization import Tokenizer
 from tunesmith.tokenization.harmony import add_chords
 from tunesmith.tokenization.infill import keep_track, make_infill, plays_in, programs_of, random_gap, split_bars
-from tunesmith.tokenization.vocab import inst_token
+from tunesmith.tokenization.vocab import inst_token, role_token
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ class TrainConfig:
     # cello (2-32 solo windows a family against 1,168 of piano), so a lone lead came out 11-17
     # notes a bar where a band's leads play 3.5-5.2 (benchmarks/listening_reference.py)
     part_prob: float = 0.0
+    # chance a window's header says each named part's role after its instrument (lead, chords,
+    # bass, pad: data/roles.track_role on the window's own notes; validation always says them):
+    # a lone trumpet learned from bands, where brass mostly stabs, kept writing stabs when
+    # asked for a melody, since nothing told it which part carries the tune
+    roles: float = 0.0
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -86,7 +92,7 @@ class TrainConfig:
         if not 0 < self.lr < 1:
             raise ConfigError(f"lr {self.lr} is out of range (0, 1)")
         shares = ("attr_dropout", "uncond_prob", "infill_prob", "infill_controls", "infill_track_prob",
-                  "chords", "part_prob")
+                  "chords", "part_prob", "roles")
         for name in shares:
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
@@ -170,15 +176,31 @@ class SegmentDataset(Dataset):
             named.append(self.tok.vocab[inst_token(program)])
         return named, keep_track(bars, program, self.tok)
 
+    def with_roles(self, kept: list[int], window: np.ndarray) -> list[int]:
+        """`kept` with each named part's role (as the window's own notes play it) after its
+        Inst token, as often as cfg.roles says (always in validation, when roles are on)."""
+        if not self.cfg.roles or (self.train and self.rng.random() >= self.cfg.roles):
+            return kept
+        roles = part_roles(self.tok.decode(window.tolist()))
+        out = []
+        for i in kept:
+            out.append(i)
+            token = self.tok.tokens[i]
+            if token.startswith("Inst_") and token != "Inst_drums" and int(token[5:]) in roles:
+                out.append(self.tok.vocab[role_token(roles[int(token[5:])])])
+        return out
+
     def __getitem__(self, idx: int) -> dict[str, Any]:
         conds, window = self.examples[idx]
         kept = self.conditions(conds, idx)
         music = self.music(window)
-        room = self.cfg.max_len - self.cfg.prefix - len(kept) - 2
+        said = MAX_INSTRUMENTS if self.cfg.roles else 0  # room for the roles said after the task is set
+        room = self.cfg.max_len - self.cfg.prefix - len(kept) - 2 - said
         task = (self.infill(music, room)
                 if self.train and self.cfg.infill_prob and self.rng.random() < self.cfg.infill_prob else None)
         if task is None and self.train and self.cfg.part_prob and self.rng.random() < self.cfg.part_prob:
             kept, music = self.one_part(kept, music)
+        kept = self.with_roles(kept, window)
         head = [self.tok.bos_id, *kept, self.tok.cond_end_id]
         if task is not None:  # the loss is on the fill only: the context is given
             context, fill = task
@@ -292,15 +314,16 @@ def load_init(path: Path, preset: str, mcfg: ModelConfig, tok: Tokenizer) -> Che
     if len(old) < len(tok):
         torch.manual_seed(0)  # the new rows are drawn: the same init gives the same start
         ckpt.model.resize_token_embeddings(len(tok), mean_resizing=True)
-        seed_chord_rows(ckpt.model, tok)
+        seed_chord_rows(ckpt.model, tok, new=range(len(old), len(tok)))
     return ckpt
 
 
-def seed_chord_rows(model: LlamaForCausalLM, tok: Tokenizer) -> None:
+def seed_chord_rows(model: LlamaForCausalLM, tok: Tokenizer, new: range) -> None:
     """Start each new chord token's embedding as the mean of its tones' Pitch embeddings (all
     octaves), so the model reads a chord as the pitches it names from the first step: with
     mean-resized rows alone, 300 steps later the notes still ignored the asked chords (majmin
-    agreement 27 %, as without chord tokens). Chord_N keeps its mean-resized row."""
+    agreement 27 %, as without chord tokens). Chord_N keeps its mean-resized row; only the
+    `new` ids are touched (a model that has chord rows keeps what it learned in them)."""
     from tunesmith.theory import chord_pitch_classes
 
     embedding = model.get_input_embeddings()
@@ -308,7 +331,7 @@ def seed_chord_rows(model: LlamaForCausalLM, tok: Tokenizer) -> None:
     rows = embedding.weight  # (V, D), tied to the output
     with torch.no_grad():
         for token, i in tok.vocab.items():
-            if i not in tok.chord_ids or token == "Chord_N":
+            if i not in tok.chord_ids or i not in new or token == "Chord_N":
                 continue
             tones = chord_pitch_classes(token.split("_", 1)[1])
             ids = [j for t, j in tok.vocab.items() if t.startswith("Pitch_") and tones[int(t[6:]) % 12]]
