@@ -38,7 +38,7 @@ def tiny_clmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)
     cfg = ClmpConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, embed_dim=16, windows=1)
-    tok = Tokenizer.create(TokenizerSettings(chords=False, roles=False))  # CLMP's vocabulary has no chord tokens
+    tok = Tokenizer.create(TokenizerSettings(chords=False, roles=False))  # CLMP's vocabulary: no chords, roles
     return Clmp(ClmpModel(cfg), tok).save(tmp_path_factory.mktemp("clmp"))
 
 

@@ -260,7 +260,8 @@ def _find_lead(text: str, hits: Sequence[_Hit], programs: Sequence[int]) -> int 
         patterns = (rf"\b{name}\s+{LEAD_WORDS}\b",
                     rf"\b{LEAD_WORDS}\s+(?:on|for|by|from|played\s+(?:on|by))\s+{_ARTICLE}{name}\b",
                     rf"\b{name}\s+(?:plays|playing|carries|carrying|takes|taking|with)\s+{_ARTICLE}{LEAD_WORDS}\b")
-        if ("lead" in hit.phrase.split() and "bass" not in hit.phrase) or any(re.search(p, text) for p in patterns):
+        named = "lead" in hit.phrase.split() and "bass" not in hit.phrase  # "lead guitar", not "bass and lead"
+        if named or any(re.search(p, text) for p in patterns):
             return int(hit.value[0])  # type: ignore[index]
     return None
 
