@@ -121,11 +121,12 @@ def solo_prompts(heard: list[Listening]) -> tuple[list[Listening], list[Listenin
 
 
 def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "interleaved",
-              sampling: SamplingConfig | None = None, form: bool = True, seeds: int = 1) -> list[Listening]:
+              sampling: SamplingConfig | None = None, form: bool = True, seeds: int = 1,
+              roles: bool = True) -> list[Listening]:
     """`seeds` pieces per prompt (seeds row, row + 1000, ...), generated once and read back
     from disk, as the CLI writes them (infilling.form.write_pieces: 8 bars and more along a
     section plan), or in one window without `form`; `order` trackwise writes one instrument
-    after another."""
+    after another; without `roles` no part's role is said (as before role tokens)."""
     from tunesmith.evaluation.report import read_prompts
     from tunesmith.generation import bars_for, get_checkpoint, resolve
     from tunesmith.infilling.form import one_window, write_pieces
@@ -142,7 +143,10 @@ def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "in
                 ckpt = ckpt or get_checkpoint(model)
                 write = write_pieces if form else one_window
                 seed = p.index + 1000 * k
-                piece = write(resolve(p.caption, p.explicit), seed=seed, checkpoint=ckpt, sampling=cfg)[0]
+                request = resolve(p.caption, p.explicit)
+                if not roles:
+                    request = replace(request, attributes=replace(request.attributes, roles=None))
+                piece = write(request, seed=seed, checkpoint=ckpt, sampling=cfg)[0]
                 save_midi(piece.score, path)
             heard.append(listen(load_score(path), p.target, bars_for(p.target)))
     return heard
@@ -168,6 +172,7 @@ def main() -> None:
     ap.add_argument("--texture", choices=TEXTURES, default=None, help="default: SamplingConfig's")
     ap.add_argument("--key-profile", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--seeds", type=int, default=1, help="pieces per prompt (seeds row, row + 1000, ...)")
+    ap.add_argument("--no-roles", action="store_true", help="say no part's role (a model with role tokens)")
     args = ap.parse_args()
     given = {"temperature": args.temperature, "drum_temperature": args.drum_temperature,
              "groove": args.groove, "coverage": args.coverage, "drums": args.drums, "texture": args.texture,
@@ -190,9 +195,10 @@ def main() -> None:
     }
     heard_refs = {name: [listen(s, None, args.bars) for s in scores]
                   for name, scores in {**refs, **solos}.items()}
-    row = f"tunesmith (free text, {args.order}{', one window' if args.one_window else ''})"
+    row = (f"tunesmith (free text, {args.order}{', one window' if args.one_window else ''}"
+           f"{', no roles said' if args.no_roles else ''})")
     heard = generated(args.prompts, args.midi_dir, args.model, args.order, sampling, not args.one_window,
-                      args.seeds)
+                      args.seeds, not args.no_roles)
     solo, band = solo_prompts(heard)
     systems = {row: heard, f"{row}: solo prompts": solo, f"{row}: band prompts": band}
     section = listening_section(systems, heard_refs, unpooled=tuple(solos))

@@ -108,3 +108,20 @@ def test_cut_keeps_and_shortens_notes_that_ring_past_the_end(band_score: Score) 
     assert max(n.time + n.duration for t in out.tracks for n in t.notes) <= 4 * q
     long = cut(band_score, 0, 3 * q)  # cuts the second chord's half note
     assert sorted({n.duration for n in long.tracks[0].notes}) == [q, 2 * q]
+
+
+def test_fit_length_cuts_at_the_end_and_marks_silent_last_bars(tmp_path: Path) -> None:
+    from conftest import make_score
+
+    from tunesmith.captions import features
+    from tunesmith.midi.io import fit_length
+
+    bar = 4 * 480
+    short = make_score([(0, False, [(0, bar, 60, 80), (bar, bar // 2, 62, 80)])])  # 2 bars of 4 sound
+    out = save_midi(fit_length(short, 4 * bar), tmp_path / "short.mid")
+    assert features(Score(str(out))).bars == 4  # a DAW's clip is 4 bars long, as asked
+    assert Score(str(out)).note_num() == 2
+    ringing = make_score([(0, False, [(0, bar, 60, 80), (bar, 3 * bar, 62, 80)])])
+    fitted = fit_length(ringing, 2 * bar)
+    assert fitted.end() == 2 * bar and len(fitted.markers) == 0
+    assert fitted.tracks[0].notes[1].duration == bar

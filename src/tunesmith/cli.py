@@ -312,7 +312,7 @@ def _summary(piece: Generated) -> str:
     f = features(piece.score)
     names = ", ".join(f.instruments) or "no instruments"
     lead = [instrument_name(p) for p, role in piece.attributes.roles or () if role == "lead"]
-    names += f" ({lead[0]} leads)" if lead else ""
+    names += f" ({lead[0]} leads)" if lead and len(f.instruments) > 1 else ""
     asked = piece.attributes.key or "any"
     return (
         f"{f.bars} bars ({piece.attributes.bars} asked), {piece.score.note_num()} notes, "

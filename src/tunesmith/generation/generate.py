@@ -32,7 +32,7 @@ from tunesmith.generation.engine import prepare
 from tunesmith.generation.grammar import Constraints, SequenceGrammar, Vocab
 from tunesmith.generation.rewards import adherence_reward
 from tunesmith.generation.sampler import SamplingConfig, sample, under_chords
-from tunesmith.midi.io import cut
+from tunesmith.midi.io import fit_length
 from tunesmith.model import Checkpoint, load_checkpoint
 from tunesmith.model.conditioning import DEFAULT_CONDITIONERS, Conditioner, condition
 from tunesmith.model.prefix import prefix_embeds
@@ -198,12 +198,10 @@ def constraints_for(attrs: Attributes, bars: int, tok: Tokenizer | None = None) 
 
 
 def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:
-    """Cut notes ringing past the last bar and a one-voice instrument's notes under its next
-    (theory.one_line); set the exact requested tempo (tokens hold a bin)."""
-    score = one_line(score)
-    end = bar_starts(score, bars + 1)[bars]
-    if score.end() > end:
-        score = cut(score, 0, end)
+    """Cut notes ringing past the last bar (and mark the end of silent last bars: `fit_length`)
+    and a one-voice instrument's notes under its next (theory.one_line); set the exact
+    requested tempo (tokens hold a bin)."""
+    score = fit_length(one_line(score), bar_starts(score, bars + 1)[bars])
     if attrs.tempo is not None:
         score.tempos.clear()
         score.tempos.append(Tempo(0, float(attrs.tempo)))

@@ -26,7 +26,7 @@ from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig, under_chords
 from tunesmith.infilling.drums import groove_drums
 from tunesmith.infilling.infill import FillControls, continue_piece, fill_track, infill, played_programs
-from tunesmith.midi.io import cut
+from tunesmith.midi.io import fit_length
 from tunesmith.model import Checkpoint
 from tunesmith.theory import bar_starts, harmonize, lead_track, track_chroma
 
@@ -339,10 +339,9 @@ def generate_by_track(
 
 
 def within(score: Score, bars: int) -> Score:
-    """`score` with notes ringing past its last bar cut there (a looped groove's last hit, a
-    re-filled part's held note), so the file is as many bars long as asked."""
-    end = bar_starts(score, bars + 1)[bars]
-    return cut(score, 0, end) if score.end() > end else score
+    """`score` exactly `bars` long (`fit_length`): a looped groove's last hit or a re-filled
+    part's held note cut at the end, silent last bars marked."""
+    return fit_length(score, bar_starts(score, bars + 1)[bars])
 
 
 def texture(program: int, sampling: SamplingConfig) -> FillControls | None:

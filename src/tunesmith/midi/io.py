@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from symusic import Score, Tempo, TimeSignature
+from symusic import Score, Tempo, TextMeta, TimeSignature
 
 from tunesmith.attributes import INSTRUMENT_NAMES
 from tunesmith.errors import InputError, MidiError
@@ -210,6 +210,20 @@ def cut(score: Score, start: int, end: int) -> Score:
         for note in track.notes:
             if note.time + note.duration > end:
                 note.duration = max(end - note.time, 1)
+    return out
+
+
+END_MARKER = "end"
+
+
+def fit_length(score: Score, end: int) -> Score:
+    """`score` exactly `end` ticks long: notes ringing past `end` cut there (`cut`), and a
+    piece whose last bars are silent given an "end" marker at `end`, so that the file, and a
+    DAW's clip or loop of it, is as many bars long as asked."""
+    out = cut(score, 0, end) if score.end() > end else score
+    if out.end() < end:
+        out = out.copy()
+        out.markers.append(TextMeta(end, END_MARKER))
     return out
 
 
