@@ -304,6 +304,7 @@ def test_a_bare_guitar_is_the_genres_usual_guitar() -> None:
     ("the melody on the flute over strings", 73),
     ("violin playing the theme with piano", 40),
     ("a rock song with lead guitar, bass and drums", 29),
+    ("a jig for accordion in 6/8", 21),
     ("calm piano and strings", None),
     ("no trumpet melody, a piano", None),  # a negated instrument leads nothing
 ])

@@ -246,7 +246,8 @@ def _from_hits(hits: Sequence[_Hit]) -> dict[str, object]:
     return out
 
 
-LEAD_WORDS = r"(?:melody|melodies|lead|solo|tune|theme)"
+# words that give an instrument the tune; the dance tunes of the folk corpora are melodies too
+LEAD_WORDS = r"(?:melody|melodies|lead|solo|tune|theme|jig|reel|hornpipe|polka)"
 _ARTICLE = r"(?:(?:a|an|the|its)\s+)?"
 
 
