@@ -102,11 +102,12 @@ def test_flags_override_text_and_num_writes_numbered_files(
     assert any(programs(s) for s in scores)
     assert result.stdout.count("key asked D major") == 2
     assert result.stdout.count("(2 asked)") == 2
-    # a lead named by flag is said: here the piano over bass and drums, which would comp alone
+    # a lead named by flag is told to a model with role tokens: the piano over bass and drums,
+    # which would comp
     led = run("generate", "piano, bass and drums", "-o", tmp_path / "led.mid", "--model", debug_checkpoint_dir,
               "--bars", "1", "--lead", "piano", "--seed", "0")
     assert led.exit_code == 0, led.output
-    assert "(Piano leads)" in led.stdout
+    assert "note: roles told the model: Piano lead, Electric Bass bass" in led.stderr
 
 
 def test_empty_prompt_says_it_is_unconditioned(

@@ -392,3 +392,18 @@ def test_a_request_gives_every_asked_part_a_role() -> None:
     flagged = resolve("a sad trumpet melody", Attributes(instruments=(0, 65))).attributes
     assert dict(flagged.roles or ()) == {0: "chords", 65: "lead"}
     assert resolve("a calm piece").attributes.roles is None  # no instruments asked: no roles
+
+
+def test_a_lead_asked_of_a_model_without_role_tokens_is_refused() -> None:
+    from tunesmith.captions import parse_fields
+    from tunesmith.generation.generate import resolve
+    from tunesmith.model import Checkpoint
+    from tunesmith.tokenization import TokenizerSettings
+
+    old = Tokenizer.create(TokenizerSettings(roles=False))  # the vocabulary of models before roles
+    ckpt = Checkpoint(build_model(PRESETS["debug"], old, seed=0).eval(), old, PRESETS["debug"])
+    asked = resolve("a trumpet melody with piano", Attributes(bars=1))
+    assert asked.attributes.roles and generate(asked, checkpoint=ckpt)  # the text's roles go unsaid
+    flagged = resolve("a trumpet melody with piano", parse_fields({"bars": 1, "lead": "piano"}))
+    with pytest.raises(PromptError, match="this model reads no part roles"):
+        generate(flagged, checkpoint=ckpt)

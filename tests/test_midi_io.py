@@ -112,7 +112,6 @@ def test_cut_keeps_and_shortens_notes_that_ring_past_the_end(band_score: Score) 
 
 def test_fit_length_cuts_at_the_end_and_marks_silent_last_bars(tmp_path: Path) -> None:
     from conftest import make_score
-
     from tunesmith.captions import features
     from tunesmith.midi.io import fit_length
 

@@ -304,15 +304,11 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def _summary(piece: Generated) -> str:
-    """bars, notes, instruments (and which was asked to lead), tempo, the key asked for and the
-    grammar's masked share."""
-    from tunesmith.attributes import instrument_name
+    """bars, notes, instruments, tempo, the key asked for and the grammar's masked share."""
     from tunesmith.captions import features
 
     f = features(piece.score)
     names = ", ".join(f.instruments) or "no instruments"
-    lead = [instrument_name(p) for p, role in piece.attributes.roles or () if role == "lead"]
-    names += f" ({lead[0]} leads)" if lead and len(f.instruments) > 1 else ""
     asked = piece.attributes.key or "any"
     return (
         f"{f.bars} bars ({piece.attributes.bars} asked), {piece.score.note_num()} notes, "
@@ -406,7 +402,8 @@ def generate(
         str | None, typer.Option(help="Comma-separated GM names, e.g. 'piano,bass,drums'.")
     ] = None,
     lead: Annotated[
-        str | None, typer.Option(help="The instrument that carries the tune, e.g. trumpet (default: the "
+        str | None, typer.Option(help="The instrument that carries the tune, e.g. trumpet, for a model "
+                                      "trained with part roles (configs/band_stage8.yaml; default: the "
                                       "text's 'trumpet melody', 'sax solo'..., else the likeliest lead).")
     ] = None,
     genre: Annotated[str | None, typer.Option(help="Genre, e.g. pop, jazz, folk.")] = None,

@@ -102,6 +102,19 @@ def resolve(
     return Request(prompt, override or Attributes(), with_roles(attrs, override), tuple(notes))
 
 
+def said_roles(tok: Tokenizer, request: Request) -> list[str]:
+    """A note naming the roles the model is told, for a model with role tokens; a lead asked
+    by flag of a model without them is refused (it could not be told)."""
+    roles = request.attributes.roles or ()
+    if not tok.roles:
+        if request.explicit.roles:
+            raise PromptError("lead: this model reads no part roles (it was trained before role tokens; "
+                              "configs/band_stage8.yaml trains one): leave the lead out")
+        return []
+    told = ", ".join(f"{instrument_name(p)} {role}" for p, role in roles)
+    return [f"roles told the model: {told}"] if len(roles) > 1 else []
+
+
 def with_roles(attrs: Attributes, lead: Attributes | None = None) -> Attributes:
     """`attrs` with a role for every asked pitched part (`assign_roles`): the lead the flags
     name (`lead`'s roles: with no instruments asked, it is the one; else it must be one of
@@ -308,6 +321,7 @@ def generate(
     check_capacity(attrs, bars, sampling.max_tokens)
     header_attrs = attrs.merged(Attributes(bars=bars))
     tok = ckpt.tokenizer
+    notes += said_roles(tok, request)
     header = tok.header(header_attrs)
     vocab = Vocab.of(tok)
     grammars = [SequenceGrammar(vocab, constraints_for(attrs, bars, tok))

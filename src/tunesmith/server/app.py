@@ -95,7 +95,6 @@ class GenerateRequest(BaseModel):
     tempo: float | None = None
     time_signature: str | None = None
     instruments: list[str] | str | None = None  # names, or one comma-separated string
-    lead: str | None = None  # the instrument that carries the tune (default: the text's, else the likeliest)
     genre: str | None = None
     mood: str | None = None
     bars: int | None = None
