@@ -126,7 +126,7 @@ def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "in
     """`seeds` pieces per prompt (seeds row, row + 1000, ...), generated once and read back
     from disk, as the CLI writes them (infilling.form.write_pieces: 8 bars and more along a
     section plan), or in one window without `form`; `order` trackwise writes one instrument
-    after another; without `roles` no part's role is said (as before role tokens)."""
+    after another; without `roles` no part's role or notes a bar is said (as before them)."""
     from tunesmith.evaluation.report import read_prompts
     from tunesmith.generation import bars_for, get_checkpoint, resolve
     from tunesmith.infilling.form import one_window, write_pieces
@@ -145,7 +145,8 @@ def generated(prompts: Path, midi_dir: Path, model: str | None, order: str = "in
                 seed = p.index + 1000 * k
                 request = resolve(p.caption, p.explicit)
                 if not roles:
-                    request = replace(request, attributes=replace(request.attributes, roles=None))
+                    unsaid = replace(request.attributes, roles=None, densities=None)
+                    request = replace(request, attributes=unsaid)
                 piece = write(request, seed=seed, checkpoint=ckpt, sampling=cfg)[0]
                 save_midi(piece.score, path)
             heard.append(listen(load_score(path), p.target, bars_for(p.target)))
@@ -172,7 +173,8 @@ def main() -> None:
     ap.add_argument("--texture", choices=TEXTURES, default=None, help="default: SamplingConfig's")
     ap.add_argument("--key-profile", type=float, default=None, help="default: SamplingConfig's")
     ap.add_argument("--seeds", type=int, default=1, help="pieces per prompt (seeds row, row + 1000, ...)")
-    ap.add_argument("--no-roles", action="store_true", help="say no part's role (a model with role tokens)")
+    ap.add_argument("--no-roles", action="store_true",
+                    help="say no part's role or notes a bar (a model trained with them)")
     args = ap.parse_args()
     given = {"temperature": args.temperature, "drum_temperature": args.drum_temperature,
              "groove": args.groove, "coverage": args.coverage, "drums": args.drums, "texture": args.texture,

@@ -185,6 +185,24 @@ def test_assign_roles_gives_the_tune_to_one_part_and_keeps_a_given_role():
     assert assign_roles((DRUMS,)) is None
 
 
+def test_assign_densities_tells_each_part_its_familys_notes_a_bar():
+    from tunesmith.attributes import LEAD_DENSITY, assign_densities
+
+    # a lead at most LEAD_DENSITY (a synth lead's family plays 8), the others their family's
+    assert dict(assign_densities(((81, "lead"), (0, "chords"), (33, "bass")))) == {
+        81: LEAD_DENSITY, 0: 9, 33: 6}
+    assert assign_densities(((0, "chords"),)) is None  # a lone piano is told nothing
+    assert assign_densities(((56, "lead"),)) == ((56, 5),)
+
+
+def test_part_densities_are_the_median_over_the_bars_a_part_plays():
+    from tunesmith.data.roles import part_densities
+
+    busy = track(0, [(i * 240, 60, 200) for i in range(8)] + [(1920 * 2, 62, 400)])  # 8, 0, 1 notes
+    sparse = track(33, [(i * 1920, 36, 1900) for i in range(3)])
+    assert part_densities(score(busy, sparse, track(0, [(0, 36, 60)], drum=True))) == {0: 4, 33: 1}
+
+
 def test_part_roles_of_a_decoded_window():
     from tunesmith.data.roles import part_roles
 

@@ -107,7 +107,8 @@ def test_flags_override_text_and_num_writes_numbered_files(
     led = run("generate", "piano, bass and drums", "-o", tmp_path / "led.mid", "--model", debug_checkpoint_dir,
               "--bars", "1", "--lead", "piano", "--seed", "0")
     assert led.exit_code == 0, led.output
-    assert "note: roles told the model: Piano lead, Electric Bass bass" in led.stderr
+    told = "note: roles told the model: Piano lead (5 notes a bar), Electric Bass bass (6 notes a bar)"
+    assert told in led.stderr
 
 
 def test_empty_prompt_says_it_is_unconditioned(

@@ -388,6 +388,7 @@ def test_a_request_gives_every_asked_part_a_role() -> None:
 
     asked = resolve("a sad trumpet melody with piano and bass").attributes
     assert dict(asked.roles or ()) == {56: "lead", 0: "chords", 33: "bass"}
+    assert dict(asked.densities or ()) == {56: 5, 0: 9, 33: 6}  # and how busy each is
     # flags that change the instruments drop a role the text gave to one no longer asked
     flagged = resolve("a sad trumpet melody", Attributes(instruments=(0, 65))).attributes
     assert dict(flagged.roles or ()) == {0: "chords", 65: "lead"}

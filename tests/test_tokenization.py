@@ -152,8 +152,14 @@ def test_header_says_each_role_after_its_instrument_and_reads_back(tok: Tokenize
     assert dict(back.roles or ()) == {0: "chords", 33: "bass", 56: "lead"}
     # a role for an instrument the header does not name is not said
     assert "Role_lead" not in tok.to_tokens(tok.header(Attributes(instruments=(0,), roles=((56, "lead"),))))
-    # a model trained before role tokens gets its old header
-    old = Tokenizer.create(TokenizerSettings(roles=False))
+    # each part's notes a bar follow its role
+    busy = Attributes(instruments=(56, 33), roles=((56, "lead"),), densities=((56, 5), (33, 6)))
+    said = ["Inst_33", "Density_6", "Inst_56", "Role_lead", "Density_5"]
+    assert tok.to_tokens(tok.header(busy))[1:-1] == said
+    assert dict(tok.attributes(tok.header(busy)).densities or ()) == {33: 6, 56: 5}
+    # a model trained before role tokens and part densities gets its old header
+    old = Tokenizer.create(TokenizerSettings(roles=False, part_density=False))
     assert old.to_tokens(old.header(attrs))[1:-1] == ["Inst_0", "Inst_33", "Inst_56", "Inst_drums"]
+    assert old.to_tokens(old.header(busy))[1:-1] == ["Inst_33", "Inst_56"]
     with pytest.raises(PromptError, match="role 'rhythm' is unknown: allowed lead, chords, bass, pad"):
         Attributes(instruments=(0,), roles=((0, "rhythm"),))

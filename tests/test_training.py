@@ -188,6 +188,13 @@ def test_roles_follow_each_named_part_as_its_notes_play_it(tok: Tokenizer) -> No
     heads = {tuple(t for t in tok.to_tokens(alone[0]["input_ids"])[:6] if t.startswith(("Inst", "Role")))
              for _ in range(20)}
     assert heads <= {("Inst_33", "Role_bass"), ("Inst_73", "Role_lead")} and len(heads) == 2
-    # roles 0 says none
+    # each part's notes a bar (the median over the bars it plays) after its role
+    busy = SegmentDataset([(conds, music)], tok, replace(cfg, densities=1.0), train=True)[0]
+    named = tok.to_tokens(busy["input_ids"])
+    assert named[2:named.index("CondEnd_None")] == [
+        "Inst_0", "Role_chords", "Density_3", "Inst_33", "Role_bass", "Density_4",
+        "Inst_73", "Role_lead", "Density_4", "Inst_drums"]
+    # roles and densities 0 say none
     plain = SegmentDataset([(conds, music)], tok, TrainConfig(attr_dropout=0.0, uncond_prob=0.0), train=True)[0]
-    assert not any(t.startswith("Role_") for t in tok.to_tokens(plain["input_ids"]))
+    head = tok.to_tokens(plain["input_ids"])[: plain["input_ids"].index(tok.cond_end_id)]
+    assert not any(t.startswith(("Role_", "Density_")) for t in head)

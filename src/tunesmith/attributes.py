@@ -115,6 +115,8 @@ FAMILY_DENSITY = {
 }
 
 
+DENSITY_MAX = 18  # notes a bar a density token can say (Density_18: that many or more)
+
 # The roles a part plays in a band (data/roles.py reads them from real tracks); the drum kit's
 # is its own. A header says each part's role after its instrument (tokenization/vocab.py).
 PART_ROLES = ("lead", "chords", "bass", "pad")
@@ -154,6 +156,21 @@ def assign_roles(instruments: tuple[int, ...], given: tuple[tuple[int, str], ...
     for p in pitched:
         roles.setdefault(p, FAMILY_LEAD[family(p)][1])
     return tuple((p, roles[p]) for p in pitched) or None
+
+
+LEAD_DENSITY = 5  # a lead's notes a bar at most: band leads play 4.6 in the band windows' bars they play
+
+
+def assign_densities(roles: tuple[tuple[int, str], ...] | None) -> tuple[tuple[int, int], ...] | None:
+    """The notes a bar each part is told: its family's (FAMILY_DENSITY), a lead at most
+    LEAD_DENSITY; none for a part that plays chords alone (a lone piano or guitar plays tune
+    and accompaniment, as dense as POP909's piano)."""
+    if not roles:
+        return None
+    alone = len(roles) == 1
+    told = [(p, min(FAMILY_DENSITY[family(p)], LEAD_DENSITY) if role == "lead" else FAMILY_DENSITY[family(p)])
+            for p, role in roles if not (alone and role == "chords")]
+    return tuple(told) or None
 
 
 def voices(program: int) -> int | None:
@@ -223,6 +240,8 @@ class Attributes:
     chords: tuple[str, ...] | None = field(default=None, compare=False)
     # (program, role) of parts whose role is said (PART_ROLES); `assign_roles` completes them
     roles: tuple[tuple[int, str], ...] | None = field(default=None, compare=False)
+    # (program, notes a bar) of parts told how busy to be; `assign_densities` gives them
+    densities: tuple[tuple[int, int], ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -243,6 +262,7 @@ class Attributes:
         base["instruments"] = tuple(base["instruments"]) if base["instruments"] else None
         base["chords"] = tuple(base["chords"]) if base["chords"] else None
         base["roles"] = tuple((int(p), str(r)) for p, r in base["roles"]) if base["roles"] else None
+        base["densities"] = tuple((int(p), int(d)) for p, d in base["densities"]) if base["densities"] else None
         if "bars" in fields and "seconds" not in fields:
             base["seconds"] = None
         if "seconds" in fields and "bars" not in fields:
@@ -273,6 +293,10 @@ def validate(a: Attributes) -> None:
     for program, role in a.roles or ():
         if role not in PART_ROLES:
             raise PromptError(f"role {role!r} is unknown: allowed {', '.join(PART_ROLES)}")
+        instrument_name(program)
+    for program, notes in a.densities or ():
+        if not 0 <= notes <= DENSITY_MAX:
+            raise PromptError(f"density {notes} is out of range: allowed 0..{DENSITY_MAX} notes a bar")
         instrument_name(program)
     if a.genre is not None and a.genre not in GENRES:
         raise PromptError(f"genre {a.genre!r} is unknown: allowed {', '.join(GENRES)}")

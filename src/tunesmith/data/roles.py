@@ -61,6 +61,22 @@ def part_roles(score: Score) -> dict[int, str]:
             for t in score.tracks if not t.is_drum and len(t.notes)}
 
 
+def part_densities(score: Score) -> dict[int, int]:
+    """GM program -> notes a bar of each pitched track: the median over the bars it plays in
+    (as attributes.FAMILY_DENSITY counts a family), rounded."""
+    from tunesmith.theory import bar_starts
+
+    starts = np.asarray(bar_starts(score))
+    out = {}
+    for t in score.tracks:
+        if t.is_drum or len(t.notes) == 0:
+            continue
+        bars = np.searchsorted(starts, t.notes.numpy()["time"], side="right") - 1
+        counts = np.bincount(bars)
+        out[int(t.program)] = int(round(float(np.median(counts[counts > 0]))))
+    return out
+
+
 @dataclass
 class RoleTable:
     """genre -> role -> program -> count, learned from real multitrack music."""

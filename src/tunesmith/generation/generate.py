@@ -21,6 +21,7 @@ from tunesmith.attributes import (
     MAX_BARS,
     PITCH_CLASSES,
     Attributes,
+    assign_densities,
     assign_roles,
     check_one_length,
     instrument_name,
@@ -111,14 +112,17 @@ def said_roles(tok: Tokenizer, request: Request) -> list[str]:
             raise PromptError("lead: this model reads no part roles (it was trained before role tokens; "
                               "configs/band_stage8.yaml trains one): leave the lead out")
         return []
-    told = ", ".join(f"{instrument_name(p)} {role}" for p, role in roles)
-    return [f"roles told the model: {told}"] if len(roles) > 1 else []
+    busy = dict(request.attributes.densities or ()) if tok.part_density else {}
+    told = ", ".join(f"{instrument_name(p)} {role}" + (f" ({busy[p]} notes a bar)" if p in busy else "")
+                     for p, role in roles)
+    return [f"roles told the model: {told}"] if len(roles) > 1 or busy else []
 
 
 def with_roles(attrs: Attributes, lead: Attributes | None = None) -> Attributes:
     """`attrs` with a role for every asked pitched part (`assign_roles`): the lead the flags
     name (`lead`'s roles: with no instruments asked, it is the one; else it must be one of
-    them), or the one the text names while it is still asked, or the default."""
+    them), or the one the text names while it is still asked, or the default; and the notes a
+    bar each part is told (`assign_densities`)."""
     flagged = dict((lead.roles if lead else None) or ())
     if flagged and not attrs.instruments:
         attrs = attrs.merged(Attributes(instruments=tuple(flagged)))
@@ -130,7 +134,8 @@ def with_roles(attrs: Attributes, lead: Attributes | None = None) -> Attributes:
             raise PromptError(f"lead {instrument_name(program)} is not among the instruments ({names}): "
                               "name it in the instruments too")
     given = tuple(flagged.items()) or tuple((p, r) for p, r in attrs.roles or () if p in attrs.instruments)
-    return replace(attrs, roles=assign_roles(attrs.instruments, given))
+    roles = assign_roles(attrs.instruments, given)
+    return replace(attrs, roles=roles, densities=assign_densities(roles))
 
 
 # Sampling options by the name every front-end uses (CLI flag, batch, HTTP field).

@@ -46,6 +46,7 @@ class TokenizerSettings:
     )
     chords: bool = True  # per-bar chord tokens (vocab.chord_tokens) after the REMI+ ones
     roles: bool = True  # header role tokens (vocab.role_tokens) after the chord tokens
+    part_density: bool = True  # the header may say a part's notes a bar (a Density token after its Inst)
 
     def __post_init__(self) -> None:
         if self.positions_per_beat not in (4, 6, 8, 12, 16, 24):
@@ -79,9 +80,10 @@ class TokenizerSettings:
 class Tokenizer:
     """tunesmith's vocabulary: a miditok REMI tokenizer plus our special tokens."""
 
-    def __init__(self, remi: REMI, chords: bool = False, roles: bool = False) -> None:
+    def __init__(self, remi: REMI, chords: bool = False, roles: bool = False,
+                 part_density: bool = False) -> None:
         self.remi = remi
-        self.chords, self.roles = chords, roles
+        self.chords, self.roles, self.part_density = chords, roles, part_density
         added = set(chord_tokens()) | set(role_tokens())  # miditok's ids come first, ours follow
         self.n_base = sum(1 for t in remi.vocab if t not in added)
         # not miditok special tokens: those would come first and shift every id
@@ -100,7 +102,8 @@ class Tokenizer:
     @classmethod
     def create(cls, settings: TokenizerSettings | None = None) -> Tokenizer:
         settings = settings or TokenizerSettings()
-        return cls(REMI(settings.miditok_config()), chords=settings.chords, roles=settings.roles)
+        return cls(REMI(settings.miditok_config()), chords=settings.chords, roles=settings.roles,
+                   part_density=settings.part_density)
 
     @classmethod
     def default(cls) -> Tokenizer:
@@ -114,12 +117,14 @@ class Tokenizer:
             raise ModelError(f"{file}: no tokenizer file")
         remi = REMI(params=file)
         return cls(remi, chords=bool(getattr(remi, "chord_tokens", False)),
-                   roles=bool(getattr(remi, "role_tokens", False)))
+                   roles=bool(getattr(remi, "role_tokens", False)),
+                   part_density=bool(getattr(remi, "part_density", False)))
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        extra = {"chord_tokens": self.chords, "role_tokens": self.roles}  # miditok sets them back on load
+        # miditok sets them back on the REMI it loads
+        extra = {"chord_tokens": self.chords, "role_tokens": self.roles, "part_density": self.part_density}
         self.remi.save(directory, additional_attributes=extra, filename="tokenizer.json")
         return directory / "tokenizer.json"
 
@@ -171,8 +176,9 @@ class Tokenizer:
     def header(self, attrs: Attributes | None) -> list[int]:
         """BOS, the condition tokens of `attrs`, CondEnd."""
         said = header_tokens(attrs) if attrs is not None else []
-        # a model trained before role tokens reads its header without them
-        conds = self.ids([t for t in said if self.roles or not t.startswith("Role_")])
+        # a model trained before role tokens (or part densities) reads its header without them
+        conds = self.ids([t for t in said if (self.roles or not t.startswith("Role_"))
+                          and (self.part_density or not t.startswith("Density_"))])
         return [self.bos_id, *conds, self.cond_end_id]
 
     def attributes(self, ids: Sequence[int]) -> Attributes:

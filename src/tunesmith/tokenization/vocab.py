@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from tunesmith.attributes import (
     BAR_BINS,
+    DENSITY_MAX,
     DRUMS,
     GENRES,
     KEYS,
@@ -29,7 +30,6 @@ BASE_SPECIALS = ("PAD", "BOS", "EOS", "CondEnd")
 # Infilling: FillBar marks a bar of the context whose notes of the chosen track were moved
 # out; FillStart <Program> <bars...> FillEnd holds them at the end, after the context.
 FILL_TOKENS = ("FillBar", "FillStart", "FillEnd")
-DENSITY_MAX = 18  # Density_18 means 18 or more onsets in the bar
 POLY_MAX = 6
 DURATION_CLASSES = ("Whole", "Half", "Quarter", "Eighth", "Sixteenth")
 NO_CHORD = "Chord_N"  # a bar with no clear chord (a lone melody, drums only)
@@ -108,11 +108,13 @@ def header_tokens(attrs: Attributes) -> list[str]:
     if attrs.bars is not None:
         toks.append(f"Bars_{bar_bin(attrs.bars)}")
     if attrs.instruments:
-        roles = dict(attrs.roles or ())
+        roles, densities = dict(attrs.roles or ()), dict(attrs.densities or ())
         for p in sorted(set(attrs.instruments)):
             toks.append(inst_token(p))
             if p in roles:
                 toks.append(role_token(roles[p]))
+            if p in densities:  # the per-bar control's token, here the part's notes a bar over the piece
+                toks.append(f"Density_{min(densities[p], DENSITY_MAX)}")
     return toks
 
 
@@ -124,6 +126,7 @@ def header_attributes(tokens: Sequence[str]) -> Attributes:
     fields: dict[str, object] = {}
     programs: list[int] = []
     roles: list[tuple[int, str]] = []
+    densities: list[tuple[int, int]] = []
     for t in tokens:
         kind, _, value = t.partition("_")
         if kind == "Key":
@@ -140,5 +143,7 @@ def header_attributes(tokens: Sequence[str]) -> Attributes:
             programs.append(DRUMS if value == "drums" else int(value))
         elif kind == "Role" and programs:
             roles.append((programs[-1], value))
+        elif kind == "Density" and programs:
+            densities.append((programs[-1], int(value)))
     return Attributes(**fields, instruments=tuple(programs) or None,  # type: ignore[arg-type]
-                      roles=tuple(roles) or None)
+                      roles=tuple(roles) or None, densities=tuple(densities) or None)

@@ -23,9 +23,9 @@ import yaml
 from torch.utils.data import Dataset
 from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
-from tunesmith.attributes import MAX_INSTRUMENTS, family
+from tunesmith.attributes import DENSITY_MAX, MAX_INSTRUMENTS, family
 from tunesmith.captions.conditions import caption_for
-from tunesmith.data.roles import part_roles
+from tunesmith.data.roles import part_densities, part_roles
 from tunesmith.data.segments import load_split
 from tunesmith.errors import ConfigError
 from tunesmith.model import (
@@ -82,6 +82,10 @@ class TrainConfig:
     # a lone trumpet learned from bands, where brass mostly stabs, kept writing stabs when
     # asked for a melody, since nothing told it which part carries the tune
     roles: float = 0.0
+    # chance a window's header says each named part's notes a bar (the median over the bars it
+    # plays; a Density token after its instrument and role): the role alone did not make a part
+    # less busy (benchmarks/roles.py), so the model is told how busy each part is
+    densities: float = 0.0
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -92,7 +96,7 @@ class TrainConfig:
         if not 0 < self.lr < 1:
             raise ConfigError(f"lr {self.lr} is out of range (0, 1)")
         shares = ("attr_dropout", "uncond_prob", "infill_prob", "infill_controls", "infill_track_prob",
-                  "chords", "part_prob", "roles")
+                  "chords", "part_prob", "roles", "densities")
         for name in shares:
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
@@ -176,31 +180,42 @@ class SegmentDataset(Dataset):
             named.append(self.tok.vocab[inst_token(program)])
         return named, keep_track(bars, program, self.tok)
 
-    def with_roles(self, kept: list[int], window: np.ndarray) -> list[int]:
-        """`kept` with each named part's role (as the window's own notes play it) after its
-        Inst token, as often as cfg.roles says (always in validation, when roles are on)."""
-        if not self.cfg.roles or (self.train and self.rng.random() >= self.cfg.roles):
+    def said(self, share: float) -> bool:
+        """Whether a window says a part attribute given in `share` of windows (always in
+        validation, when it is on)."""
+        return bool(share) and (not self.train or self.rng.random() < share)
+
+    def with_parts(self, kept: list[int], window: np.ndarray) -> list[int]:
+        """`kept` with each named part's role and notes a bar (as the window's own notes play
+        them) after its Inst token, as often as cfg.roles and cfg.densities say."""
+        roles, busy = self.said(self.cfg.roles), self.said(self.cfg.densities)
+        if not (roles or busy):
             return kept
-        roles = part_roles(self.tok.decode(window.tolist()))
+        score = self.tok.decode(window.tolist())
+        parts = []  # program -> the token said after its Inst token, one map per attribute
+        if roles:
+            parts.append({p: role_token(r) for p, r in part_roles(score).items()})
+        if busy:
+            parts.append({p: f"Density_{min(d, DENSITY_MAX)}" for p, d in part_densities(score).items()})
         out = []
         for i in kept:
             out.append(i)
             token = self.tok.tokens[i]
-            if token.startswith("Inst_") and token != "Inst_drums" and int(token[5:]) in roles:
-                out.append(self.tok.vocab[role_token(roles[int(token[5:])])])
+            if token.startswith("Inst_") and token != "Inst_drums":
+                out += [self.tok.vocab[said[int(token[5:])]] for said in parts if int(token[5:]) in said]
         return out
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         conds, window = self.examples[idx]
         kept = self.conditions(conds, idx)
         music = self.music(window)
-        said = MAX_INSTRUMENTS if self.cfg.roles else 0  # room for the roles said after the task is set
+        said = 2 * MAX_INSTRUMENTS if self.cfg.roles or self.cfg.densities else 0  # room for part tokens
         room = self.cfg.max_len - self.cfg.prefix - len(kept) - 2 - said
         task = (self.infill(music, room)
                 if self.train and self.cfg.infill_prob and self.rng.random() < self.cfg.infill_prob else None)
         if task is None and self.train and self.cfg.part_prob and self.rng.random() < self.cfg.part_prob:
             kept, music = self.one_part(kept, music)
-        kept = self.with_roles(kept, window)
+        kept = self.with_parts(kept, window)
         head = [self.tok.bos_id, *kept, self.tok.cond_end_id]
         if task is not None:  # the loss is on the fill only: the context is given
             context, fill = task
