@@ -191,7 +191,7 @@ def test_assign_densities_tells_each_part_its_familys_notes_a_bar():
     # a lead at most LEAD_DENSITY (a synth lead's family plays 8), the others their family's
     assert dict(assign_densities(((81, "lead"), (0, "chords"), (33, "bass")))) == {
         81: LEAD_DENSITY, 0: 9, 33: 6}
-    assert assign_densities(((0, "chords"),)) is None  # a lone piano is told nothing
+    assert assign_densities(((0, "chords"),)) == ((0, 9 + LEAD_DENSITY),)  # a lone piano: tune and chords
     assert assign_densities(((56, "lead"),)) == ((56, 5),)
 
 

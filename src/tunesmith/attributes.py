@@ -163,14 +163,19 @@ LEAD_DENSITY = 5  # a lead's notes a bar at most: band leads play 4.6 in the ban
 
 def assign_densities(roles: tuple[tuple[int, str], ...] | None) -> tuple[tuple[int, int], ...] | None:
     """The notes a bar each part is told: its family's (FAMILY_DENSITY), a lead at most
-    LEAD_DENSITY; none for a part that plays chords alone (a lone piano or guitar plays tune
-    and accompaniment, as dense as POP909's piano)."""
+    LEAD_DENSITY, and a part that plays chords alone both (a lone piano plays the tune and the
+    accompaniment; stage 9's lone chord parts played 25 notes a bar told their family's, 23 told
+    both, 29 told nothing: benchmarks/listening_reference.py --seeds 3 --model)."""
     if not roles:
         return None
     alone = len(roles) == 1
-    told = [(p, min(FAMILY_DENSITY[family(p)], LEAD_DENSITY) if role == "lead" else FAMILY_DENSITY[family(p)])
-            for p, role in roles if not (alone and role == "chords")]
-    return tuple(told) or None
+
+    def told(program: int, role: str) -> int:
+        own = FAMILY_DENSITY[family(program)]
+        if role == "lead":
+            return min(own, LEAD_DENSITY)
+        return own + LEAD_DENSITY if alone and role == "chords" else own
+    return tuple((p, told(p, role)) for p, role in roles)
 
 
 def voices(program: int) -> int | None:
