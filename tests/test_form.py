@@ -141,3 +141,22 @@ def test_a_return_refills_its_lead_when_the_opening_ends_in_silence(debug_checkp
     filled = infill(opening, (4, 4), [73], sampling=cfg, checkpoint=debug_checkpoint, length=4)
     assert [n.time for t in filled.tracks for n in t.notes if n.time < 3 * 4 * Q] == \
         [n.time for t in opening.tracks for n in t.notes]
+
+
+def test_parts_written_track_by_track_are_told_their_roles_and_notes_a_bar(monkeypatch, debug_checkpoint):
+    from tunesmith.infilling import form
+
+    told: list[Attributes] = []
+
+    def fake_fill(ckpt, score, program, first, n, controls, steer, *args):  # type: ignore[no-untyped-def]
+        told.append(steer)
+        return score
+
+    monkeypatch.setattr(form, "fill_track", fake_fill)
+    request = resolve("a trumpet melody with piano and bass", Attributes(bars=2))
+    form.generate_by_track(request, sampling=SamplingConfig(decoder="numpy", drums="model"),
+                           checkpoint=debug_checkpoint)
+    assert len(told) == 2  # the piano and the bass, after the trumpet written alone
+    for steer in told:
+        assert steer.roles == request.attributes.roles and steer.densities == request.attributes.densities
+    assert form._steer(request.attributes).densities == request.attributes.densities  # returns, new sections

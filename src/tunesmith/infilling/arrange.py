@@ -21,7 +21,16 @@ import numpy as np
 import torch
 from symusic import KeySignature, Score, Tempo, TimeSignature, Track
 
-from tunesmith.attributes import DRUMS, INSTRUMENT_NAMES, KEYS, PITCH_CLASSES, Attributes, assign_roles, family
+from tunesmith.attributes import (
+    DRUMS,
+    INSTRUMENT_NAMES,
+    KEYS,
+    PITCH_CLASSES,
+    Attributes,
+    assign_densities,
+    assign_roles,
+    family,
+)
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request, bars_for, get_checkpoint
 from tunesmith.generation.sampler import SamplingConfig, under_chords
@@ -313,7 +322,8 @@ def arrange(
     bars = len(starts)
     # the melody carries the tune: the band's parts take their other roles around it
     roles = assign_roles((program, *band), ((program, "lead"),))
-    rest = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, roles=roles)
+    rest = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, roles=roles,
+                      densities=assign_densities(roles))
     key = attrs.key or found
     chords = attrs.chords or (tuple(harmonize(track_chroma(score.tracks[0], starts, score.end()), key))
                               if key else None)

@@ -216,9 +216,10 @@ def _from(chords: tuple[str, ...] | None, bar: int) -> tuple[str, ...] | None:
 
 
 def _steer(attrs: Attributes) -> Attributes:
-    """What a continuation or variation is told: key, genre, mood and the parts' roles (the
-    rest is context)."""
-    return Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, roles=attrs.roles)
+    """What a continuation or variation is told: key, genre, mood and the parts' roles and
+    notes a bar (the rest is context)."""
+    return Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, roles=attrs.roles,
+                      densities=attrs.densities)
 
 
 def generate_with_form(
@@ -319,7 +320,7 @@ def generate_by_track(
     opening = generate(first, seed=seed, sampling=once, checkpoint=checkpoint, on_step=on_step)[0]
     bars = opening.attributes.bars or bars_for(attrs)  # the first part's length (a tempo it chose)
     steer = Attributes(key=attrs.key, genre=attrs.genre, mood=attrs.mood, instruments=attrs.instruments,
-                       roles=attrs.roles)
+                       roles=attrs.roles, densities=attrs.densities)
     ckpt = checkpoint or get_checkpoint()
     score, chords = opening.score, attrs.chords
     notes = list(opening.notes)
