@@ -209,8 +209,8 @@ class SegmentDataset(Dataset):
         conds, window = self.examples[idx]
         kept = self.conditions(conds, idx)
         music = self.music(window)
-        said = 2 * MAX_INSTRUMENTS if self.cfg.roles or self.cfg.densities else 0  # room for part tokens
-        room = self.cfg.max_len - self.cfg.prefix - len(kept) - 2 - said
+        part_room = 2 * MAX_INSTRUMENTS if self.cfg.roles or self.cfg.densities else 0  # roles, densities
+        room = self.cfg.max_len - self.cfg.prefix - len(kept) - 2 - part_room
         task = (self.infill(music, room)
                 if self.train and self.cfg.infill_prob and self.rng.random() < self.cfg.infill_prob else None)
         if task is None and self.train and self.cfg.part_prob and self.rng.random() < self.cfg.part_prob:
