@@ -20,6 +20,7 @@ from symusic import Score, Track
 
 from tunesmith.attributes import PART_ROLES
 from tunesmith.data.augment import RANGES, octave_shift
+from tunesmith.tokenization.controls import track_bar_controls
 
 ROLES = (*PART_ROLES, "drums")
 NAMED_ROLES = {"melody": "lead", "bridge": "lead", "piano": "chords"}  # POP909's track names
@@ -63,17 +64,13 @@ def part_roles(score: Score) -> dict[int, str]:
 
 def part_densities(score: Score) -> dict[int, int]:
     """GM program -> notes a bar of each pitched track: the median over the bars it plays in
-    (as attributes.FAMILY_DENSITY counts a family), rounded."""
-    from tunesmith.theory import bar_starts
-
-    starts = np.asarray(bar_starts(score))
+    (as attributes.FAMILY_DENSITY counts a family) of its per-bar control density, rounded."""
     out = {}
-    for t in score.tracks:
+    for i, t in enumerate(score.tracks):
         if t.is_drum or len(t.notes) == 0:
             continue
-        bars = np.searchsorted(starts, t.notes.numpy()["time"], side="right") - 1
-        counts = np.bincount(bars)
-        out[int(t.program)] = int(round(float(np.median(counts[counts > 0]))))
+        counts = [c.density for c in track_bar_controls(score, i) if c.density]
+        out[int(t.program)] = int(round(float(np.median(counts))))
     return out
 
 

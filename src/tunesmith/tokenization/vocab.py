@@ -114,7 +114,7 @@ def header_tokens(attrs: Attributes) -> list[str]:
             if p in roles:
                 toks.append(role_token(roles[p]))
             if p in densities:  # the per-bar control's token, here the part's notes a bar over the piece
-                toks.append(f"Density_{min(densities[p], DENSITY_MAX)}")
+                toks.append(f"Density_{densities[p]}")  # validated 0..DENSITY_MAX
     return toks
 
 

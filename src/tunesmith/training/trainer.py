@@ -23,7 +23,7 @@ import yaml
 from torch.utils.data import Dataset
 from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
-from tunesmith.attributes import DENSITY_MAX, MAX_INSTRUMENTS, family
+from tunesmith.attributes import MAX_INSTRUMENTS, family
 from tunesmith.captions.conditions import caption_for
 from tunesmith.data.roles import part_densities, part_roles
 from tunesmith.data.segments import load_split
@@ -196,7 +196,7 @@ class SegmentDataset(Dataset):
         if roles:
             parts.append({p: role_token(r) for p, r in part_roles(score).items()})
         if busy:
-            parts.append({p: f"Density_{min(d, DENSITY_MAX)}" for p, d in part_densities(score).items()})
+            parts.append({p: f"Density_{d}" for p, d in part_densities(score).items()})  # capped at 18
         out = []
         for i in kept:
             out.append(i)
