@@ -211,3 +211,20 @@ def test_part_roles_of_a_decoded_window():
     comp = track(0, [(i * 960, p, 900) for i in range(4) for p in (60, 64, 67)])
     assert part_roles(score(bass, lead, comp, track(0, [(0, 36, 60)], drum=True))) == {
         33: "bass", 73: "lead", 0: "chords"}
+
+
+def test_named_subset_keeps_the_accompaniment_a_tune_or_both_but_never_all():
+    from tunesmith.data.roles import named_subset
+
+    parts = {name: track(0, [(i * 480, pitch, 400) for i in range(8)], name=name)
+             for name, pitch in (("MELODY", 72), ("BRIDGE", 67), ("PIANO", 55))}
+    other = track(33, [(0, 36, 400)], name="Bass")
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(200):
+        kept = tuple(t.name for t in named_subset(score(*parts.values(), other), rng).tracks)
+        assert kept[-1] == "Bass"  # tracks without a part name stay
+        seen.add(kept[:-1])
+    assert seen == {("MELODY",), ("BRIDGE",), ("PIANO",), ("MELODY", "PIANO"), ("BRIDGE", "PIANO")}
+    lone = score(parts["PIANO"], other)
+    assert named_subset(lone, rng) is lone  # one named part: nothing to choose

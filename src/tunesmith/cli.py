@@ -993,6 +993,9 @@ def data_segments(
         Path | None, typer.Option(help="Role table (`data roles`): re-voice POP909 parts by role.")
     ] = None,
     orchestrate_prob: Annotated[float, typer.Option(help="Chance to re-voice a window.")] = 0.5,
+    part_subsets: Annotated[float, typer.Option(
+        help="Chance a window keeps only some named parts (POP909: the accompaniment, it and a tune, a tune)."
+    )] = 0.0,
 ) -> None:
     """Training windows (condition + music tokens per split) for `tunesmith train`."""
     from tunesmith.data.segments import SegmentConfig, build_segments
@@ -1001,7 +1004,8 @@ def data_segments(
         raise InputError(f"--limit {limit} is invalid: allowed an integer >= 1")
     cfg = SegmentConfig(windows_per_piece=windows, min_bars=min_bars, max_bars=max_bars,
                         drums_prob=drums_prob, bass_prob=bass_prob, seed=seed, max_tokens=max_tokens,
-                        roles=str(roles) if roles else None, orchestrate_prob=orchestrate_prob)
+                        roles=str(roles) if roles else None, orchestrate_prob=orchestrate_prob,
+                        part_subsets=part_subsets)
     counts = build_segments(list(corpus), out, cfg, limit=limit, workers=workers)
     typer.echo(f"wrote {out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()))
 

@@ -62,6 +62,29 @@ def part_roles(score: Score) -> dict[int, str]:
             for t in score.tracks if not t.is_drum and len(t.notes)}
 
 
+def named_subset(score: Score, rng: np.random.Generator) -> Score:
+    """A copy keeping some of a score's named parts (POP909's MELODY, BRIDGE, PIANO): the
+    accompaniment alone, it with one or more of the tunes, or one tune alone, drawn evenly.
+    Un-revoiced, POP909's three piano tracks become one dense piano part, so without this a
+    lone piano only ever meets windows of melody, bridge and accompaniment together and
+    cannot learn to play fewer notes when told to. Other tracks are kept; a score with
+    fewer than two named parts is returned as is."""
+    named = [i for i, t in enumerate(score.tracks) if t.name.strip().lower() in NAMED_ROLES]
+    if len(named) < 2:
+        return score
+    comps = [i for i in named if NAMED_ROLES[score.tracks[i].name.strip().lower()] == "chords"]
+    tunes = [i for i in named if i not in comps]
+    subsets = [{i} for i in tunes]  # one tune alone
+    for mask in range(1 << len(tunes)):  # the accompaniment with any proper set of tunes
+        chosen = {t for b, t in enumerate(tunes) if mask >> b & 1}
+        if comps and len(chosen) < len(tunes):
+            subsets.append(set(comps) | chosen)
+    drop = set(named) - subsets[int(rng.integers(len(subsets)))]
+    out = score.copy()
+    out.tracks = [t for i, t in enumerate(out.tracks) if i not in drop]
+    return out
+
+
 def part_densities(score: Score) -> dict[int, int]:
     """GM program -> notes a bar of each pitched track: the median over the bars it plays in
     (as attributes.FAMILY_DENSITY counts a family) of its per-bar control density, rounded."""

@@ -20,7 +20,7 @@ from symusic import Score, Tempo, TimeSignature
 
 from tunesmith.attributes import GENRES, MAX_INSTRUMENTS, Attributes
 from tunesmith.data.build import piece_split, split_of
-from tunesmith.data.roles import RoleTable
+from tunesmith.data.roles import RoleTable, named_subset
 from tunesmith.errors import ConfigError
 from tunesmith.midi.io import atomic_path, cut, write_bytes_atomic
 from tunesmith.progress import progress
@@ -51,13 +51,14 @@ class SegmentConfig:
     bass_prob: float = 0.3  # chance to give the lowest part's bass line to a bass (augment.split_bass)
     seed: int = 0
     roles: str | None = None  # RoleTable JSON: re-voice POP909 by role instead of by ensemble
+    part_subsets: float = 0.0  # chance a window keeps only some named parts (roles.named_subset)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_bars <= self.max_bars:
             raise ConfigError(f"min_bars {self.min_bars} must be in 1..max_bars {self.max_bars}")
         if self.windows_per_piece < 1:
             raise ConfigError(f"windows_per_piece {self.windows_per_piece} must be >= 1")
-        for name in ("orchestrate_prob", "drums_prob", "bass_prob"):
+        for name in ("orchestrate_prob", "drums_prob", "bass_prob", "part_subsets"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} {getattr(self, name)} is out of range 0..1")
 
@@ -148,6 +149,8 @@ def piece_examples(
         first = int(rng.integers(0, max(1, len(starts) - n + 1)))
         bounds = [*starts, starts[-1] + (starts[-1] - starts[-2] if len(starts) > 1 else 1920)]
         seg = busiest(window(score, bounds[first], bounds[min(first + n, len(bounds) - 1)]))
+        if cfg.part_subsets and rng.random() < cfg.part_subsets:  # no draw when off: builds repeat
+            seg = named_subset(seg, rng)
         if seg.note_num() == 0:
             continue
         if corpus not in REAL_BANDS:
