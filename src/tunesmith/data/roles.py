@@ -65,10 +65,10 @@ def part_roles(score: Score) -> dict[int, str]:
 def named_subset(score: Score, rng: np.random.Generator) -> Score:
     """A copy keeping some of a score's named parts (POP909's MELODY, BRIDGE, PIANO): the
     accompaniment alone, it with one or more of the tunes, or one tune alone, drawn evenly.
-    Un-revoiced, POP909's three piano tracks become one dense piano part, so without this a
-    lone piano only ever meets windows of melody, bridge and accompaniment together and
-    cannot learn to play fewer notes when told to. Other tracks are kept; a score with
-    fewer than two named parts is returned as is."""
+    Un-revoiced, POP909's three piano tracks become one piano part; with this a lone piano
+    also meets the accompaniment or a tune alone (stage 10: it did not make a lone piano
+    follow the notes a bar it is told, docs/eval/listening.md). Other tracks are kept; a
+    score with fewer than two named parts is returned as is."""
     named = [i for i, t in enumerate(score.tracks) if t.name.strip().lower() in NAMED_ROLES]
     if len(named) < 2:
         return score
