@@ -31,10 +31,17 @@ def main() -> None:
     ap.add_argument("--densities", default="", help="comma-separated notes a bar to tell (a model "
                     "trained with part densities); default: the roles sweep")
     args = ap.parse_args()
+    from tunesmith.attributes import DENSITY_MAX
     from tunesmith.generation.generate import get_checkpoint
 
+    bad = f"--densities {args.densities!r}: allowed comma-separated integers 0..{DENSITY_MAX}"
+    try:
+        told = [int(k) for k in args.densities.split(",") if k.strip()]
+    except ValueError:
+        ap.error(bad)
+    if any(not 0 <= k <= DENSITY_MAX for k in told):
+        ap.error(bad)  # checked before the model loads, not when the first piece is asked
     ckpt = get_checkpoint(args.model)
-    told = [int(k) for k in args.densities.split(",") if k.strip()]
     print(f"| prompt | {'notes a bar told' if told else 'role told'} | notes a bar / polyphony, by seed |"
           "\n|---|---|---|")
     for prompt, program in CASES:

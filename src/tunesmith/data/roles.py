@@ -37,11 +37,16 @@ def polyphony_share(track: Track) -> float:
     return float(counts[counts > 1].sum()) / len(times)
 
 
+def named_role(track: Track) -> str | None:
+    """The role a track's name gives it (POP909's MELODY, BRIDGE, PIANO), else None."""
+    return NAMED_ROLES.get(track.name.strip().lower())
+
+
 def track_role(track: Track, tpq: int) -> str:
     """drums | bass | pad | chords | lead (see the module docstring)."""
     if track.is_drum:
         return "drums"
-    named = NAMED_ROLES.get(track.name.strip().lower())
+    named = named_role(track)
     if named:
         return named
     arr = track.notes.numpy()
@@ -69,10 +74,11 @@ def named_subset(score: Score, rng: np.random.Generator) -> Score:
     also meets the accompaniment or a tune alone (stage 10: it did not make a lone piano
     follow the notes a bar it is told, docs/eval/listening.md). Other tracks are kept; a
     score with fewer than two named parts is returned as is."""
-    named = [i for i, t in enumerate(score.tracks) if t.name.strip().lower() in NAMED_ROLES]
+    roles = {i: named_role(t) for i, t in enumerate(score.tracks)}
+    named = [i for i, role in roles.items() if role]
     if len(named) < 2:
         return score
-    comps = [i for i in named if NAMED_ROLES[score.tracks[i].name.strip().lower()] == "chords"]
+    comps = [i for i in named if roles[i] == "chords"]
     tunes = [i for i in named if i not in comps]
     subsets = [{i} for i in tunes]  # one tune alone
     for mask in range(1 << len(tunes)):  # the accompaniment with any proper set of tunes
