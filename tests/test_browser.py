@@ -131,7 +131,13 @@ def _keyboard_submit_shows_error(page) -> None:  # type: ignore[no-untyped-def]
     page.keyboard.press("Enter")
     page.wait_for_selector("#error:not([hidden])")
     assert "instrument 'kazoo-phone' is unknown" in page.inner_text("#error")
+    page.fill("#instruments", "piano")  # the page sends the lead field: a lead not asked is refused
+    page.fill("#lead", "trumpet")
+    page.click("#generate")
+    page.wait_for_function("document.getElementById('error').textContent.includes('lead Trumpet')")
+    assert "lead Trumpet is not among the instruments (Piano)" in page.inner_text("#error")
     page.fill("#instruments", "")
+    page.fill("#lead", "")
 
 
 NEW_ROLL = ("([old, n]) => document.querySelectorAll('#history li').length === n"

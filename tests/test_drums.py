@@ -123,13 +123,18 @@ def test_only_band_grooves_are_picked_and_the_crash_opens_phrases(monkeypatch):
     assert [any(k == 49 for _, k in bar) for bar in bars] == [True, False, False, False] * 2
 
 
-def test_infilled_parts_are_told_their_familys_notes_a_bar(debug_checkpoint, monkeypatch):
+def test_infilled_parts_are_told_their_notes_a_bar(debug_checkpoint, monkeypatch):
     from tunesmith.infilling import form
     from tunesmith.infilling.form import texture
 
     assert texture(40, SamplingConfig(texture="stated")) == form.FillControls(density=6, strict=False)  # violin
-    assert texture(48, SamplingConfig(texture="held")) == form.FillControls(density=4, strict=True)  # ensemble
-    assert texture(40, SamplingConfig()) is None  # off by default
+    # held: the sampler steers towards it (no exact count, which left a bar's end empty)
+    assert texture(48, SamplingConfig(texture="held")) == form.FillControls(density=4, strict=False)  # ensemble
+    told_lead = ((40, 5), (0, 9))  # a violin told to lead: the notes a bar it is told, not its family's
+    assert texture(40, SamplingConfig(texture="held"), told_lead) == form.FillControls(density=5, strict=False)
+    assert texture(48, SamplingConfig(texture="held"), told_lead) == form.FillControls(density=4, strict=False)
+    assert texture(40, SamplingConfig(texture="off")) is None
+    assert texture(40, SamplingConfig()) == form.FillControls(density=6, strict=False)  # held by default
     assert texture(DRUMS, SamplingConfig()) is None
     told = []
     real = form.fill_track
@@ -140,11 +145,13 @@ def test_infilled_parts_are_told_their_familys_notes_a_bar(debug_checkpoint, mon
 
     monkeypatch.setattr(form, "fill_track", spy)
     monkeypatch.setattr(drum_mod, "load_grooves", lambda: [ROCK])
-    request = resolve("", Attributes(instruments=(DRUMS, 0, 33), tempo=100, time_signature="4/4", bars=4))
+    request = resolve("", Attributes(instruments=(DRUMS, 0, 81, 33), tempo=100, time_signature="4/4", bars=4))
+    assert dict(request.attributes.roles or ())[81] == "lead"
     generate_by_track(request, seed=2, sampling=SamplingConfig(decoder="numpy", texture="stated"),
                       checkpoint=debug_checkpoint)
     piano, bass = form.FillControls(density=9, strict=False), form.FillControls(density=6, strict=False)
-    assert told == [(0, piano), (33, bass)]
+    lead = form.FillControls(density=5, strict=False)  # a synth lead's family plays 8: a lead is told 5
+    assert told == [(0, piano), (81, lead), (33, bass)]
 
 
 def test_an_arrangement_around_a_melody_gets_the_groove(debug_checkpoint, monkeypatch):

@@ -368,19 +368,74 @@ def test_held_texture_thins_a_part_past_its_familys_notes_a_bar(tok: Tokenizer) 
     g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(flute, DRUMS), bars=4))
     for t in ("Bar_None", "TimeSig_4/4"):
         g.advance(tok.vocab[t])
+    last = 4 * g.v.ppb - 1  # the bar's last position: the whole count is due by then
     for k in range(target + 1):  # one flute note on each of target + 1 onsets, a kick on the first
         notes = [f"Program_{flute}", "Pitch_72", "Velocity_63", "Duration_0.2.8"]
         if k == 0:
             notes += ["Program_-1", "PitchDrum_36", "Velocity_63", "Duration_0.1.8"]
-        for t in (f"Position_{2 * k}", *notes):
+        for t in (f"Position_{last - target + k}", *notes):
             g.advance(tok.vocab[t])
-    assert g.over_density() == [(flute, 2)]  # drums never count
+    assert g.over_density() == [(flute, 2.0)]  # drums never count
     zeros = np.zeros((1, len(tok)), np.float32)
     held = _thin_busy(zeros, [g], replace(SamplingConfig(), texture="held"))
     assert held[0, tok.program_id(flute)] == -2 * THIN_LOGIT and held[0, tok.program_id(DRUMS)] == 0
-    assert not _thin_busy(zeros, [g], SamplingConfig()).any()  # off by default
+    assert not held[0, g.v.position_ids].any()  # the drums still play: later onsets stay open
+    assert not _thin_busy(zeros, [g], SamplingConfig(texture="off")).any()
+    assert SamplingConfig().texture == "held"  # the default
     g.advance(tok.vocab["Bar_None"])
     assert g.over_density() == []  # a new bar starts afresh
+
+
+def test_held_texture_spreads_a_parts_notes_over_the_bar(tok: Tokenizer) -> None:
+    from tunesmith.generation.grammar import THIN_SLACK
+
+    flute, told = 73, 8
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(flute, DRUMS), bars=4, densities=((flute, told),)))
+    for t in ("Bar_None", "TimeSig_4/4"):
+        g.advance(tok.vocab[t])
+    for k in range(THIN_SLACK + 1):  # three sixteenths at the bar's start: ahead of an even spread
+        for t in (f"Position_{2 * k}", f"Program_{flute}", "Pitch_72", "Velocity_63", "Duration_0.2.8"):
+            g.advance(tok.vocab[t])
+    assert g.over_density() == [(flute, 0.75)]  # a fourth note on the third sixteenth runs ahead...
+    quarter = g.v.ppb  # positions a beat
+    at = g.excess(flute, np.array([4, quarter - 2, quarter - 1, 4 * quarter - 1]))
+    assert at.tolist() == [0.75, 0.25, 0.0, 0.0]  # ...less the later it comes: 2 + 8 x 1/4 are due a beat in
+
+
+def test_held_texture_thins_a_part_past_the_notes_a_bar_it_is_told(tok: Tokenizer) -> None:
+    from tunesmith.generation.generate import constraints_for, resolve
+
+    asked = resolve("a piano ballad with a violin lead").attributes
+    violin, piano = 40, 0
+    assert dict(asked.densities or ()) == {violin: 5, piano: 9}  # the violin's family plays 6
+    g = SequenceGrammar(Vocab.of(tok), constraints_for(asked, 4, tok))
+    assert (g.told(violin), g.told(piano)) == (5, 9)
+    for t in ("Bar_None", "TimeSig_4/4"):
+        g.advance(tok.vocab[t])
+    last = 4 * g.v.ppb - 1
+    for k in range(6):  # six violin notes and six piano notes, at the bar's end
+        for t in (f"Position_{last - 5 + k}", f"Program_{violin}", "Pitch_72", "Velocity_63", "Duration_0.2.8",
+                  f"Program_{piano}", "Pitch_60", "Velocity_63", "Duration_0.2.8"):
+            assert g.mask()[tok.vocab[t]], t
+            g.advance(tok.vocab[t])
+    assert g.over_density() == [(violin, 2.0)]  # past its told 5; the piano has 3 to go
+
+
+def test_held_texture_rests_a_part_alone_rather_than_ending_its_bar_full(tok: Tokenizer) -> None:
+    from tunesmith.generation.sampler import SamplingConfig, _thin_busy
+
+    trumpet = 56  # a lead alone: a Position must be followed by its note, so only fewer onsets thin it
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(trumpet,), bars=4, densities=((trumpet, 4),)))
+    for t in ("Bar_None", "TimeSig_4/4"):
+        g.advance(tok.vocab[t])
+    for k in range(3):  # three eighths: ahead of four notes spread over the bar
+        for t in (f"Position_{4 * k}", f"Program_{trumpet}", "Pitch_72", "Velocity_63", "Duration_0.4.8"):
+            g.advance(tok.vocab[t])
+    zeros = np.zeros((1, len(tok)), np.float32)
+    onsets = _thin_busy(zeros, [g], SamplingConfig(texture="held"))[0, g.v.position_ids]
+    later = onsets[9:4 * g.v.ppb]
+    assert later[0] < 0 and (np.diff(later) >= 0).all() and later[-1] == 0  # a later onset costs less
+    assert not _thin_busy(zeros, [g], SamplingConfig(texture="held"))[0, g.v.bar_ids].any()
 
 
 def test_a_request_gives_every_asked_part_a_role() -> None:

@@ -257,6 +257,7 @@ class Attributes:
         d["instrument_names"] = (
             [instrument_name(p) for p in self.instruments] if self.instruments else None
         )
+        d["lead_name"] = next((instrument_name(p) for p, r in self.roles or () if r == "lead"), None)
         return d
 
     def merged(self, override: Attributes) -> Attributes:

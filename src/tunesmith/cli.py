@@ -196,8 +196,9 @@ Drums = Annotated[str | None, typer.Option(
     help="Who writes the drums of a track-by-track piece: 'groove' (a real groove from the shipped "
          "index in every other bar, the model's bars between; the default) or 'model' (every bar).")]
 Texture = Annotated[str | None, typer.Option(
-    help="Notes a bar for parts written by infilling, from their family in the band corpora: "
-         "'stated' to the model, 'held' by the grammar, or 'off' (the default).")]
+    help="Notes a bar of each part (its family's in the band corpora, a lead at most 5): 'held' "
+         "(told to parts written by infilling, and every part steered towards that many spread "
+         "over the bar; the default), 'stated' (told only) or 'off'.")]
 Feel = Annotated[str, typer.Option(
     help="Timing of the drums: 'straight' (on the grid, as generated; the default) or 'human' (each "
          "hit moved by a real drummer's push, pull and looseness for its sound and 16th, from the "

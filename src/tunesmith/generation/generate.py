@@ -206,13 +206,15 @@ def check_capacity(attrs: Attributes, bars: int, max_tokens: int) -> None:
 
 def constraints_for(attrs: Attributes, bars: int, tok: Tokenizer | None = None) -> Constraints:
     """What the grammar enforces of the attributes: instruments, meter, tempo and length,
-    and the asked chords as the bars' chord tokens when `tok` has them."""
+    the asked chords as the bars' chord tokens when `tok` has them, and the notes a bar each
+    part is told (held only under texture "held")."""
     programs = tuple(sorted(set(attrs.instruments))) if attrs.instruments else None
     # a length in seconds with a free tempo: the grammar re-derives the bars from the tempo
     seconds = attrs.seconds if attrs.bars is None and attrs.tempo is None else None
     chords = tuple(chord_id(tok, c) for c in attrs.chords) if attrs.chords and tok and tok.chords else None
     return Constraints(programs=programs, time_signature=attrs.time_signature,
-                       tempo=attrs.tempo, bars=bars, seconds=seconds, chords=chords)
+                       tempo=attrs.tempo, bars=bars, seconds=seconds, chords=chords,
+                       densities=attrs.densities)
 
 
 def finish_score(score: Score, attrs: Attributes, bars: int) -> Score:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tunesmith.attributes import DRUMS, FAMILY_DENSITY, family, voices
+from tunesmith.attributes import DENSITY_MAX, DRUMS, FAMILY_DENSITY, family, voices
 from tunesmith.theory import is_fill
 from tunesmith.tokenization import Tokenizer
 
@@ -37,6 +37,9 @@ class Constraints:
     seconds: float | None = None
     # chord token ids a bar, cycling (tokenization/harmony.chord_id); None = the model's choice
     chords: tuple[int, ...] | None = None
+    # (program, notes a bar) a part is held near under texture "held" (Attributes.densities:
+    # a lead at most 5, a lone chord part its family's and a lead's); others keep their family's
+    densities: tuple[tuple[int, int], ...] | None = None
 
 
 class Vocab:
@@ -71,6 +74,9 @@ class Vocab:
         m = torch.zeros(self.size, dtype=torch.bool)
         m[ids] = True
         return m
+
+
+THIN_SLACK = 2  # notes a part may run ahead of an even spread over the bar before it is thinned
 
 
 class SequenceGrammar:
@@ -190,17 +196,41 @@ class SequenceGrammar:
             return []
         return [p for p in self.c.programs if p not in self.in_bar]
 
-    def over_density(self) -> list[tuple[int, int]]:
-        """(program, notes at or past its family's notes a bar in the band corpora,
-        attributes.FAMILY_DENSITY) of the parts that reached it in this bar, when a Program may come."""
+    def told(self, program: int) -> int | None:
+        """The notes a bar `program` is held near under texture "held": the ones it is told
+        (Constraints.densities), else its family's in the band corpora (FAMILY_DENSITY); None
+        for the drums or "that many or more" (DENSITY_MAX)."""
+        target = dict(self.c.densities or ()).get(program, FAMILY_DENSITY.get(family(program)))
+        return target if target is not None and target < DENSITY_MAX else None
+
+    def excess(self, program: int, positions: np.ndarray) -> np.ndarray:
+        """How many notes a note of `program` at each of `positions` (0-based in the bar) would
+        run past its told notes a bar spread evenly over the bar, THIN_SLACK notes ahead allowed
+        but never past the count: a part that has played its share early rests, where a count
+        alone would leave the rest of the bar empty."""
+        target = self.told(program)
+        if target is None:
+            return np.zeros(len(positions), np.float32)
+        share = np.minimum(target, THIN_SLACK + target * (positions + 1) / (self.numerator * self.v.ppb))
+        return np.maximum(0.0, self.bar_onsets.get(program, 0) + 1 - share).astype(np.float32)
+
+    def over_density(self) -> list[tuple[int, float]]:
+        """(program, notes past its even share, `excess`) of the parts that would run past it
+        with another note at the current position, when a Program may come."""
         if self.last not in ("Position", "Tempo", "Duration"):
             return []
-        out = []
-        for p, n in self.bar_onsets.items():
-            target = FAMILY_DENSITY.get(family(p))
-            if target is not None and n >= target:
-                out.append((p, n - target + 1))
-        return out
+        at = np.array([max(self.pos, 0)])
+        return [(p, float(e[0])) for p in self.bar_onsets if (e := self.excess(p, at))[0] > 0]
+
+    def later_onsets(self) -> tuple[list[int], np.ndarray]:
+        """For a part written alone (one pitched program asked): the later Position tokens of
+        the bar and the `excess` of its next note at each. A Position must be followed by a
+        note, so thinning such a part means fewer onsets (the bar rests), not fewer stacked."""
+        programs = self.c.programs or ()
+        if len(programs) != 1 or programs[0] == DRUMS or self.last not in ("Tempo", "Duration"):
+            return [], np.zeros(0, np.float32)
+        hi = self.numerator * self.v.ppb
+        return self.v.position_ids[self.pos + 1 : hi], self.excess(programs[0], np.arange(self.pos + 1, hi))
 
     def state(self) -> tuple:
         """Everything the allowed set depends on; masks are cached per state."""

@@ -66,17 +66,15 @@ class SamplingConfig:
     # index (retrieval.grooves) in every other bar and the model's bars between
     # (infilling.drums), or "model", every bar (its bars scatter: snare rolls, no backbeat)
     drums: str = "groove"
-    # a part written by infilling (track by track, a new section, a re-filled lead) is told its
-    # family's notes a bar in the band corpora as a per-bar control: "stated" (the model may
-    # stray), "held" (the fill grammar keeps each bar to it) or "off". "held" also thins a part
-    # the model writes freely (the first one) once a bar holds that many of its notes: each
-    # further note of it costs THIN_LOGIT in the logits per note past it (a soft steer).
-    # Off by default: on the 30 free prompts x 3 seeds the stage-7 model scores mean OA 0.839
-    # off, 0.834 stated, 0.842 held; held brings chord parts to real density by holding them
-    # (14.1 -> 7.7 notes a bar; real 8-12) but not leads (6.5 -> 7.1; real 3.5-5.2), and every
-    # bar then plays the same count (benchmarks/listening_reference.py --seeds 3 --texture;
-    # stage 6, one seed: 0.844 off, 0.829 held)
-    texture: str = "off"
+    # how busy each part is: "held" (the default) tells a part written by infilling (track by
+    # track, a new section, a re-filled lead) its notes a bar (Attributes.densities: its family's
+    # in the band corpora, a lead at most 5, a lone chord part both) as a per-bar control, and
+    # the sampler steers every part towards that many spread over the bar (_thin_busy, a soft
+    # cost: no exact count); "stated" only tells it; "off" neither. Stage 9 on the 30 free
+    # prompts x 3 seeds: off plays leads 6.6 and lone chord parts 24.8 notes a bar ("a calm
+    # piano piece": 41, sixteenth-note chords), held 5.5 and 6.7 (real leads 3.5-5.2), mean OA
+    # 0.834 -> 0.839 (benchmarks/listening_reference.py --seeds 3 --texture; docs/eval/listening.md)
+    texture: str = "held"
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 5.0:
@@ -170,22 +168,24 @@ def _boost_missing(logits: np.ndarray, grammars: list[SequenceGrammar], boost: f
     return logits
 
 
-THIN_LOGIT = 1.0  # texture "held": logit cost of a part's next note a bar, per note past its family's
+THIN_LOGIT = 2.0  # texture "held": logit cost per note a part would run past its even share of the bar
 
 
 def _thin_busy(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: SamplingConfig) -> np.ndarray:
-    """Under texture "held", lower the Program token of each part whose bar already holds its
-    family's notes a bar (SequenceGrammar.over_density), more for each note past it."""
+    """Under texture "held", lower each token that would put a part's notes past its told
+    notes a bar spread evenly over the bar (SequenceGrammar.excess): its next note here
+    (its Program token) and, for a part written alone, each later onset (Position tokens),
+    by THIN_LOGIT per note past."""
     if cfg.texture != "held":
-        return logits
-    rows = [(i, over) for i, g in enumerate(grammars) if (over := g.over_density())]
-    if not rows:
         return logits
     logits = logits.copy()
     tok = grammars[0].v.tok
-    for i, over in rows:
-        for program, past in over:
+    for i, g in enumerate(grammars):
+        for program, past in g.over_density():
             logits[i, tok.program_id(program)] -= THIN_LOGIT * past
+        ids, past_at = g.later_onsets()
+        if ids:
+            logits[i, ids] -= THIN_LOGIT * past_at
     return logits
 
 

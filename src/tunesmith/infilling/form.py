@@ -173,7 +173,7 @@ def compose(
             # the planned length: the copied bars may end in silence
             score = infill(score, (new + 1, s.first + s.bars), [lead], attributes=_steer(attrs),
                            chords=_from(attrs.chords, new), length=plan.bars,
-                           controls=texture(lead, sampling or SamplingConfig()), **kw)  # type: ignore[arg-type]
+                           controls=texture(lead, sampling or SamplingConfig(), attrs.densities), **kw)  # type: ignore[arg-type]
     return score
 
 
@@ -202,8 +202,9 @@ def new_section(
     gen = torch.Generator().manual_seed(seed)
     for program in order[1:]:
         chords = chords or _harmony(out, section.first, section.bars, attrs.key or estimate_key(out))
-        out = fill_track(ckpt, out, program, section.first, section.bars, texture(program, cfg), _steer(attrs),
-                         cfg, gen, on_step, chords)
+        controls = texture(program, cfg, attrs.densities)
+        out = fill_track(ckpt, out, program, section.first, section.bars, controls, _steer(attrs), cfg, gen,
+                         on_step, chords)
     return out
 
 
@@ -331,8 +332,8 @@ def generate_by_track(
     for k, program in enumerate(order[1:], start=1):
         chords = chords or _harmony(score, 0, bars, attrs.key or estimate_key(score), notes)
         gen = torch.Generator().manual_seed(seed + k)
-        score = fill_track(ckpt, score, program, 0, bars, texture(program, cfg), steer, cfg, gen, on_step,
-                           chords)
+        controls = texture(program, cfg, attrs.densities)
+        score = fill_track(ckpt, score, program, 0, bars, controls, steer, cfg, gen, on_step, chords)
     asked = attrs.merged(Attributes(bars=bars))
     score = within(score, bars)
     return Generated(score, [], asked, seed, opening.masked_share, time.perf_counter() - start,
@@ -345,14 +346,19 @@ def within(score: Score, bars: int) -> Score:
     return fit_length(score, bar_starts(score, bars + 1)[bars])
 
 
-def texture(program: int, sampling: SamplingConfig) -> FillControls | None:
-    """The per-bar control a part written by infilling is given: its family's notes a bar in
-    the band corpora (attributes.FAMILY_DENSITY), stated to the model (`sampling.texture`
-    "stated") or held ("held"); None for the drums, or with `sampling.texture` "off"."""
-    density = FAMILY_DENSITY.get(family(program)) if program != DRUMS else None
+def texture(program: int, sampling: SamplingConfig,
+            densities: tuple[tuple[int, int], ...] | None = None) -> FillControls | None:
+    """The per-bar control a part written by infilling is given: the notes a bar it is told
+    (`densities`, Attributes.densities: a lead at most 5), else its family's in the band
+    corpora (attributes.FAMILY_DENSITY), stated to the model; under `sampling.texture` "held"
+    the sampler also steers each bar towards it (sampler._thin_busy: a soft steer, not the fill
+    grammar's exact count, which put a bar's notes first and left its end empty); None for the
+    drums, or with `sampling.texture` "off"."""
+    told = dict(densities or ())
+    density = told.get(program, FAMILY_DENSITY.get(family(program))) if program != DRUMS else None
     if density is None or sampling.texture == "off":
         return None
-    return FillControls(density=density, strict=sampling.texture == "held")
+    return FillControls(density=density, strict=False)
 
 
 NO_GROOVE = ("drums: no groove of this genre and meter in the index, and no bar of the model's that keeps "

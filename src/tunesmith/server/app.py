@@ -95,6 +95,7 @@ class GenerateRequest(BaseModel):
     tempo: float | None = None
     time_signature: str | None = None
     instruments: list[str] | str | None = None  # names, or one comma-separated string
+    lead: str | None = None  # the instrument that carries the tune (default: the text's, else the likeliest)
     genre: str | None = None
     mood: str | None = None
     bars: int | None = None
@@ -112,7 +113,7 @@ class GenerateRequest(BaseModel):
     candidates: int | None = None  # best-of-N by adherence read from the MIDI
     order: str | None = None  # "interleaved" or "trackwise" (one instrument after another)
     drums: str | None = None  # "groove" (a retrieved groove every other bar, the model's between) or "model"
-    texture: str | None = None  # notes a bar of infilled parts: "stated", "held" or "off"
+    texture: str | None = None  # notes a bar of each part: "held" (default), "stated" or "off"
     feel: str = "straight"  # drum timing: "straight" (as generated) or "human" (retrieval.feel)
     seed: int = 0
     melody: MelodyChoice | None = None  # keep this melody as the lead, arrange around it

@@ -47,6 +47,7 @@ function readForm() {
   if (text("tempo")) body.tempo = Number(text("tempo"));
   if (text("bars")) body.bars = Number(text("bars"));
   if (text("instruments")) body.instruments = text("instruments").split(",").map((s) => s.trim());
+  if (text("lead")) body.lead = text("lead");
   if (text("form")) body.form = text("form");
   if (text("chords")) body.chords = text("chords");  // the server splits and checks them
   body.temperature = Number($("temperature").value);
@@ -139,6 +140,7 @@ const ROWS = [
   ["Chords", (a) => (a.chords && a.chords.length ? a.chords.join(" ") : null)],
   // Sorted so that the same set reads the same (and matches) in both columns.
   ["Instruments", (a) => [...(a.instrument_names || a.instruments || [])].sort().join(", ") || null],
+  ["Lead", (a) => a.lead_name],
   ["Length", (a) => (a.bars ? `${a.bars} bars` : null)],
   ["Duration", (a) => (a.duration_s ? `${a.duration_s.toFixed(1)} s`
                                     : a.seconds ? `${a.seconds} s` : null)],
