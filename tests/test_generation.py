@@ -402,6 +402,25 @@ def test_held_texture_spreads_a_parts_notes_over_the_bar(tok: Tokenizer) -> None
     assert at.tolist() == [0.75, 0.25, 0.0, 0.0]  # ...less the later it comes: 2 + 8 x 1/4 are due a beat in
 
 
+def test_held_texture_lets_a_comping_part_finish_its_chord(tok: Tokenizer) -> None:
+    from tunesmith.generation.grammar import CHORD_STACK
+
+    piano = 0
+    g = SequenceGrammar(Vocab.of(tok), Constraints(programs=(piano, DRUMS), bars=4, densities=((piano, 3),)))
+    for t in ("Bar_None", "TimeSig_4/4", "Position_0"):
+        g.advance(tok.vocab[t])
+    thinned = []  # after each note of a chord on the downbeat: is the next one thinned?
+    for k in range(CHORD_STACK):
+        for t in (f"Program_{piano}", f"Pitch_{60 + 4 * k}", "Velocity_63", "Duration_0.4.8"):
+            g.advance(tok.vocab[t])
+        ahead = bool(g.excess(piano, np.array([0]))[0] > 0)
+        thinned.append(([p for p, _ in g.over_density()], ahead))
+    # 2 notes are due at once (THIN_SLACK); a third, ahead of the spread, still completes the
+    # chord; a fourth would thicken it
+    assert thinned == [([], False), ([], True), ([piano], True)]
+    assert not g.completing_chord(73)  # a flute plays one note at a time: nothing to complete
+
+
 def test_held_texture_thins_a_part_past_the_notes_a_bar_it_is_told(tok: Tokenizer) -> None:
     from tunesmith.generation.generate import constraints_for, resolve
 

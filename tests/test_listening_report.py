@@ -88,7 +88,9 @@ def test_listening_section_rows_and_markdown() -> None:
     assert rows["model"]["auc"] > 0.9  # one note in 8 bars is easy to tell from a band
     assert rows["real"]["mean_oa"] == pytest.approx(1.0, abs=0.01)  # identical halves
     assert rows["real"]["roles"]["drums"]["per_piece"] == 1.0
+    assert rows["model"]["roles"]["lead"]["notes_per_onset"] == 1.0  # one note at a time
     md = "\n".join(render_listening(section, {"model": "Our model"}))
+    assert "| Our model | 1.00 / 12 / 0.1 / 1.0 |" in md  # lead: per piece / bars % / notes a bar / an onset
     assert "| Our model | 6 |" in md and "| real (reference) | 6 |" in md
     # a reference kept out of the realism pool still gets its rows; the pool is unchanged
     kept_out = listening_section({"model": sparse}, {"real": steady, "solo": sparse}, unpooled=("solo",))

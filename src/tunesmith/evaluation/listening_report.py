@@ -118,13 +118,15 @@ def summarize_set(heard: Sequence[Listening]) -> dict[str, float | None]:
 
 
 def roles_summary(heard: Sequence[Listening]) -> dict[str, dict[str, float | None]]:
-    """Per part role: parts per piece, share of bars it sounds and notes per bar."""
+    """Per part role: parts per piece, share of bars it sounds, notes per bar and notes per
+    onset (chords against a line: band piano chord parts play 2.8, their leads 1.0)."""
     out = {}
     for role in ROLES:
         ps = [p for h in heard for p in h.parts if p.role == role]
         out[role] = {"per_piece": len(ps) / len(heard) if heard else None,
                      "bars": _mean([p.bars_share for p in ps]),
-                     "notes_per_bar": _mean([p.notes_per_bar for p in ps])}
+                     "notes_per_bar": _mean([p.notes_per_bar for p in ps]),
+                     "notes_per_onset": _mean([p.polyphony for p in ps])}
     return out
 
 
@@ -216,13 +218,15 @@ def render_listening(section: dict[str, Any], titles: Mapping[str, str] | None =
         label = titles.get(name, name) + (" (reference)" if row["kind"] == "reference" else "")
         cells = [label, str(row["n"])] + [_fmt(row.get(k), s, d) for _, k, s, d in LISTENING_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "### What each part role plays (parts per piece / bars % / notes per bar)", "",
+    title = "### What each part role plays (parts per piece / bars % / notes per bar / notes per onset)"
+    lines += ["", title, "",
               "| Set | " + " | ".join(ROLES) + " |", "|" + "---|" * (len(ROLES) + 1)]
     for name, row in rows.items():
         cells = [titles.get(name, name)]
         for role in ROLES:
             r = row["roles"][role]
             cells.append("—" if not r["per_piece"] else
-                         f"{r['per_piece']:.2f} / {_fmt(r['bars'], 100, 0)} / {_fmt(r['notes_per_bar'], 1, 1)}")
+                         f"{r['per_piece']:.2f} / {_fmt(r['bars'], 100, 0)} / {_fmt(r['notes_per_bar'], 1, 1)}"
+                         f" / {_fmt(r.get('notes_per_onset'), 1, 1)}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]

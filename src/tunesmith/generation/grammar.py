@@ -77,6 +77,7 @@ class Vocab:
 
 
 THIN_SLACK = 2  # notes a part may run ahead of an even spread over the bar before it is thinned
+CHORD_STACK = 3  # notes of a chord at one onset that are never thinned (see completing_chord)
 
 
 class SequenceGrammar:
@@ -220,7 +221,14 @@ class SequenceGrammar:
         if self.last not in ("Position", "Tempo", "Duration"):
             return []
         at = np.array([max(self.pos, 0)])
-        return [(p, float(e[0])) for p in self.bar_onsets if (e := self.excess(p, at))[0] > 0]
+        return [(p, float(e[0])) for p in self.bar_onsets
+                if not self.completing_chord(p) and (e := self.excess(p, at))[0] > 0]
+
+    def completing_chord(self, program: int) -> bool:
+        """Whether a note of `program` here would add to a chord it has begun at this onset and
+        that is still under CHORD_STACK notes: a comping part thins by fewer onsets, not by
+        thinner chords (band piano chord parts play 2.8 notes an onset, 10 a bar)."""
+        return 0 < self.started.get(program, 0) < CHORD_STACK <= (voices(program) or CHORD_STACK)
 
     def later_onsets(self) -> tuple[list[int], np.ndarray]:
         """For a part written alone (one pitched program asked): the later Position tokens of
