@@ -38,6 +38,9 @@ def main() -> None:
         "one window, interleaved (generate)": lambda s: generate(request, seed=s,
                                                                  sampling=SamplingConfig(order="interleaved")),
         "as the CLI writes it (write_pieces)": lambda s: write_pieces(request, seed=s, checkpoint=ckpt),
+        # the texture steer's cost per token, and the tokens it saves (fewer notes)
+        "the same, `--texture off`": lambda s: write_pieces(request, seed=s, checkpoint=ckpt,
+                                                           sampling=SamplingConfig(texture="off")),
     }
     generate(request, seed=99, checkpoint=ckpt)  # warm-up: engine conversion, caches
     base = None
