@@ -8,7 +8,9 @@ bar's chord). The Trainer's logged eval_loss averages per-batch means; this scri
 every music token equally, so checkpoints from different runs compare on one scale. With
 --notes-only the chord tokens carry no loss, and --chords 1 says every bar's chord: the loss of
 the same notes with and without their bars' chords said shows what the chord tells the model;
---roles 1 likewise says every named part's role in the header (a model trained with role tokens).
+--roles 1 likewise says every named part's role in the header (a model trained with role tokens),
+--densities 1 its notes a bar (a model trained with them): the loss with and without shows what
+the count tells the model.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def main() -> None:
     ap.add_argument("--notes-only", action="store_true", help="no loss on chord tokens")
     ap.add_argument("--chords", type=float, default=None, help="override the config's chords (0 or 1)")
     ap.add_argument("--roles", type=float, default=None, help="override the config's roles (0 or 1)")
+    ap.add_argument("--densities", type=float, default=None, help="override the config's densities (0 or 1)")
     ap.add_argument("checkpoints", nargs="+")
     args = ap.parse_args()
     import numpy as np
@@ -34,7 +37,7 @@ def main() -> None:
     from tunesmith.tokenization import Tokenizer
     from tunesmith.training.trainer import SegmentDataset, TrainConfig, collate
 
-    cfg = TrainConfig.from_yaml(args.config, chords=args.chords, roles=args.roles)
+    cfg = TrainConfig.from_yaml(args.config, chords=args.chords, roles=args.roles, densities=args.densities)
     tok = Tokenizer.default()
     valid = [e for d in cfg.segments.split(",") for e in load_split(Path(d), "valid")]
     pick = np.random.default_rng(cfg.seed).permutation(len(valid))[: cfg.eval_batches * cfg.batch_size]
