@@ -71,9 +71,10 @@ class SamplingConfig:
     # in the band corpora, a lead at most 5, a lone chord part both) as a per-bar control, and
     # the sampler steers every part towards that many spread over the bar (_thin_busy, a soft
     # cost: no exact count); "stated" only tells it; "off" neither. Stage 9 on the 30 free
-    # prompts x 3 seeds: off plays leads 6.6 and lone chord parts 24.8 notes a bar ("a calm
-    # piano piece": 41, sixteenth-note chords), held 5.5 and 6.7 (real leads 3.5-5.2), mean OA
-    # 0.834 -> 0.839 (benchmarks/listening_reference.py --seeds 3 --texture; docs/eval/listening.md)
+    # prompts x 3 seeds: off plays a band's leads 5.2 and chord parts 13.1 notes a bar, lone
+    # chord parts 24.8 ("a calm piano piece": 41, sixteenth-note chords); held 4.7, 9.1 and
+    # 10.1 (real 3.5-5.2 and 8.2-12.2), mean OA 0.834 -> 0.835, asked bars 96 -> 99 %
+    # (benchmarks/listening_reference.py --seeds 3 --texture; docs/eval/listening.md)
     texture: str = "held"
 
     def __post_init__(self) -> None:
