@@ -178,6 +178,14 @@ def assign_densities(roles: tuple[tuple[int, str], ...] | None) -> tuple[tuple[i
     return tuple((p, told(p, role)) for p, role in roles)
 
 
+def told_density(program: int, densities: tuple[tuple[int, int], ...] | None) -> int | None:
+    """The notes a bar a part is told: its own in `densities` (Attributes.densities), else its
+    family's in the band corpora (FAMILY_DENSITY); None for the drums."""
+    if program == DRUMS:
+        return None
+    return dict(densities or ()).get(program, FAMILY_DENSITY.get(family(program)))
+
+
 def voices(program: int) -> int | None:
     """How many notes an instrument can start together (None: no limit, the drum kit)."""
     if program == DRUMS:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tunesmith.attributes import DENSITY_MAX, DRUMS, FAMILY_DENSITY, family, voices
+from tunesmith.attributes import DENSITY_MAX, DRUMS, told_density, voices
 from tunesmith.theory import is_fill
 from tunesmith.tokenization import Tokenizer
 
@@ -197,11 +197,14 @@ class SequenceGrammar:
             return []
         return [p for p in self.c.programs if p not in self.in_bar]
 
+    def target(self, program: int) -> int | None:
+        """The notes a bar `program` is told (attributes.told_density of Constraints.densities)."""
+        return told_density(program, self.c.densities)
+
     def told(self, program: int) -> int | None:
-        """The notes a bar `program` is held near under texture "held": the ones it is told
-        (Constraints.densities), else its family's in the band corpora (FAMILY_DENSITY); None
-        for the drums or "that many or more" (DENSITY_MAX)."""
-        target = dict(self.c.densities or ()).get(program, FAMILY_DENSITY.get(family(program)))
+        """The notes a bar `program` is held near under texture "held" (`target`); None for the
+        drums or "that many or more" (DENSITY_MAX)."""
+        target = self.target(program)
         return target if target is not None and target < DENSITY_MAX else None
 
     def excess(self, program: int, positions: np.ndarray) -> np.ndarray:
@@ -238,7 +241,9 @@ class SequenceGrammar:
         if len(programs) != 1 or programs[0] == DRUMS or self.last not in ("Tempo", "Duration"):
             return [], np.zeros(0, np.float32)
         hi = self.numerator * self.v.ppb
-        return self.v.position_ids[self.pos + 1 : hi], self.excess(programs[0], np.arange(self.pos + 1, hi))
+        past = self.excess(programs[0], np.arange(self.pos + 1, hi))
+        ahead = np.flatnonzero(past)  # the onsets that cost something
+        return [self.v.position_ids[self.pos + 1 + k] for k in ahead], past[ahead]
 
     def state(self) -> tuple:
         """Everything the allowed set depends on; masks are cached per state."""

@@ -179,14 +179,16 @@ def _thin_busy(logits: np.ndarray, grammars: list[SequenceGrammar], cfg: Samplin
     by THIN_LOGIT per note past."""
     if cfg.texture != "held":
         return logits
+    rows = [(i, g.over_density(), g.later_onsets()) for i, g in enumerate(grammars)]
+    rows = [(i, over, onsets) for i, over, onsets in rows if over or onsets[0]]
+    if not rows:
+        return logits
     logits = logits.copy()
     tok = grammars[0].v.tok
-    for i, g in enumerate(grammars):
-        for program, past in g.over_density():
+    for i, over, (ids, past_at) in rows:
+        for program, past in over:
             logits[i, tok.program_id(program)] -= THIN_LOGIT * past
-        ids, past_at = g.later_onsets()
-        if ids:
-            logits[i, ids] -= THIN_LOGIT * past_at
+        logits[i, ids] -= THIN_LOGIT * past_at
     return logits
 
 

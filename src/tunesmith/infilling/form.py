@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import torch
 from symusic import Score
 
-from tunesmith.attributes import DRUMS, FAMILY_DENSITY, Attributes, family
+from tunesmith.attributes import DRUMS, Attributes, family, told_density
 from tunesmith.errors import InputError
 from tunesmith.generation.generate import Generated, Request
 from tunesmith.generation.sampler import SamplingConfig, under_chords
@@ -354,8 +354,7 @@ def texture(program: int, sampling: SamplingConfig,
     the sampler also steers each bar towards it (sampler._thin_busy: a soft steer, not the fill
     grammar's exact count, which put a bar's notes first and left its end empty); None for the
     drums, or with `sampling.texture` "off"."""
-    told = dict(densities or ())
-    density = told.get(program, FAMILY_DENSITY.get(family(program))) if program != DRUMS else None
+    density = told_density(program, densities)
     if density is None or sampling.texture == "off":
         return None
     return FillControls(density=density, strict=False)

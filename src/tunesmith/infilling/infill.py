@@ -103,12 +103,10 @@ class FillGrammar(SequenceGrammar):
     def _after_meter(self) -> tuple[str, ...]:
         return ("Chord",) if self.says_chords else ("Position", "Bar", "EOS")
 
-    def told(self, program: int) -> int | None:
+    def target(self, program: int) -> int | None:
         """The bar's density control when it has one (texture "held" steers towards it)."""
         c = self.per_bar[self.bars - 1] if 1 <= self.bars <= len(self.per_bar) else None
-        if c is not None and c.density is not None:
-            return c.density if c.density < DENSITY_MAX else None
-        return super().told(program)
+        return c.density if c is not None and c.density is not None else super().target(program)
 
     def state(self) -> tuple:
         return (*super().state(), self.says_chords)
